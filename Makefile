@@ -1,0 +1,49 @@
+# The two commands for a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-fast lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+install: $(STAMP) ## install zapsync and its tools into .venv (from uv.lock)
+
+run: install ## migrate the SQLite database, load the sandbox demo, serve on :8000
+	$(BIN)/zapsync db upgrade
+	$(BIN)/zapsync serve --demo
+
+test: install lint ## lint, then the whole suite on SQLite and PostgreSQL
+	$(BIN)/python -m pytest -q
+
+test-fast: install ## the suite on SQLite only, no lint
+	ZAPSYNC_TEST_DBS=sqlite $(BIN)/python -m pytest -q -x
+
+lint: install ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+format: install ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: install ## run every benchmark in bench/ and print its ratios
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove the virtualenv and tool caches (keeps ./data)
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

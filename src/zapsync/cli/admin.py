@@ -1,0 +1,84 @@
+"""`zapsync admin …`: organizations, users and API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from zapsync.cli.runner import console, err_console, run_with_context
+from zapsync.services import accounts
+from zapsync.services.context import AppContext
+
+app = typer.Typer(help="Create organizations, users and API tokens.", no_args_is_help=True)
+
+
+@app.command("create-org")
+def create_org(name: Annotated[str, typer.Argument(help="The organization's name.")]) -> None:
+    """Create an organization (a tenant: its data is visible only to its users' tokens)."""
+
+    async def body(ctx: AppContext) -> int:
+        async with ctx.db.session() as db:
+            org = await accounts.create_organization(db, name)
+            await db.commit()
+            return org.id
+
+    org_id = run_with_context(body)
+    console.print(f"organization [bold]{name}[/bold] created (id {org_id})")
+
+
+@app.command("create-user")
+def create_user(
+    org: Annotated[str, typer.Option("--org", help="Name of the user's organization.")],
+    email: Annotated[str, typer.Option("--email", help="The user's email, used to log in.")],
+    role: Annotated[str, typer.Option("--role", help="admin or agent.")] = "agent",
+    password: Annotated[
+        bool, typer.Option("--password", help="Prompt for a password (for the web login).")
+    ] = False,
+) -> None:
+    """Create a user in an organization. Admins may run jobs; agents work conversations."""
+    secret = (
+        typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
+    )
+
+    async def body(ctx: AppContext) -> int:
+        async with ctx.db.session() as db:
+            organization = await accounts.get_organization_by_name(db, org)
+            user = await accounts.create_user(db, organization, email, role, secret)
+            await db.commit()
+            return user.id
+
+    user_id = run_with_context(body)
+    console.print(f"user [bold]{email}[/bold] ({role}) created in {org} (id {user_id})")
+
+
+@app.command("create-token")
+def create_token(
+    email: Annotated[str, typer.Option("--email", help="Whose token it is.")],
+    name: Annotated[str | None, typer.Option("--name", help="A label, e.g. 'n8n'.")] = None,
+) -> None:
+    """Create an API token and print it once. Only its hash is stored: keep it safe."""
+
+    async def body(ctx: AppContext) -> str:
+        async with ctx.db.session() as db:
+            user = await accounts.get_user_by_email(db, email)
+            _, plain = await accounts.create_token(db, user, name)
+            await db.commit()
+            return plain
+
+    plain = run_with_context(body)
+    err_console.print("token (shown once, use as `Authorization: Bearer <token>`):", style="dim")
+    print(plain)
+
+
+@app.command("revoke-token")
+def revoke_token(token_id: Annotated[int, typer.Argument(help="The token's id.")]) -> None:
+    """Revoke a token: requests with it get 401 from now on."""
+
+    async def body(ctx: AppContext) -> None:
+        async with ctx.db.session() as db:
+            await accounts.revoke_token(db, token_id)
+            await db.commit()
+
+    run_with_context(body)
+    console.print(f"token {token_id} revoked")

@@ -1,0 +1,73 @@
+"""The `zapsync` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from zapsync import __version__
+from zapsync.cli import admin
+from zapsync.cli.runner import console, err_console, settings_or_exit
+
+app = typer.Typer(
+    help="zapsync keeps WhatsApp connections, conversations and contacts true in one database.\n\n"
+    "Start with `zapsync serve`; create access with `zapsync admin --help`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin.app, name="admin")
+
+
+@app.command()
+def version() -> None:
+    """Print zapsync's version."""
+    print(__version__)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations up to the latest (safe to run again)."""
+    from zapsync.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    upgrade(settings.database_url)
+    console.print("database is at the latest migration")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (ZAPSYNC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (ZAPSYNC_PORT).")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the sandbox demo organization at start.")
+    ] = False,
+) -> None:
+    """Apply migrations, then serve the API (and the scheduled jobs) over HTTP."""
+    import uvicorn
+
+    from zapsync.api.app import create_app
+    from zapsync.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    overrides = {"demo": True} if demo else {}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        err_console.print(f"[red]error:[/red] cannot migrate the database: {exc}")
+        raise typer.Exit(1) from None
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    app()

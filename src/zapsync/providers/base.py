@@ -1,0 +1,116 @@
+"""The one Protocol every WhatsApp gateway adapter implements, and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from zapsync.domain.gateway import (
+    Chat,
+    InstanceInfo,
+    LiveState,
+    Message,
+    QrCode,
+    SentMessage,
+    WebhookEvent,
+)
+
+
+class GatewayError(Exception):
+    """The gateway could not do what was asked. `reason` is safe to show a user."""
+
+    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class GatewayUnavailable(GatewayError):
+    """Timeout, connection refused, 5xx or a body that cannot be parsed.
+
+    Says nothing about the session's state: callers must not change a stored status on it.
+    """
+
+
+class GatewayRejected(GatewayError):
+    """The gateway answered and refused (wrong key, unknown instance, bad request)."""
+
+
+class WebhookRejected(Exception):
+    """A webhook body that cannot be trusted or parsed; `status_code` is 400 or 401."""
+
+    def __init__(self, reason: str, status_code: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """Where and how the gateway must deliver webhooks for one session."""
+
+    url: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaToSend:
+    type: str  # image | video | audio | document
+    url: str
+    mime_type: str | None = None
+    file_name: str | None = None
+    caption: str | None = None
+
+
+class Gateway(Protocol):
+    """One WhatsApp session on one gateway. Built per session from its config."""
+
+    provider: str
+
+    async def create_instance(self, webhook: WebhookTarget) -> InstanceInfo:
+        """Create the instance, or attach to it when it already exists, and register the
+        webhook. Raises GatewayRejected with the gateway's own reason on a wrong URL or key."""
+        ...
+
+    async def register_webhook(self, webhook: WebhookTarget) -> None: ...
+
+    async def get_qr(self) -> QrCode: ...
+
+    async def get_state(self) -> LiveState:
+        """The live connection state. Raises GatewayUnavailable when it cannot be known."""
+        ...
+
+    async def connect(self) -> None:
+        """Start or restart the connection (used to heal a silent drop)."""
+        ...
+
+    async def logout(self) -> None: ...
+
+    async def delete(self) -> None: ...
+
+    def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
+        """Yield pages of chats until the gateway has no more."""
+        ...
+
+    def list_messages(
+        self, chat_jid: str, since: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[list[Message]]:
+        """Yield pages of one chat's messages, newest first, stopping before `since`."""
+        ...
+
+    async def send_text(self, to_jid: str, text: str) -> SentMessage: ...
+
+    async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage: ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """True when the delivery is signed by the gateway (where it signs). Gateways that
+        do not sign return False, and the receiver falls back to the session secret."""
+        ...
+
+    def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
+        """Typed events in the body. Raises WebhookRejected(400) on a malformed body."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,65 @@
+"""Builds the Gateway adapter for one session from its provider name and decrypted config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+
+from zapsync.providers.base import Gateway
+from zapsync.sandbox.world import World
+
+PROVIDERS = ("evolution", "waha", "megaapi", "sandbox")
+
+
+class GatewayFactory:
+    """Owns the shared HTTP client (one connection pool for every gateway call)."""
+
+    def __init__(self, world: World, timeout: float, max_connections: int = 200) -> None:
+        self.world = world
+        self.timeout = timeout
+        self.client = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=100),
+        )
+
+    def build(self, provider: str, config: Mapping[str, str], instance: str) -> Gateway:
+        """`instance` names the sandbox instance (zapsync creates one per sandbox session)."""
+        if provider == "evolution":
+            from zapsync.providers.evolution import EvolutionGateway
+
+            return EvolutionGateway(
+                config["base_url"],
+                config["api_key"],
+                config["instance"],
+                client=self.client,
+                timeout=self.timeout,
+            )
+        if provider == "waha":
+            from zapsync.providers.waha import WahaGateway
+
+            return WahaGateway(
+                config["base_url"],
+                config["api_key"],
+                config["session"],
+                client=self.client,
+                timeout=self.timeout,
+            )
+        if provider == "megaapi":
+            from zapsync.providers.megaapi import MegaApiGateway
+
+            return MegaApiGateway(
+                config["base_url"],
+                config["token"],
+                config["instance_key"],
+                client=self.client,
+                timeout=self.timeout,
+            )
+        if provider == "sandbox":
+            from zapsync.providers.sandbox import SandboxGateway
+
+            return SandboxGateway(self.world, instance)
+        raise ValueError(f"unknown provider {provider!r}")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

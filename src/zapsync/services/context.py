@@ -1,0 +1,43 @@
+"""What every use case and job receives: settings, database, cipher, bus and gateways."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zapsync.bus.memory import EventBus
+from zapsync.providers.registry import GatewayFactory
+from zapsync.sandbox.world import World
+from zapsync.security.crypto import Cipher
+from zapsync.settings import Settings
+from zapsync.store.db import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    cipher: Cipher
+    bus: EventBus
+    gateways: GatewayFactory
+    world: World = field(default_factory=World)
+
+    @classmethod
+    def create(cls, settings: Settings) -> AppContext:
+        world = World()
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            cipher=Cipher(settings.resolved_secret_key()),
+            bus=EventBus(),
+            gateways=GatewayFactory(
+                world,
+                settings.gateway_timeout,
+                max_connections=max(100, settings.status_sync_concurrency * 2),
+            ),
+            world=world,
+        )
+
+    async def aclose(self) -> None:
+        await self.bus.drain()
+        await self.gateways.aclose()
+        await self.db.dispose()

@@ -1,0 +1,50 @@
+"""The sandbox demo `make run` loads: an organization, an admin and a token kept in the data
+dir so every restart reuses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from zapsync.security.tokens import hash_token
+from zapsync.services import accounts
+from zapsync.services.context import AppContext
+from zapsync.store.models import ApiToken, Organization, User
+
+DEMO_ORG = "Demo"
+DEMO_EMAIL = "demo@zapsync.local"
+TOKEN_FILE = "demo-token.txt"
+
+
+@dataclass(frozen=True)
+class Demo:
+    organization_id: int
+    user_id: int
+    token: str
+    token_file: str
+
+
+async def load_demo(ctx: AppContext) -> Demo:
+    """Create what is missing of the demo; safe to run at every start."""
+    token_path = ctx.settings.data_dir / TOKEN_FILE
+    async with ctx.db.session() as db:
+        org = await db.scalar(select(Organization).where(Organization.name == DEMO_ORG))
+        if org is None:
+            org = await accounts.create_organization(db, DEMO_ORG)
+        user = await db.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            user = await accounts.create_user(db, org, DEMO_EMAIL, "admin", name="Demo admin")
+        plain = token_path.read_text().strip() if token_path.exists() else ""
+        known = plain and await db.scalar(
+            select(ApiToken.id).where(
+                ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None)
+            )
+        )
+        if not known:
+            _, plain = await accounts.create_token(db, user, name="demo")
+            token_path.parent.mkdir(parents=True, exist_ok=True)
+            token_path.write_text(plain + "\n")
+            token_path.chmod(0o600)
+        await db.commit()
+        return Demo(org.id, user.id, plain, str(token_path))

@@ -1,0 +1,40 @@
+"""Per-gateway session config: what each provider needs, and which instance it names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from zapsync.providers.registry import PROVIDERS
+from zapsync.services.errors import Invalid
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "evolution": ("base_url", "api_key", "instance"),
+    "waha": ("base_url", "api_key", "session"),
+    "megaapi": ("base_url", "token", "instance_key"),
+    "sandbox": (),
+}
+
+# The config field that names the gateway-side instance, for the one-instance-once rule.
+INSTANCE_FIELD = {"evolution": "instance", "waha": "session", "megaapi": "instance_key"}
+
+
+def validate_config(provider: str, config: Mapping[str, Any]) -> dict[str, str]:
+    if provider not in PROVIDERS:
+        raise Invalid(f"unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}")
+    missing = [k for k in REQUIRED[provider] if not str(config.get(k) or "").strip()]
+    if missing:
+        raise Invalid(f"{provider} config needs {', '.join(missing)}")
+    clean = {k: str(config[k]).strip() for k in REQUIRED[provider]}
+    if "base_url" in clean:
+        if not clean["base_url"].startswith(("http://", "https://")):
+            raise Invalid("config.base_url must start with http:// or https://")
+        clean["base_url"] = clean["base_url"].rstrip("/")
+    return clean
+
+
+def gateway_key(provider: str, config: Mapping[str, str], session_ref: str) -> str:
+    """Identifies the gateway-side instance; two sessions may not share one in an org."""
+    if provider == "sandbox":
+        return f"sandbox|{session_ref}"
+    return f"{provider}|{config['base_url']}|{config[INSTANCE_FIELD[provider]]}"
