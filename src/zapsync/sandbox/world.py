@@ -258,10 +258,7 @@ class World:
         now = int(time.time())
         jids: list[str] = []
         for i in range(chats):
-            if i < groups:
-                jid = f"1203630{i:011d}@g.us"
-            else:
-                jid = f"55119{i:08d}@s.whatsapp.net"
+            jid = f"1203630{i:011d}@g.us" if i < groups else f"55119{i:08d}@s.whatsapp.net"
             chat = self.add_chat(inst, jid, name=f"Chat {i}")
             if i >= chats - empty:
                 continue
