@@ -4,6 +4,8 @@ Each module exposes `build(world, sender) -> DialectFrontEnd`."""
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,12 +26,8 @@ DIALECTS = ("evolution", "waha", "megaapi")
 
 
 def build_dialect(name: str, world: World, sender: WebhookSender) -> DialectFrontEnd:
-    if name == "evolution":
-        from zapsync.sandbox.dialects import evolution as module
-    elif name == "waha":
-        from zapsync.sandbox.dialects import waha as module  # type: ignore[no-redef]
-    elif name == "megaapi":
-        from zapsync.sandbox.dialects import megaapi as module  # type: ignore[no-redef]
-    else:
+    if name not in DIALECTS:
         raise ValueError(f"unknown sandbox dialect {name!r}; choose one of {', '.join(DIALECTS)}")
-    return module.build(world, sender)
+    module = importlib.import_module(f"zapsync.sandbox.dialects.{name}")
+    front: DialectFrontEnd = module.build(world, sender)
+    return front
