@@ -5,7 +5,6 @@ Each module exposes `build(world, sender) -> DialectFrontEnd`."""
 from __future__ import annotations
 
 import importlib
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
