@@ -1,0 +1,435 @@
+"""MegaAPI adapter: a hosted Baileys gateway (`*.megaapi.com.br`), spoken to over `/rest/...`
+with the account's `Authorization: Bearer <token>` (GATEWAYS.md §3).
+
+MegaAPI provisions instances itself, so zapsync never creates one: it attaches to the
+instance key it was given. MegaAPI does not sign webhooks and sends no custom header, so the
+session secret travels in the webhook URL's query string (`?token=<secret>`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from zapsync.domain.gateway import (
+    Ack,
+    Chat,
+    InstanceInfo,
+    LiveState,
+    Message,
+    MessageReceived,
+    MessageType,
+    QrCode,
+    QrUpdated,
+    SentMessage,
+    StatusChanged,
+    UnknownEvent,
+    WebhookEvent,
+)
+from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_megaapi
+from zapsync.providers.base import (
+    GatewayRejected,
+    GatewayUnavailable,
+    MediaToSend,
+    WebhookRejected,
+    WebhookTarget,
+)
+from zapsync.providers.http import request_json
+
+SECRET_PARAM = "token"
+
+# Baileys `WebMessageInfo.status`, as a name or as its enum number.
+_ACKS: dict[str | int, Ack] = {
+    "ERROR": Ack.FAILED,
+    "PENDING": Ack.PENDING,
+    "SERVER_ACK": Ack.SENT,
+    "DELIVERY_ACK": Ack.DELIVERED,
+    "READ": Ack.READ,
+    "PLAYED": Ack.PLAYED,
+    0: Ack.FAILED,
+    1: Ack.PENDING,
+    2: Ack.SENT,
+    3: Ack.DELIVERED,
+    4: Ack.READ,
+    5: Ack.PLAYED,
+}
+
+_MEDIA_TYPES = {
+    "imageMessage": MessageType.IMAGE,
+    "videoMessage": MessageType.VIDEO,
+    "ptvMessage": MessageType.VIDEO,
+    "audioMessage": MessageType.AUDIO,
+    "documentMessage": MessageType.DOCUMENT,
+    "stickerMessage": MessageType.STICKER,
+}
+
+# Baileys containers whose real content sits one level down, in `.message`.
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+)
+
+# Keys that ride along in `message` without being the content.
+_NOT_CONTENT = {"messageContextInfo", "senderKeyDistributionMessage"}
+
+# zapsync's media kinds to MegaAPI's `mediaUrl` types.
+_SEND_TYPES = {"image": "image", "video": "video", "audio": "audio", "ptt": "ptt",
+               "voice": "ptt", "document": "document"}  # fmt: skip
+
+
+def webhook_url_with_secret(url: str, secret: str) -> str:
+    """The webhook URL MegaAPI should call: the caller's own query is kept and the session
+    secret added, since MegaAPI has no header or signature to carry it."""
+    return str(httpx.URL(url).copy_set_param(SECRET_PARAM, secret))
+
+
+def recipient(jid: str) -> str:
+    """MegaAPI's `to`: bare digits for a person, the full JID for a group (or a LID)."""
+    user, at, server = jid.partition("@")
+    if not at or server in ("s.whatsapp.net", "c.us"):
+        return "".join(ch for ch in user.split(":", 1)[0] if ch.isdigit())
+    return jid
+
+
+def phone_of(jid: Any) -> str | None:
+    """Digits of a user JID such as `5511...:12@s.whatsapp.net` (device suffix dropped)."""
+    if not isinstance(jid, str) or not jid:
+        return None
+    user = jid.split("@", 1)[0].split(":", 1)[0]
+    return user if user.isdigit() else None
+
+
+class MegaApiGateway:
+    """One MegaAPI instance, addressed by its instance key."""
+
+    provider = "megaapi"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        instance_key: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.instance_key = instance_key
+        self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+        self._timeout = timeout
+
+    # --- HTTP -----------------------------------------------------------------------
+
+    def _url(self, template: str) -> str:
+        return self.base_url + template.format(key=quote(self.instance_key, safe=""))
+
+    async def _call(self, method: str, template: str, **kwargs: Any) -> dict[str, Any]:
+        data: dict[str, Any] | None = await request_json(
+            self._client,
+            method,
+            self._url(template),
+            expect=dict,
+            headers=self._headers,
+            timeout=self._timeout,
+            **kwargs,
+        )
+        if data is None:
+            raise GatewayUnavailable(f"megaapi sent an empty body on {method} {template}")
+        # Some MegaAPI builds report a refusal as HTTP 200 with `error: true`.
+        if data.get("error") is True:
+            raise GatewayRejected(str(data.get("message") or "megaapi refused the request"))
+        return data
+
+    # --- instance -------------------------------------------------------------------
+
+    async def create_instance(self, webhook: WebhookTarget) -> InstanceInfo:
+        """Attach to the instance MegaAPI provisioned and point its webhook at zapsync.
+
+        The status call comes first so a wrong token or an unknown key fails with MegaAPI's
+        own reason before anything is changed."""
+        state = await self.get_state()
+        await self.register_webhook(webhook)
+        if state.status is SessionStatus.CONNECTED:
+            return InstanceInfo(self.instance_key, state.status)
+        try:
+            qr = await self.get_qr()
+        except GatewayRejected:
+            # No QR to show (for instance the phone paired meanwhile): the status stands.
+            return InstanceInfo(self.instance_key, state.status)
+        return InstanceInfo(self.instance_key, SessionStatus.QR_PENDING, qr)
+
+    async def register_webhook(self, webhook: WebhookTarget) -> None:
+        url = webhook_url_with_secret(webhook.url, webhook.secret)
+        body = {"messageData": {"webhookUrl": url, "webhookEnabled": True}}
+        await self._call("POST", "/rest/webhook/{key}/configWebhook", json=body)
+
+    async def get_qr(self) -> QrCode:
+        """The QR to scan. MegaAPI sends only a PNG data URL; the raw QR string is used when
+        the server also sends it (the sandbox does, in `code`)."""
+        data = await self._call("GET", "/rest/instance/qrcode_base64/{key}")
+        image, raw = data.get("qrcode"), data.get("code")
+        if isinstance(raw, str) and raw:
+            return QrCode(code=raw)
+        if isinstance(image, str) and image:
+            return QrCode(code=image)
+        raise GatewayUnavailable("megaapi sent no qrcode")
+
+    async def request_pairing_code(self, phone: str) -> QrCode:
+        """A code to type on the phone instead of scanning (MegaAPI `pairingCode`)."""
+        params = {"phoneNumber": "".join(ch for ch in phone if ch.isdigit())}
+        data = await self._call("GET", "/rest/instance/pairingCode/{key}", params=params)
+        code = data.get("pairingCode")
+        if not isinstance(code, str) or not code:
+            raise GatewayUnavailable("megaapi sent no pairingCode")
+        return QrCode(code=None, pairing_code=code)
+
+    async def get_state(self) -> LiveState:
+        data = await self._call("GET", "/rest/instance/{key}")
+        instance = data.get("instance")
+        status = instance.get("status") if isinstance(instance, dict) else None
+        if not isinstance(status, str):
+            raise GatewayUnavailable("megaapi status response has no instance.status")
+        try:
+            mapped = from_megaapi(status)
+        except UnknownGatewayStatus as exc:
+            # An answer we cannot read says nothing about the session: do not guess.
+            raise GatewayUnavailable(str(exc)) from None
+        user = instance.get("user") if isinstance(instance, dict) else None
+        phone = phone_of(user.get("id")) if isinstance(user, dict) else None
+        return LiveState(status=mapped, raw_status=status, phone=phone)
+
+    async def connect(self) -> None:
+        """MegaAPI has no start route; a restart reopens the socket, which heals a silent
+        drop or a stuck session and shows a fresh QR when no phone is paired."""
+        await self._call("DELETE", "/rest/instance/{key}/restart")
+
+    async def logout(self) -> None:
+        await self._call("DELETE", "/rest/instance/{key}/logout")
+
+    async def delete(self) -> None:
+        """The instance belongs to the MegaAPI account and is not deleted here: zapsync
+        unpairs the phone and stops MegaAPI from posting to it."""
+        with contextlib.suppress(GatewayRejected):  # already logged out: nothing to undo
+            await self.logout()
+        body = {"messageData": {"webhookUrl": "", "webhookEnabled": False}}
+        await self._call("POST", "/rest/webhook/{key}/configWebhook", json=body)
+
+    # --- history --------------------------------------------------------------------
+
+    async def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
+        """Yields nothing: MegaAPI's published API (openapi.yaml v6.1) has no route that lists
+        chats; its ChatController only sets presence and deletes messages. Chats reach
+        zapsync through message webhooks instead."""
+        return
+        yield  # makes this an async generator
+
+    async def list_messages(
+        self, chat_jid: str, since: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[list[Message]]:
+        """Yields nothing: MegaAPI publishes no message-history route (openapi.yaml v6.1).
+        Messages reach zapsync only through webhooks, from the moment they are set."""
+        return
+        yield  # makes this an async generator
+
+    # --- sending --------------------------------------------------------------------
+
+    async def _send(self, route: str, message_data: dict[str, Any]) -> SentMessage:
+        data = await self._call("POST", route, json={"messageData": message_data})
+        sent = data.get("messageData")
+        key = sent.get("key") if isinstance(sent, dict) else data.get("key")
+        message_id = key.get("id") if isinstance(key, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise GatewayUnavailable("megaapi accepted the message but returned no key.id")
+        status = sent.get("status") if isinstance(sent, dict) else None
+        ack = _ACKS.get(status) if isinstance(status, str | int) else None
+        # PENDING is Baileys' state before the server ack; the gateway has taken it.
+        return SentMessage(message_id, ack if ack and ack is not Ack.PENDING else Ack.SENT)
+
+    async def send_text(self, to_jid: str, text: str) -> SentMessage:
+        return await self._send(
+            "/rest/sendMessage/{key}/text", {"to": recipient(to_jid), "text": text}
+        )
+
+    async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage:
+        kind = _SEND_TYPES.get(media.type)
+        if kind is None:
+            raise GatewayRejected(f"megaapi cannot send media of type {media.type!r}")
+        data: dict[str, Any] = {"to": recipient(to_jid), "url": media.url, "type": kind}
+        if media.caption:
+            data["caption"] = media.caption
+        if media.file_name:
+            data["fileName"] = media.file_name
+        if media.mime_type:
+            data["mimeType"] = media.mime_type
+        return await self._send("/rest/sendMessage/{key}/mediaUrl", data)
+
+    # --- webhooks -------------------------------------------------------------------
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """MegaAPI signs nothing; the receiver checks the `token` in the URL instead."""
+        return False
+
+    def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
+        """MegaAPI posts one flat Baileys-style object per event, with no envelope."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise WebhookRejected("megaapi webhook body is not JSON") from None
+        if not isinstance(payload, dict):
+            raise WebhookRejected("megaapi webhook body is not a JSON object")
+        return [parse_event(payload)]
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+
+# --- webhook parsing (pure) ---------------------------------------------------------
+
+
+def parse_event(payload: dict[str, Any]) -> WebhookEvent:
+    message_type = payload.get("messageType")
+    if message_type == "connection_update":
+        return _connection_event(payload)
+    if message_type == "qrcode":
+        return _qr_event(payload)
+    # Only a Baileys message carries `message` as an object; other events send text there.
+    if isinstance(payload.get("message"), dict):
+        return MessageReceived(parse_message(payload))
+    return UnknownEvent(str(message_type or payload.get("event") or "unknown"))
+
+
+def _connection_event(payload: dict[str, Any]) -> WebhookEvent:
+    what = payload.get("message")
+    phone = phone_of(payload.get("jid"))
+    if what == "phone_connected":
+        return StatusChanged(SessionStatus.CONNECTED, "phone_connected", phone=phone)
+    if what == "phone_disconnected":
+        return StatusChanged(SessionStatus.DISCONNECTED, "phone_disconnected", phone=phone)
+    return UnknownEvent(f"connection_update:{what}")
+
+
+def _qr_event(payload: dict[str, Any]) -> WebhookEvent:
+    raw, image = payload.get("code"), payload.get("qrcode")
+    code = raw if isinstance(raw, str) and raw else image
+    if not isinstance(code, str) or not code:
+        raise WebhookRejected("megaapi qrcode event has no qrcode")
+    return QrUpdated(QrCode(code=code))
+
+
+def _timestamp(value: Any) -> datetime:
+    """Baileys timestamps are seconds: a number, a numeric string, or a protobuf Long."""
+    if isinstance(value, dict):
+        value = value.get("low")
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return datetime.fromtimestamp(value, tz=UTC)
+    # No usable time: the webhook is arriving now, which is the best estimate there is.
+    return datetime.now(tz=UTC)
+
+
+def _content(message: dict[str, Any], hint: Any) -> tuple[str, Any]:
+    """The Baileys content type and its body, looking through wrapper messages."""
+    for _ in range(3):
+        wrapper = next((w for w in _WRAPPERS if isinstance(message.get(w), dict)), None)
+        inner = message[wrapper].get("message") if wrapper else None
+        if not isinstance(inner, dict):
+            break
+        message = inner
+    if isinstance(hint, str) and hint in message:
+        return hint, message[hint]
+    for name, value in message.items():
+        if name not in _NOT_CONTENT:
+            return name, value
+    return str(hint or "unknown"), None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_message(payload: dict[str, Any]) -> Message:
+    """One MegaAPI message object as a zapsync Message. Raises WebhookRejected when the
+    key that identifies it is missing."""
+    key = payload.get("key")
+    if not isinstance(key, dict):
+        raise WebhookRejected("megaapi message has no key")
+    chat_jid, message_id = _str(key.get("remoteJid")), _str(key.get("id"))
+    if chat_jid is None or message_id is None:
+        raise WebhookRejected("megaapi message key lacks remoteJid or id")
+    message = payload.get("message")
+    if not isinstance(message, dict):
+        message = {}
+    raw_type, content = _content(message, payload.get("messageType"))
+    from_me = key.get("fromMe") is True
+    is_group = chat_jid.endswith("@g.us")
+
+    fields: dict[str, Any] = {"type": MessageType.OTHER}
+    if raw_type == "conversation":
+        fields = {"type": MessageType.TEXT, "body": _str(content)}
+    elif raw_type == "extendedTextMessage" and isinstance(content, dict):
+        fields = {"type": MessageType.TEXT, "body": _str(content.get("text"))}
+    elif raw_type in _MEDIA_TYPES and isinstance(content, dict):
+        caption = _str(content.get("caption"))
+        fields = {
+            "type": _MEDIA_TYPES[raw_type],
+            "body": caption,
+            "caption": caption,
+            "media_url": _str(content.get("url")),
+            "mime_type": _str(content.get("mimetype")),
+            "file_name": _str(content.get("fileName")),
+            "is_voice_note": raw_type == "audioMessage" and content.get("ptt") is True,
+        }
+    elif raw_type in ("locationMessage", "liveLocationMessage") and isinstance(content, dict):
+        lat, lng = content.get("degreesLatitude"), content.get("degreesLongitude")
+        fields = {
+            "type": MessageType.LOCATION,
+            "body": f"{lat},{lng}" if lat is not None and lng is not None else None,
+            "caption": _str(content.get("name")) or _str(content.get("address")),
+        }
+    elif raw_type == "contactMessage" and isinstance(content, dict):
+        fields = {"type": MessageType.CONTACT, "body": _str(content.get("displayName"))}
+    elif raw_type == "contactsArrayMessage" and isinstance(content, dict):
+        contacts = content.get("contacts")
+        names = [c.get("displayName") for c in contacts or [] if isinstance(c, dict)]
+        fields = {"type": MessageType.CONTACT, "body": ", ".join(n for n in names if n) or None}
+    elif raw_type == "reactionMessage" and isinstance(content, dict):
+        target = content.get("key")
+        fields = {
+            "type": MessageType.REACTION,
+            "body": content.get("text") if isinstance(content.get("text"), str) else None,
+            "reaction_to": _str(target.get("id")) if isinstance(target, dict) else None,
+        }
+
+    if from_me:
+        sender = _str(payload.get("jid"))
+    elif is_group:
+        sender = _str(key.get("participant"))
+    else:
+        sender = chat_jid
+    status = payload.get("status")
+    return Message(
+        provider_message_id=message_id,
+        chat_jid=chat_jid,
+        from_me=from_me,
+        timestamp=_timestamp(payload.get("messageTimestamp")),
+        sender_jid=sender,
+        sender_name=None if from_me else _str(payload.get("pushName")),
+        chat_alt_jid=_str(key.get("remoteJidAlt")),
+        raw_type=raw_type,
+        ack=_ACKS.get(status) if isinstance(status, str | int) else None,
+        raw=payload,
+        **fields,
+    )
