@@ -1,0 +1,217 @@
+"""The built-in `sandbox` gateway: the simulated world in this process, no HTTP.
+
+Its events do not travel as webhooks; `events_of` turns a WorldEvent into the same typed
+events a webhook parser returns, and the app feeds them to the same service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+
+from zapsync.domain.gateway import (
+    Ack,
+    Chat,
+    InstanceInfo,
+    LiveState,
+    Message,
+    MessageAcked,
+    MessageReceived,
+    MessageType,
+    QrCode,
+    QrUpdated,
+    SentMessage,
+    StatusChanged,
+    UnknownEvent,
+    WebhookEvent,
+)
+from zapsync.domain.status import SessionStatus
+from zapsync.providers.base import (
+    GatewayRejected,
+    GatewayUnavailable,
+    MediaToSend,
+    WebhookRejected,
+    WebhookTarget,
+)
+from zapsync.sandbox.world import Fault, LinkState, SimInstance, SimMessage, World, WorldEvent
+
+ACKS = {-1: Ack.FAILED, 0: Ack.PENDING, 1: Ack.SENT, 2: Ack.DELIVERED, 3: Ack.READ, 4: Ack.PLAYED}
+TYPES = {t.value: t for t in MessageType}
+
+
+def status_of(inst: SimInstance) -> SessionStatus:
+    if inst.state is LinkState.OPEN:
+        return SessionStatus.CONNECTED
+    if inst.state is LinkState.QR:
+        return SessionStatus.QR_PENDING
+    if inst.state is LinkState.STARTING:
+        return SessionStatus.CONNECTING
+    if inst.state is LinkState.FAILED:
+        return SessionStatus.FAILED
+    if inst.logged_out and inst.phone is not None:
+        return SessionStatus.LOGGED_OUT
+    return SessionStatus.DISCONNECTED
+
+
+def to_domain(msg: SimMessage) -> Message:
+    voice = msg.type == "ptt"
+    kind = TYPES.get("audio" if voice else msg.type, MessageType.OTHER)
+    return Message(
+        provider_message_id=msg.id,
+        chat_jid=msg.chat_jid,
+        from_me=msg.from_me,
+        type=kind,
+        timestamp=datetime.fromtimestamp(msg.timestamp, UTC),
+        body=msg.body,
+        sender_jid=msg.sender_jid,
+        sender_name=msg.push_name,
+        chat_alt_jid=msg.chat_alt_jid,
+        media_url=msg.media_url,
+        mime_type=msg.mime_type,
+        file_name=msg.file_name,
+        is_voice_note=voice,
+        raw_type=None if kind is not MessageType.OTHER else msg.type,
+        ack=ACKS.get(msg.ack),
+        reaction_to=msg.reaction_to,
+    )
+
+
+def events_of(event: WorldEvent) -> list[WebhookEvent]:
+    inst = event.instance
+    if event.kind == "status":
+        return [StatusChanged(status_of(inst), str(event.data.get("state")), phone=inst.phone)]
+    if event.kind == "qr":
+        return [QrUpdated(QrCode(event.data.get("code")))]
+    if event.kind == "message":
+        return [MessageReceived(to_domain(event.data["message"]))]
+    if event.kind == "ack":
+        return [
+            MessageAcked(event.data["message_id"], event.data["chat_jid"], ACKS[event.data["ack"]])
+        ]
+    return [UnknownEvent(event.kind)]
+
+
+class SandboxGateway:
+    provider = "sandbox"
+
+    def __init__(self, world: World, instance: str) -> None:
+        self.world = world
+        self.instance = instance
+
+    async def _enter(self) -> None:
+        """Apply the world's injected latency and faults, as the HTTP dialects do."""
+        if self.world.latency_ms:
+            await asyncio.sleep(self.world.latency_ms / 1000)
+        if self.world.fault is Fault.TIMEOUT:
+            raise GatewayUnavailable("sandbox gateway timed out")
+        if self.world.fault is Fault.ERROR:
+            raise GatewayUnavailable("sandbox gateway error 500", status_code=500)
+        if self.world.fault is Fault.MALFORMED:
+            raise GatewayUnavailable("sandbox gateway sent a body that is not JSON")
+
+    def _inst(self) -> SimInstance:
+        inst = self.world.get(self.instance)
+        if inst is None:
+            raise GatewayRejected(
+                f"sandbox instance {self.instance} does not exist", status_code=404
+            )
+        return inst
+
+    async def create_instance(self, webhook: WebhookTarget) -> InstanceInfo:
+        await self._enter()
+        inst = self.world.get(self.instance) or self.world.create(self.instance)
+        if inst.state is LinkState.STOPPED:
+            self.world.start(inst)
+        qr = QrCode(inst.qr_code) if inst.qr_code else None
+        return InstanceInfo(self.instance, status_of(inst), qr)
+
+    async def register_webhook(self, webhook: WebhookTarget) -> None:
+        await self._enter()
+
+    async def get_qr(self) -> QrCode:
+        await self._enter()
+        inst = self._inst()
+        if inst.state is LinkState.OPEN:
+            raise GatewayRejected("the session is already connected; no QR code to scan")
+        if inst.state is not LinkState.QR:
+            self.world.start(inst)
+        return QrCode(inst.qr_code)
+
+    async def get_state(self) -> LiveState:
+        await self._enter()
+        inst = self._inst()
+        return LiveState(status_of(inst), inst.state.value, phone=inst.phone)
+
+    async def connect(self) -> None:
+        await self._enter()
+        self.world.start(self._inst())
+
+    async def logout(self) -> None:
+        await self._enter()
+        self.world.logout(self._inst())
+
+    async def delete(self) -> None:
+        await self._enter()
+        self.world.delete(self.instance)
+
+    async def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
+        await self._enter()
+        chats = sorted(self._inst().chats.values(), key=lambda c: c.last_timestamp, reverse=True)
+        for start in range(0, len(chats), page_size):
+            yield [
+                Chat(
+                    jid=c.jid,
+                    name=c.name,
+                    is_group=c.is_group,
+                    alt_jid=c.alt_jid,
+                    last_message_at=(
+                        datetime.fromtimestamp(c.last_timestamp, UTC) if c.messages else None
+                    ),
+                )
+                for c in chats[start : start + page_size]
+            ]
+
+    async def list_messages(
+        self, chat_jid: str, since: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[list[Message]]:
+        await self._enter()
+        chat = self._inst().chats.get(chat_jid)
+        if chat is None:
+            return
+        floor = since.timestamp() if since else 0
+        newest_first = [m for m in reversed(chat.messages) if m.timestamp >= floor]
+        for start in range(0, len(newest_first), page_size):
+            yield [to_domain(m) for m in newest_first[start : start + page_size]]
+
+    async def send_text(self, to_jid: str, text: str) -> SentMessage:
+        await self._enter()
+        try:
+            msg = self.world.send(self._inst(), to_jid, text)
+        except ConnectionError as exc:
+            raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
+        return SentMessage(msg.id)
+
+    async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage:
+        await self._enter()
+        try:
+            msg = self.world.send(
+                self._inst(),
+                to_jid,
+                media.caption,
+                type=media.type,
+                media_url=media.url,
+                mime_type=media.mime_type,
+                file_name=media.file_name,
+            )
+        except ConnectionError as exc:
+            raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
+        return SentMessage(msg.id)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        return False
+
+    def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
+        raise WebhookRejected("the sandbox provider delivers its events in process, not by webhook")
+
+    async def aclose(self) -> None:
+        return None
