@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     heal_max_attempts: int = Field(default=5, ge=0, alias="ZAPSYNC_HEAL_MAX_ATTEMPTS")
     heal_base_delay_seconds: float = Field(default=30.0, ge=0, alias="ZAPSYNC_HEAL_BASE_DELAY")
 
+    # conversation import (chats and their history, when a session connects or on demand)
+    import_skip_groups: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_GROUPS")
+    import_skip_empty: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_EMPTY")
+    import_history_days: int = Field(default=30, ge=0, alias="ZAPSYNC_IMPORT_HISTORY_DAYS")
+
     # maintenance
     session_cleanup_days: int = Field(default=30, ge=1, alias="ZAPSYNC_SESSION_CLEANUP_DAYS")
     conversation_inactive_hours: int = Field(default=24, ge=1, alias="ZAPSYNC_INACTIVE_HOURS")

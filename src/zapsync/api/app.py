@@ -6,16 +6,22 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 
 from zapsync import __version__
 from zapsync.api.problems import install_problem_handlers
 from zapsync.api.request_id import RequestIdMiddleware
-from zapsync.api.routes import health, me
+from zapsync.api.routes import health, jobs, me, sandbox, sessions, status_sync, webhooks
+from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
+from zapsync.sandbox.world import World
 from zapsync.services.context import AppContext
 from zapsync.services.demo import Demo, load_demo
+from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
 
 
 def announce_demo(settings: Settings, demo: Demo) -> None:
@@ -31,17 +37,29 @@ def announce_demo(settings: Settings, demo: Demo) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    world = World()  # the in-process sandbox gateway's simulated WhatsApp
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = AppContext.create(settings)
+        ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
+        pump = SandboxEventPump(ctx)
+        pump.start()
+        app.state.sandbox_pump = pump
+        scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
+        app.state.scheduler = scheduler
         if settings.demo:
             demo = await load_demo(ctx)
             announce_demo(settings, demo)
+        log.info("zapsync started", version=__version__, database=ctx.db.engine.dialect.name)
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+            await pump.stop()
             await ctx.aclose()
 
     app = FastAPI(
@@ -54,4 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(me.router)
+    app.include_router(sessions.router)
+    app.include_router(status_sync.router)
+    app.include_router(webhooks.router)
+    app.include_router(jobs.router)
+    app.include_router(jobs.cron_router)
+    app.include_router(sandbox.router)
     return app

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zapsync import __version__
-from zapsync.cli import admin
+from zapsync.cli import admin, jobs
 from zapsync.cli.runner import console, err_console, settings_or_exit
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
+jobs.register(app)
 
 
 @app.command()

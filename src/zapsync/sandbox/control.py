@@ -23,6 +23,7 @@ class ScanIn(BaseModel):
 class FaultIn(BaseModel):
     fault: Fault = Fault.NONE
     latency_ms: int = 0
+    hang_seconds: float | None = None
 
 
 class ChatIn(BaseModel):
@@ -161,6 +162,8 @@ def build_control_router(world: World) -> APIRouter:
     async def fault(body: FaultIn) -> dict[str, Any]:
         world.fault = body.fault
         world.latency_ms = body.latency_ms
+        if body.hang_seconds is not None:
+            world.hang_seconds = body.hang_seconds
         return {"fault": world.fault.value, "latency_ms": world.latency_ms}
 
     return router

@@ -15,10 +15,6 @@ from zapsync.sandbox.dialects import build_dialect
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import Fault, World
 
-# Long enough that any sane client timeout fires first, short enough to end a test run.
-HANG_SECONDS = 30.0
-
-
 def build_sandbox_app(
     dialect: str, world: World | None = None, sender: WebhookSender | None = None
 ) -> FastAPI:
@@ -46,7 +42,7 @@ def build_sandbox_app(
         if world.latency_ms:
             await asyncio.sleep(world.latency_ms / 1000)
         if world.fault is Fault.TIMEOUT:
-            await asyncio.sleep(HANG_SECONDS)
+            await asyncio.sleep(world.hang_seconds)
         if world.fault is Fault.ERROR:
             return JSONResponse({"error": "Internal Server Error"}, status_code=500)
         if world.fault is Fault.MALFORMED:

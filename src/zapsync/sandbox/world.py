@@ -115,6 +115,7 @@ class World:
         self.listeners: list[Listener] = []
         self.fault: Fault = Fault.NONE
         self.latency_ms: int = 0
+        self.hang_seconds: float = 30.0  # how long a TIMEOUT fault keeps a request waiting
         self.requests: int = 0
 
     # --- events -------------------------------------------------------------

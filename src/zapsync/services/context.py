@@ -22,8 +22,8 @@ class AppContext:
     world: World = field(default_factory=World)
 
     @classmethod
-    def create(cls, settings: Settings) -> AppContext:
-        world = World()
+    def create(cls, settings: Settings, world: World | None = None) -> AppContext:
+        world = world or World()
         return cls(
             settings=settings,
             db=Database(settings.database_url),

@@ -1,0 +1,74 @@
+"""`/api/v1/jobs` (admin) and `/api/v1/cron/{name}` (an outside cron with CRON_SECRET)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.jobs.definitions import JOBS, JobSpec
+from zapsync.jobs.scheduler import next_run_times
+from zapsync.security.tokens import secrets_equal
+from zapsync.services.errors import NotFound, Unauthorized
+from zapsync.services.runs import last_run, run_summary
+from zapsync.store.types import utcnow
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+cron_router = APIRouter(prefix="/api/v1/cron", tags=["jobs"])
+_cron_bearer = HTTPBearer(auto_error=False)
+
+
+def job_named(name: str) -> JobSpec:
+    spec = JOBS.get(name)
+    if spec is None:
+        raise NotFound(f"no job named {name!r}; jobs are {', '.join(JOBS)}")
+    return spec
+
+
+@router.get("")
+async def list_jobs(
+    request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> list[dict[str, Any]]:
+    """Each job's schedule, last run (outcome and counts) and next run."""
+    scheduler = getattr(request.app.state, "scheduler", None)
+    nexts = next_run_times(ctx, scheduler, utcnow())
+    jobs = []
+    for name, spec in JOBS.items():
+        run = await last_run(db, name, principal.organization_id)
+        nxt = nexts.get(name)
+        jobs.append(
+            {
+                "name": name,
+                "description": spec.description,
+                "schedule": spec.schedule,
+                "scheduled": bool(scheduler and scheduler.running),
+                "last_run": run_summary(run),
+                "next_run": nxt.isoformat() if nxt else None,
+            }
+        )
+    return jobs
+
+
+@router.post("/{name}/run")
+async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
+    """Run a job now for this organization and return its report."""
+    spec = job_named(name)
+    return await spec.func(ctx, principal.organization_id, "manual")
+
+
+@cron_router.post("/{name}")
+async def cron_job(
+    name: str,
+    ctx: Ctx,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_cron_bearer)],
+) -> dict[str, Any]:
+    """For an outside cron: `Authorization: Bearer <CRON_SECRET>`; runs for every organization."""
+    expected = ctx.settings.cron_secret.get_secret_value() if ctx.settings.cron_secret else ""
+    if not expected:
+        raise Unauthorized("cron routes are disabled: set CRON_SECRET")
+    if creds is None or not secrets_equal(creds.credentials, expected):
+        raise Unauthorized("wrong cron secret")
+    spec = job_named(name)
+    return await spec.func(ctx, None, "cron")

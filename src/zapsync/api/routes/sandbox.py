@@ -1,0 +1,71 @@
+"""`/api/v1/sandbox/sessions/{id}/…`: drive the built-in sandbox phone of one of your
+sandbox sessions (scan the QR, drop the link, receive a message). For demos and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.sandbox.control import describe
+from zapsync.sandbox.world import SimInstance
+from zapsync.services import sessions as svc
+from zapsync.services.errors import Conflict, Invalid
+from zapsync.services.session_gateway import sandbox_instance_name
+
+router = APIRouter(prefix="/api/v1/sandbox/sessions", tags=["sandbox"])
+
+
+class ScanIn(BaseModel):
+    phone: str = "5511900000001"
+
+
+class InboundIn(BaseModel):
+    from_phone: str = "5511987654321"
+    body: str
+    push_name: str | None = None
+
+
+async def _instance(ctx: Ctx, db: Db, principal: CurrentPrincipal, session_id: int) -> SimInstance:
+    session = await svc.get_session(db, principal, session_id)
+    if session.provider != "sandbox":
+        raise Invalid("only sandbox sessions have a simulated phone")
+    inst = ctx.world.get(sandbox_instance_name(session.id))
+    if inst is None:
+        raise Conflict("the sandbox phone is gone (the process restarted): connect again")
+    return inst
+
+
+@router.post("/{session_id}/scan")
+async def scan(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal, body: ScanIn | None = None
+) -> dict[str, Any]:
+    """Scan the session's QR code with the simulated phone."""
+    inst = await _instance(ctx, db, principal, session_id)
+    try:
+        ctx.world.scan(inst, (body or ScanIn()).phone)
+    except ValueError as exc:
+        raise Conflict(str(exc)) from None
+    return describe(inst)
+
+
+@router.post("/{session_id}/drop")
+async def drop(session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Lose the link to WhatsApp silently (no logout, no event), as real phones do."""
+    inst = await _instance(ctx, db, principal, session_id)
+    ctx.world.drop(inst, silent=True)
+    return describe(inst)
+
+
+@router.post("/{session_id}/inbound")
+async def inbound(
+    session_id: int, body: InboundIn, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """A customer sends the session a text message."""
+    inst = await _instance(ctx, db, principal, session_id)
+    msg = ctx.world.inbound(
+        inst, f"{body.from_phone}@s.whatsapp.net", body.body, push_name=body.push_name
+    )
+    return {"id": msg.id, "chat_jid": msg.chat_jid}

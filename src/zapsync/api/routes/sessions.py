@@ -1,0 +1,146 @@
+"""`/api/v1/sessions`: WhatsApp connections and their live status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.qr_images import png_bytes, png_data_url, svg_text
+from zapsync.api.schemas import (
+    LiveStatusPublic,
+    QrPublic,
+    SessionCreate,
+    SessionCreated,
+    SessionPublic,
+)
+from zapsync.domain.gateway import QrCode
+from zapsync.domain.status import SessionStatus, StatusSource
+from zapsync.services import sessions as svc
+from zapsync.services.status_sync import apply_status_sync
+from zapsync.store.types import utcnow
+
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+
+
+def qr_public(qr: QrCode | None) -> QrPublic | None:
+    if qr is None:
+        return None
+    return QrPublic(
+        code=qr.code,
+        pairing_code=qr.pairing_code,
+        png_data_url=png_data_url(qr.code) if qr.code else None,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
+async def create_session(
+    body: SessionCreate, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> SessionCreated:
+    """Create a session: the gateway is contacted first; a wrong URL or key is a 422 with
+    the gateway's own reason, and nothing is stored."""
+    session, qr = await svc.create_session(
+        ctx, db, principal, name=body.name, provider=body.provider, config=body.config
+    )
+    return SessionCreated(**SessionPublic.of(session).model_dump(), qr=qr_public(qr))
+
+
+@router.get("")
+async def list_sessions(
+    db: Db, principal: CurrentPrincipal, include_archived: bool = False
+) -> list[SessionPublic]:
+    rows = await svc.list_sessions(db, principal, include_archived=include_archived)
+    return [SessionPublic.of(s) for s in rows]
+
+
+@router.get("/{session_id}")
+async def get_session(session_id: int, db: Db, principal: CurrentPrincipal) -> SessionPublic:
+    return SessionPublic.of(await svc.get_session(db, principal, session_id))
+
+
+@router.delete("/{session_id}")
+async def delete_session(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Log out and delete the gateway instance, free the slot; conversations stay readable."""
+    session = await svc.get_session(db, principal, session_id)
+    svc.ensure_active(session)
+    errors = await svc.archive_session(
+        ctx, db, session, reason="deleted by a user", source=StatusSource.MANUAL
+    )
+    await db.commit()
+    return {"session_id": session_id, "archived": True, "gateway_errors": errors}
+
+
+@router.post("/{session_id}/connect")
+async def connect_session(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> SessionCreated:
+    session = await svc.get_session(db, principal, session_id)
+    qr = await svc.connect_session(ctx, db, session)
+    return SessionCreated(**SessionPublic.of(session).model_dump(), qr=qr_public(qr))
+
+
+@router.post("/{session_id}/logout")
+async def logout_session(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> SessionPublic:
+    session = await svc.get_session(db, principal, session_id)
+    await svc.logout_session(ctx, db, session)
+    return SessionPublic.of(session)
+
+
+@router.get(
+    "/{session_id}/qr",
+    response_model=QrPublic,
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+)
+async def session_qr(
+    session_id: int,
+    ctx: Ctx,
+    db: Db,
+    principal: CurrentPrincipal,
+    format: Annotated[Literal["json", "png", "svg"], Query()] = "json",
+) -> Any:
+    """The QR code to scan: JSON with the raw code, pairing code and a PNG data URL, or the
+    image itself with `?format=png|svg`."""
+    session = await svc.get_session(db, principal, session_id)
+    qr = await svc.session_qr(ctx, session)
+    if format != "json" and not qr.code:
+        raise svc.GatewayFailed("the gateway gave only a pairing code, no QR image")
+    if format == "png":
+        return Response(png_bytes(qr.code or ""), media_type="image/png")
+    if format == "svg":
+        return Response(svg_text(qr.code or ""), media_type="image/svg+xml")
+    return qr_public(qr)
+
+
+@router.get("/{session_id}/status")
+async def live_status(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> LiveStatusPublic:
+    """Ask the gateway now, write nothing."""
+    session = await svc.get_session(db, principal, session_id)
+    live = await svc.live_status(ctx, session)
+    return LiveStatusPublic(
+        session_id=session.id,
+        connected=live.status is SessionStatus.CONNECTED,
+        status=live.status.value,
+        stored_status=session.status,
+        gateway_status=live.raw_status,
+        checked_at=utcnow(),
+    )
+
+
+@router.post("/{session_id}/status-sync")
+async def sync_one(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Apply the gateway's real status to this session."""
+    await svc.get_session(db, principal, session_id)
+    await db.rollback()  # release the read transaction before the sync writes
+    report = await apply_status_sync(
+        ctx, organization_id=principal.organization_id, session_id=session_id
+    )
+    return report.as_dict()

@@ -1,0 +1,29 @@
+"""`/api/v1/status-sync`: the dry run (GET) and the apply (POST) for the organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from zapsync.api.deps import Ctx, CurrentPrincipal
+from zapsync.services.status_sync import apply_status_sync, dry_run
+
+router = APIRouter(prefix="/api/v1/status-sync", tags=["status sync"])
+
+
+@router.get("")
+async def status_sync_dry_run(ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Stored status next to the live one for every session; changes nothing."""
+    sessions = await dry_run(ctx, organization_id=principal.organization_id)
+    return {
+        "sessions": sessions,
+        "needs_sync": sum(1 for s in sessions if s["needs_sync"]),
+        "errors": sum(1 for s in sessions if s["error"]),
+    }
+
+
+@router.post("")
+async def status_sync_apply(ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+    report = await apply_status_sync(ctx, organization_id=principal.organization_id)
+    return report.as_dict()

@@ -1,0 +1,32 @@
+"""`/api/v1/webhooks/{provider}/{session_id}`: where gateways deliver events.
+
+Authenticated by the session's webhook secret or the gateway's signature, not a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from zapsync.api.deps import Ctx
+from zapsync.services.webhooks import receive_webhook
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+@router.post("/{provider}/{session_id}", responses={202: {}, 400: {}, 401: {}})
+# Evolution with `byEvents` appends the event as a path suffix (`/messages-upsert`).
+@router.post("/{provider}/{session_id}/{event_suffix}", include_in_schema=False)
+async def gateway_webhook(
+    provider: str, session_id: int, request: Request, ctx: Ctx
+) -> JSONResponse:
+    body = await request.body()
+    outcome = await receive_webhook(
+        ctx, provider, session_id, request.headers, request.query_params, body
+    )
+    content: dict[str, Any] = {"received": outcome.events, "applied": outcome.applied}
+    if outcome.only_unknown:
+        content["ignored"] = outcome.ignored
+        return JSONResponse(content, status_code=202)
+    return JSONResponse(content, status_code=200)

@@ -1,0 +1,72 @@
+"""The scheduled jobs: what runs, and when. The functions live in `services/`; this module
+only names them and their schedules (DESIGN.md rule 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+
+from zapsync.services.context import AppContext
+from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
+from zapsync.services.status_sync import apply_status_sync
+
+JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
+
+
+async def run_status_sync(
+    ctx: AppContext, organization_id: int | None, trigger: str
+) -> dict[str, Any]:
+    report = await apply_status_sync(ctx, organization_id=organization_id, trigger=trigger)
+    return report.as_dict()
+
+
+async def run_cleanup(ctx: AppContext, organization_id: int | None, trigger: str) -> dict[str, Any]:
+    return await cleanup_sessions(ctx, organization_id=organization_id, trigger=trigger)
+
+
+async def run_close_inactive(
+    ctx: AppContext, organization_id: int | None, trigger: str
+) -> dict[str, Any]:
+    return await close_inactive_conversations(ctx, organization_id=organization_id, trigger=trigger)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    description: str
+    func: JobFunc
+    schedule: str  # a human description
+    trigger: Callable[[AppContext], CronTrigger]
+
+
+JOBS: dict[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        JobSpec(
+            "status-sync",
+            "Reconcile every session's stored status with its gateway; heal silent drops.",
+            run_status_sync,
+            "every 5 minutes",
+            lambda ctx: CronTrigger(
+                minute=f"*/{ctx.settings.status_sync_interval_minutes}", timezone="UTC"
+            ),
+        ),
+        JobSpec(
+            "cleanup-sessions",
+            "Archive sessions not connected and inactive for 30 days.",
+            run_cleanup,
+            "daily at 02:00",
+            lambda ctx: CronTrigger(hour=2, minute=0, timezone="UTC"),
+        ),
+        JobSpec(
+            "close-inactive-conversations",
+            "Resolve conversations with no message for 24 hours.",
+            run_close_inactive,
+            "hourly",
+            lambda ctx: CronTrigger(minute=0, timezone="UTC"),
+        ),
+    )
+}

@@ -1,0 +1,358 @@
+"""The Evolution API v2 adapter: one Evolution instance behind the Gateway Protocol.
+
+Status is read from `connectionState` (the live socket), never from `fetchInstances`, whose
+`connectionStatus` is a DB column that defaults to `open` and is not written on silent drops.
+Evolution does not sign webhooks: the session secret travels in the `X-Zapsync-Token` custom
+header, which Evolution sends as given and the receiver checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from zapsync.domain.gateway import (
+    Ack,
+    Chat,
+    InstanceInfo,
+    LiveState,
+    Message,
+    QrCode,
+    SentMessage,
+    WebhookEvent,
+)
+from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evolution
+from zapsync.providers import evolution_payloads as payloads
+from zapsync.providers.base import (
+    GatewayRejected,
+    GatewayUnavailable,
+    MediaToSend,
+    WebhookTarget,
+)
+from zapsync.providers.evolution_payloads import event_name
+from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+
+__all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
+
+TOKEN_HEADER = "X-Zapsync-Token"
+INTEGRATION = "WHATSAPP-BAILEYS"
+WEBHOOK_EVENTS = (
+    "QRCODE_UPDATED",
+    "CONNECTION_UPDATE",
+    "MESSAGES_SET",
+    "MESSAGES_UPSERT",
+    "MESSAGES_UPDATE",
+    "MESSAGES_EDITED",
+    "MESSAGES_DELETE",
+    "SEND_MESSAGE",
+    "CONTACTS_UPSERT",
+    "CONTACTS_UPDATE",
+    "CHATS_SET",
+    "CHATS_UPSERT",
+    "LOGOUT_INSTANCE",
+)
+# Evolution holds `create` (with a QR) for 5 s and `connect` for 2 s before answering.
+_CREATE_WAIT = 5.0
+_CONNECT_WAIT = 2.0
+
+
+def _number(jid: str) -> str:
+    """What `number` takes: digits for a person, the whole JID for groups and LIDs."""
+    phone = payloads.phone_of(jid)
+    return phone if phone else jid
+
+
+def _qr(obj: Any) -> QrCode:
+    obj = obj if isinstance(obj, dict) else {}
+    code, pairing = obj.get("code"), obj.get("pairingCode")
+    return QrCode(
+        code=code if isinstance(code, str) and code else None,
+        pairing_code=pairing if isinstance(pairing, str) and pairing else None,
+    )
+
+
+def _iso(moment: datetime) -> str:
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EvolutionGateway:
+    provider = "evolution"
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        instance: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.instance = instance
+        self.timeout = timeout
+        self._client = client
+        self._owns_client = False
+        self._headers = {"apikey": api_key}
+
+    def _http(self) -> httpx.AsyncClient:
+        # Created on first call: a gateway built only to parse a webhook never opens a pool.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._owns_client = True
+        return self._client
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _path(self, route: str) -> str:
+        return f"{self.base_url}/{route}/{quote(self.instance, safe='')}"
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        expect: type = dict,
+        json: Any = None,
+        wait: float = 0.0,
+    ) -> Any:
+        return await request_json(
+            self._http(),
+            method,
+            url,
+            expect=expect,
+            headers=self._headers,
+            json=json,
+            timeout=self.timeout + wait,
+        )
+
+    def _webhook_config(self, webhook: WebhookTarget) -> dict[str, Any]:
+        return {
+            "enabled": True,
+            "url": webhook.url,
+            "headers": {TOKEN_HEADER: webhook.secret},
+            "byEvents": False,
+            "base64": False,
+            "events": list(WEBHOOK_EVENTS),
+        }
+
+    async def _connect(self) -> dict[str, Any]:
+        """`GET /instance/connect`; its errors come back as `{error:true, message}` with a 200."""
+        data: dict[str, Any] = await self._call(
+            "GET", self._path("instance/connect"), wait=_CONNECT_WAIT
+        )
+        if data.get("error") is True:
+            reason = data.get("message")
+            raise GatewayRejected(
+                str(reason) if reason else "Evolution refused to connect", status_code=200
+            )
+        return data
+
+    # --- instance lifecycle -----------------------------------------------------
+
+    async def create_instance(self, webhook: WebhookTarget) -> InstanceInfo:
+        body = {
+            "instanceName": self.instance,
+            "integration": INTEGRATION,
+            "qrcode": True,
+            "webhook": self._webhook_config(webhook),
+        }
+        try:
+            data = await self._call(
+                "POST", f"{self.base_url}/instance/create", json=body, wait=_CREATE_WAIT
+            )
+        except GatewayRejected as exc:
+            # 2.3 answers a taken name with 403 (older builds 400): the instance is ours to attach.
+            if exc.status_code in (400, 403) and "already in use" in exc.reason.lower():
+                return await self._attach(webhook)
+            raise
+        qr = _qr(data.get("qrcode"))
+        if qr.code:
+            return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr)
+        instance = data.get("instance") if isinstance(data.get("instance"), dict) else {}
+        try:
+            status = from_evolution(str(instance.get("status")))
+        except UnknownGatewayStatus:  # older builds answer "created"
+            status = (await self.get_state()).status
+        return InstanceInfo(self.instance, status, qr if qr.pairing_code else None)
+
+    async def _attach(self, webhook: WebhookTarget) -> InstanceInfo:
+        await self.register_webhook(webhook)
+        state = await self.get_state()
+        if state.status is SessionStatus.CONNECTING:
+            # While connecting, `connect` only reads the current QR: no side effect.
+            qr = await self.get_qr()
+            if qr.code or qr.pairing_code:
+                return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr)
+        return InstanceInfo(self.instance, state.status)
+
+    async def register_webhook(self, webhook: WebhookTarget) -> None:
+        await self._call(
+            "POST", self._path("webhook/set"), json={"webhook": self._webhook_config(webhook)}
+        )
+
+    async def get_qr(self) -> QrCode:
+        data = await self._connect()
+        instance = data.get("instance")
+        if isinstance(instance, dict) and "state" in instance:
+            return QrCode(code=None)  # already open: nothing to scan
+        if isinstance(data.get("qrcode"), dict):  # `refused`: {instance:{status}, qrcode}
+            return _qr(data["qrcode"])
+        return _qr(data)  # the bare QR object, or `{"count":0}` when none could be made
+
+    async def get_state(self) -> LiveState:
+        data = await self._call("GET", self._path("instance/connectionState"))
+        instance = data.get("instance")
+        state = instance.get("state") if isinstance(instance, dict) else None
+        if not isinstance(state, str):
+            # The instance exists in the DB but not in memory: the state is not known.
+            raise GatewayUnavailable("Evolution answered connectionState without a state")
+        try:
+            status = from_evolution(state)
+        except UnknownGatewayStatus as exc:
+            raise GatewayUnavailable(str(exc)) from None
+        return LiveState(status=status, raw_status=state)
+
+    async def connect(self) -> None:
+        await self._connect()
+
+    async def logout(self) -> None:
+        try:
+            await self._call("DELETE", self._path("instance/logout"))
+        except GatewayRejected as exc:
+            # A 400 "is not connected": the socket is already closed, which is the goal.
+            if exc.status_code == 400 and "not connected" in exc.reason:
+                return
+            raise
+
+    async def delete(self) -> None:
+        try:
+            await self._call("DELETE", self._path("instance/delete"))
+        except GatewayRejected as exc:
+            if exc.status_code == 404:  # already gone
+                return
+            if exc.status_code == 400 and "needs to be disconnected" in exc.reason:
+                # Builds before 2.3 refuse to delete an open instance: log out first.
+                await self.logout()
+                await self._call("DELETE", self._path("instance/delete"))
+                return
+            raise
+
+    # --- reading ----------------------------------------------------------------
+
+    async def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
+        """findChats with take/skip. Only chats with a stored message are listed (the list is
+        built from the Message table), so an empty answer right after pairing is normal."""
+        skip = 0
+        seen: set[str] = set()
+        while True:
+            items = await self._call(
+                "POST",
+                self._path("chat/findChats"),
+                expect=list,
+                json={"where": {}, "take": page_size, "skip": skip},
+            )
+            try:
+                chats = [payloads.chat(item) for item in items]
+            except payloads.PayloadError as exc:
+                raise GatewayUnavailable(f"Evolution findChats: {exc}") from None
+            fresh = [c for c in chats if c.jid not in seen]
+            seen.update(c.jid for c in fresh)
+            if fresh:
+                yield fresh
+            # A build that ignores take/skip answers everything at once, or the same page again.
+            if len(items) != page_size or not fresh:
+                return
+            skip += len(items)
+
+    async def list_messages(
+        self, chat_jid: str, since: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[list[Message]]:
+        """findMessages, newest first, page by page until `since` or the last page."""
+        where: dict[str, Any] = {"key": {"remoteJid": chat_jid}}
+        if since is not None:
+            where["messageTimestamp"] = {"gte": _iso(since)}
+        page = 1
+        seen: set[str] = set()
+        while True:
+            data = await self._call(
+                "POST",
+                self._path("chat/findMessages"),
+                json={"where": where, "page": page, "offset": page_size},
+            )
+            block = data.get("messages")
+            records = block.get("records") if isinstance(block, dict) else None
+            if not isinstance(records, list):
+                raise GatewayUnavailable("Evolution findMessages answered without records")
+            batch: list[Message] = []
+            new = 0
+            reached_since = False
+            try:
+                for record in records:
+                    msg = None if payloads.is_protocol(record) else payloads.message(record)
+                    record_id = payloads.record_id(record)
+                    if record_id in seen:
+                        continue
+                    seen.add(record_id)
+                    new += 1
+                    if msg is None:  # an edit or revoke stored as a message
+                        continue
+                    if since is not None and msg.timestamp < since:
+                        reached_since = True
+                        continue
+                    batch.append(msg)
+            except payloads.PayloadError as exc:
+                raise GatewayUnavailable(f"Evolution findMessages: {exc}") from None
+            if batch:
+                yield batch
+            pages = block.get("pages") if isinstance(block, dict) else None
+            last_page = page >= pages if isinstance(pages, int) else len(records) < page_size
+            # `new == 0`: a build that ignores `page` repeats the same records forever.
+            if reached_since or new == 0 or last_page:
+                return
+            page += 1
+
+    # --- sending ----------------------------------------------------------------
+
+    @staticmethod
+    def _sent(data: dict[str, Any]) -> SentMessage:
+        key = data.get("key")
+        msg_id = key.get("id") if isinstance(key, dict) else None
+        if not isinstance(msg_id, str) or not msg_id:
+            raise GatewayUnavailable("Evolution answered a send without a message id")
+        return SentMessage(msg_id, payloads.ack_of(data.get("status")) or Ack.SENT)
+
+    async def send_text(self, to_jid: str, text: str) -> SentMessage:
+        body = {"number": _number(to_jid), "text": text}
+        return self._sent(await self._call("POST", self._path("message/sendText"), json=body))
+
+    async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage:
+        body: dict[str, Any] = {
+            "number": _number(to_jid),
+            "mediatype": media.type,
+            "media": media.url,
+        }
+        if media.mime_type:
+            body["mimetype"] = media.mime_type
+        if media.caption:
+            body["caption"] = media.caption
+        if media.file_name:
+            body["fileName"] = media.file_name
+        return self._sent(await self._call("POST", self._path("message/sendMedia"), json=body))
+
+    # --- webhooks ---------------------------------------------------------------
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        return False  # Evolution does not sign; the receiver checks X-Zapsync-Token instead
+
+    def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
+        return payloads.parse_webhook(body)
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+            self._owns_client = False

@@ -1,0 +1,16 @@
+"""The gateway adapter of a stored session (credentials decrypted only here)."""
+
+from __future__ import annotations
+
+from zapsync.providers.base import Gateway
+from zapsync.services.context import AppContext
+from zapsync.store.models import Session
+
+
+def sandbox_instance_name(session_id: int) -> str:
+    return f"zapsync-{session_id}"
+
+
+def gateway_for(ctx: AppContext, session: Session) -> Gateway:
+    config = ctx.cipher.decrypt_json(session.config_encrypted)
+    return ctx.gateways.build(session.provider, config, sandbox_instance_name(session.id))

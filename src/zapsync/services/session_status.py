@@ -1,0 +1,109 @@
+"""The one place a session's stored status changes: history row, fields, event after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
+from zapsync.domain.status import SessionStatus, StatusSource
+from zapsync.store.models import Session, SessionStatusEvent
+from zapsync.store.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+def session_status_payload(session: Session, **extra: Any) -> dict[str, Any]:
+    return {
+        "session_id": session.id,
+        "name": session.name,
+        "status": session.status,
+        "status_reason": session.status_reason,
+        "phone": session.phone,
+        **extra,
+    }
+
+
+def record_status(
+    db: AsyncSession,
+    bus: EventBus,
+    session: Session,
+    status: SessionStatus,
+    source: StatusSource,
+    *,
+    reason: str | None = None,
+    phone: str | None = None,
+    at: datetime | None = None,
+    **event_extra: Any,
+) -> bool:
+    """Set `status` if it differs from the stored one; True when it changed.
+
+    An unchanged status writes no history row, so a webhook delivered twice records one event.
+    """
+    at = at or utcnow()
+    if phone:
+        session.phone = phone
+    if session.status == status.value:
+        if reason is not None and source is not StatusSource.CHECK:
+            session.status_reason = reason
+        return False
+    previous = session.status
+    db.add(
+        SessionStatusEvent(
+            session_id=session.id,
+            from_status=previous,
+            to_status=status.value,
+            source=source.value,
+            reason=reason,
+            at=at,
+        )
+    )
+    session.status = status.value
+    session.status_reason = reason
+    if status is SessionStatus.CONNECTED:
+        session.connected_at = at
+        session.heal_attempts = 0
+        session.next_heal_at = None
+    session.last_activity_at = at
+    log.info(
+        "session status changed",
+        session_id=session.id,
+        from_status=previous,
+        to_status=status.value,
+        source=source.value,
+    )
+    publish_on_commit(
+        db,
+        bus,
+        Event(
+            "session_status",
+            session.organization_id,
+            session_status_payload(session, previous=previous, source=source.value, **event_extra),
+        ),
+    )
+    return True
+
+
+def record_attempt(
+    db: AsyncSession,
+    session: Session,
+    source: StatusSource,
+    reason: str,
+    at: datetime | None = None,
+) -> None:
+    """A history row for something tried that did not (yet) change the status."""
+    db.add(
+        SessionStatusEvent(
+            session_id=session.id,
+            from_status=session.status,
+            to_status=session.status,
+            source=source.value,
+            reason=reason,
+            at=at or utcnow(),
+        )
+    )

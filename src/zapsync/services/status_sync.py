@@ -1,0 +1,261 @@
+"""Status sync: read every session's live state, diff it against the stored one, apply.
+
+Rule 3 of DESIGN.md: a check that fails (timeout, 5xx, bad body) records the error and
+leaves the stored status alone. The dry run is the same path without the apply.
+
+Concurrency: at most `status_sync_concurrency` gateway calls in flight, each bounded by
+`gateway_timeout`. All writes of one run happen in one transaction at the end."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.domain.gateway import LiveState
+from zapsync.domain.status import SessionStatus, StatusSource
+from zapsync.providers.base import GatewayError
+from zapsync.services.context import AppContext
+from zapsync.services.runs import finish_run, start_run
+from zapsync.services.session_gateway import gateway_for
+from zapsync.services.session_status import record_attempt, record_status
+from zapsync.store.models import Session
+from zapsync.store.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+UNREACHABLE = "unreachable"
+_NEEDS_A_PERSON = (SessionStatus.LOGGED_OUT.value, SessionStatus.FAILED.value)
+
+
+@dataclass
+class Check:
+    session_id: int
+    name: str
+    stored: str
+    live: LiveState | None = None
+    error: str | None = None
+
+    @property
+    def needs_sync(self) -> bool:
+        if self.live is None:
+            return False
+        if self.live.status is SessionStatus.DISCONNECTED and self.stored in _NEEDS_A_PERSON:
+            return False
+        return self.live.status.value != self.stored
+
+
+@dataclass
+class StatusSyncReport:
+    checked: int = 0
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    healing: list[dict[str, Any]] = field(default_factory=list)
+    run_id: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+            "errors": self.errors,
+            "healing": self.healing,
+            "run_id": self.run_id,
+        }
+
+
+async def _sessions(
+    db: AsyncSession, organization_id: int | None, session_id: int | None
+) -> list[Session]:
+    query = select(Session).where(Session.archived_at.is_(None))
+    if organization_id is not None:
+        query = query.where(Session.organization_id == organization_id)
+    if session_id is not None:
+        query = query.where(Session.id == session_id)
+    return list((await db.scalars(query.order_by(Session.id))).all())
+
+
+async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check]:
+    """Live state of each session, concurrently; failures become `error`, never a status."""
+    bound = asyncio.Semaphore(ctx.settings.status_sync_concurrency)
+    timeout = ctx.settings.gateway_timeout
+
+    async def one(session: Session) -> Check:
+        check = Check(session.id, session.name, session.status)
+        async with bound:
+            try:
+                check.live = await asyncio.wait_for(gateway_for(ctx, session).get_state(), timeout)
+            except TimeoutError:
+                check.error = f"the gateway did not answer within {timeout:g} s"
+            except GatewayError as exc:
+                check.error = exc.reason
+            except Exception as exc:  # a broken adapter must not stop the other checks
+                log.exception("status check crashed", session_id=session.id)
+                check.error = f"{exc.__class__.__name__}: {exc}"
+        return check
+
+    return list(await asyncio.gather(*(one(s) for s in sessions)))
+
+
+async def dry_run(
+    ctx: AppContext, *, organization_id: int | None, session_id: int | None = None
+) -> list[dict[str, Any]]:
+    async with ctx.db.session() as db:
+        sessions = await _sessions(db, organization_id, session_id)
+    checks = await check_sessions(ctx, sessions)
+    return [
+        {
+            "session_id": c.session_id,
+            "name": c.name,
+            "stored_status": c.stored,
+            "live_status": c.live.status.value if c.live else None,
+            "gateway_status": c.live.raw_status if c.live else None,
+            "needs_sync": c.needs_sync,
+            "error": c.error,
+        }
+        for c in checks
+    ]
+
+
+def _heal_delay(ctx: AppContext, attempt: int) -> timedelta:
+    return timedelta(seconds=ctx.settings.heal_base_delay_seconds * 2 ** (attempt - 1))
+
+
+async def _heal(
+    ctx: AppContext, db: AsyncSession, session: Session, now: datetime, report: StatusSyncReport
+) -> None:
+    """Restart a silently dropped session, with backoff; give up to `failed` after the tries."""
+    settings = ctx.settings
+    if session.next_heal_at is not None and now < session.next_heal_at:
+        return
+    if session.heal_attempts >= settings.heal_max_attempts:
+        reason = (
+            f"the connection dropped and {session.heal_attempts} restarts did not bring it back; "
+            "scan a new QR code"
+        )
+        record_status(
+            db,
+            ctx.bus,
+            session,
+            SessionStatus.FAILED,
+            StatusSource.HEAL,
+            reason=reason,
+            action_required=True,
+        )
+        report.healing.append({"session_id": session.id, "outcome": "gave up"})
+        return
+    session.heal_attempts += 1
+    attempt = session.heal_attempts
+    session.next_heal_at = now + _heal_delay(ctx, attempt)
+    gateway = gateway_for(ctx, session)
+    try:
+        await asyncio.wait_for(gateway.connect(), settings.gateway_timeout)
+        state = await asyncio.wait_for(gateway.get_state(), settings.gateway_timeout)
+    except (GatewayError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or "timed out"
+        record_attempt(db, session, StatusSource.HEAL, f"restart {attempt} failed: {reason}")
+        report.healing.append({"session_id": session.id, "attempt": attempt, "outcome": reason})
+        return
+    outcome = f"restart {attempt}: gateway reports {state.raw_status}"
+    if not record_status(db, ctx.bus, session, state.status, StatusSource.HEAL, reason=outcome):
+        record_attempt(db, session, StatusSource.HEAL, outcome)
+    report.healing.append(
+        {"session_id": session.id, "attempt": attempt, "outcome": state.status.value}
+    )
+
+
+async def apply_status_sync(
+    ctx: AppContext,
+    *,
+    organization_id: int | None,
+    session_id: int | None = None,
+    trigger: str = "manual",
+) -> StatusSyncReport:
+    """Check, apply the differences, heal silent drops, record a sync run."""
+    async with ctx.db.session() as db:
+        sessions = await _sessions(db, organization_id, session_id)
+    checks = await check_sessions(ctx, sessions)
+    report = StatusSyncReport(checked=len(checks))
+    by_id = {c.session_id: c for c in checks}
+    now = utcnow()
+    threshold = ctx.settings.unreachable_after_failures
+    async with ctx.db.session() as db:
+        run = await start_run(
+            db,
+            kind="status-sync",
+            trigger=trigger,
+            organization_id=organization_id,
+            session_id=session_id,
+        )
+        quiet: list[int] = []
+        for session in await _sessions(db, organization_id, session_id):
+            check = by_id.get(session.id)
+            if check is None:
+                continue
+            if check.live is None:
+                report.errors.append({"session_id": session.id, "error": check.error})
+                session.check_failures += 1
+                if session.check_failures >= threshold:
+                    session.status_reason = (
+                        f"{UNREACHABLE}: {session.check_failures} checks failed in a row; "
+                        f"last: {check.error}"
+                    )
+                    log.warning(
+                        "session unreachable",
+                        session_id=session.id,
+                        failures=session.check_failures,
+                        error=check.error,
+                    )
+                continue
+            live = check.live
+            session.check_failures = 0
+            session.status_checked_at = now
+            before = session.status
+            if live.status is SessionStatus.DISCONNECTED and before in _NEEDS_A_PERSON:
+                # A closed socket is how gateways show a logout or a dead pairing too;
+                # keep the more precise stored status and never restart these by ourselves.
+                report.unchanged += 1
+                quiet.append(session.id)
+                continue
+            changed = record_status(
+                db,
+                ctx.bus,
+                session,
+                live.status,
+                StatusSource.CHECK,
+                reason=f"gateway reports {live.raw_status}",
+                phone=live.phone,
+                at=now,
+            )
+            if changed:
+                report.changed.append(
+                    {"session_id": session.id, "from": before, "to": live.status.value}
+                )
+            else:
+                report.unchanged += 1
+                if session.status_reason and session.status_reason.startswith(UNREACHABLE):
+                    session.status_reason = None
+                quiet.append(session.id)
+            if live.status is SessionStatus.DISCONNECTED:
+                await _heal(ctx, db, session, now, report)
+        if quiet:
+            await db.execute(
+                update(Session).where(Session.id.in_(quiet)).values(status_checked_at=now)
+            )
+        finish_run(
+            run,
+            synced=report.checked,
+            updated=len(report.changed),
+            skipped=report.unchanged,
+            errors=[f"session {e['session_id']}: {e['error']}" for e in report.errors],
+            report=report.as_dict(),
+        )
+        await db.commit()
+        report.run_id = run.id
+    return report

@@ -1,0 +1,79 @@
+"""Sandbox gateways over real HTTP, one per dialect, with the config zapsync needs for each
+and a control client to act as the phone (scan, drop, faults)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.servers import serve_in_thread
+from zapsync.sandbox.server import build_sandbox_app
+from zapsync.sandbox.webhook_sender import WebhookSender
+
+KEYS = {
+    "evolution": "sandbox-global-key",
+    "waha": "sandbox-waha-key",
+    "megaapi": "sandbox-megaapi-token",
+}
+
+
+@dataclass
+class SandboxGateway:
+    dialect: str
+    base_url: str
+
+    def config(self, instance: str, *, key: str | None = None) -> dict[str, str]:
+        secret = key or KEYS[self.dialect]
+        if self.dialect == "evolution":
+            return {"base_url": self.base_url, "api_key": secret, "instance": instance}
+        if self.dialect == "waha":
+            return {"base_url": self.base_url, "api_key": secret, "session": instance}
+        return {"base_url": self.base_url, "token": secret, "instance_key": instance}
+
+    def new_instance(self) -> str:
+        """A fresh instance name; MegaAPI instances are provisioned by the host first."""
+        name = f"inst-{secrets.token_hex(3)}"
+        if self.dialect == "megaapi":
+            resp = httpx.post(
+                f"{self.base_url}/rest/instance/init",
+                params={"instance_key": name},
+                headers={"Authorization": f"Bearer {KEYS['megaapi']}"},
+            )
+            resp.raise_for_status()
+        return name
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        resp = httpx.post(f"{self.base_url}/_sandbox{path}", json=body, timeout=10)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def instance(self, name: str) -> dict[str, Any]:
+        resp = httpx.get(f"{self.base_url}/_sandbox/instances/{name}", timeout=10)
+        resp.raise_for_status()
+        result: dict[str, Any] = resp.json()
+        return result
+
+    def scan(self, name: str) -> None:
+        self.control(f"/instances/{name}/scan", {"phone": "5511900000001"})
+
+    def drop(self, name: str) -> None:
+        self.control(f"/instances/{name}/drop")
+
+    def phone_logout(self, name: str) -> None:
+        self.control(f"/instances/{name}/logout")
+
+    def fault(self, fault: str, latency_ms: int = 0, hang_seconds: float = 4.0) -> None:
+        self.control("/fault", {"fault": fault, "latency_ms": latency_ms, "hang_seconds": hang_seconds})
+
+
+@contextmanager
+def running_sandbox(dialect: str) -> Iterator[SandboxGateway]:
+    app = build_sandbox_app(dialect, sender=WebhookSender(attempts=2, base_delay=0.05, timeout=2))
+    with serve_in_thread(app) as url:
+        yield SandboxGateway(dialect, url)
