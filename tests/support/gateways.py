@@ -69,7 +69,9 @@ class SandboxGateway:
         self.control(f"/instances/{name}/logout")
 
     def fault(self, fault: str, latency_ms: int = 0, hang_seconds: float = 4.0) -> None:
-        self.control("/fault", {"fault": fault, "latency_ms": latency_ms, "hang_seconds": hang_seconds})
+        self.control(
+            "/fault", {"fault": fault, "latency_ms": latency_ms, "hang_seconds": hang_seconds}
+        )
 
 
 @contextmanager

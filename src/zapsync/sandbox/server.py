@@ -15,6 +15,7 @@ from zapsync.sandbox.dialects import build_dialect
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import Fault, World
 
+
 def build_sandbox_app(
     dialect: str, world: World | None = None, sender: WebhookSender | None = None
 ) -> FastAPI:
