@@ -17,12 +17,15 @@ async def insert_session(
     secret: str = "hook-secret",
     name: str = "Loja",
 ) -> int:
-    config = config or {
-        "evolution": {"base_url": "http://127.0.0.1:9", "api_key": "k", "instance": "vendas"},
-        "waha": {"base_url": "http://127.0.0.1:9", "api_key": "k", "session": "default"},
-        "megaapi": {"base_url": "http://127.0.0.1:9", "token": "k", "instance_key": "m1"},
-        "sandbox": {},
-    }[provider]
+    config = (
+        config
+        or {
+            "evolution": {"base_url": "http://127.0.0.1:9", "api_key": "k", "instance": "vendas"},
+            "waha": {"base_url": "http://127.0.0.1:9", "api_key": "k", "session": "default"},
+            "megaapi": {"base_url": "http://127.0.0.1:9", "token": "k", "instance_key": "m1"},
+            "sandbox": {},
+        }[provider]
+    )
     async with ctx.db.session() as db:
         session = Session(
             organization_id=tenant.organization_id,
