@@ -34,8 +34,8 @@ test-fast: install ## the suite on SQLite only, no lint
 	ZAPSYNC_TEST_DBS=sqlite $(BIN)/python -m pytest -q -x
 
 lint: install ## ruff check, ruff format --check, mypy
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: install ## apply ruff's fixes and formatting
@@ -43,7 +43,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests bench
 
 bench: install ## run every benchmark in bench/ and print its ratios
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean: ## remove the virtualenv and tool caches (keeps ./data)
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

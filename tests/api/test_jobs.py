@@ -112,7 +112,7 @@ async def test_endpoint_cron_and_cli_return_the_same_report(
     client: httpx.AsyncClient, tenant: Tenant, ctx: AppContext, settings: Settings
 ) -> None:
     sid = await insert_session(ctx, tenant, "sandbox", status="connected")
-    reports = []
+    reports: list[dict[str, Any]] = []
     for how in ("endpoint", "cron", "cli"):
         conv = await old_conversation(ctx, tenant, sid, hours=30 + len(reports))
         if how == "endpoint":

@@ -124,3 +124,25 @@ async def test_waha_hmac_signature_authenticates_the_delivery(
     ok = await client.post(url, content=body, headers={**headers, "X-Webhook-Hmac": good})
     assert ok.status_code == 200, ok.text
     assert (await stored(ctx, sid))[0] == "qr_pending"
+
+
+async def test_qr_webhook_sets_qr_pending_and_publishes_the_code(
+    client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant
+) -> None:
+    from zapsync.bus.events import Event
+
+    seen: list[Event] = []
+
+    async def listen(event: Event) -> None:
+        seen.append(event)
+
+    ctx.bus.subscribe(listen)
+    sid = await insert_session(ctx, tenant, "evolution", status="disconnected")
+    body = sample_bytes("evolution/webhook.qrcode-updated.json")
+    resp = await client.post(f"/api/v1/webhooks/evolution/{sid}", content=body, headers=SECRET)
+    assert resp.status_code == 200, resp.text
+    await ctx.bus.drain()
+    assert (await stored(ctx, sid))[0] == "qr_pending"
+    qr_events = [e for e in seen if e.name == "qr_updated"]
+    assert qr_events and qr_events[0].data["code"]
+    assert qr_events[0].organization_id == tenant.organization_id

@@ -510,7 +510,12 @@ async def test_real_capture_is_read(fresh: Replay, number: str) -> None:
 
 async def test_a_status_that_cannot_be_read_is_unavailable_not_closed(fresh: Replay) -> None:
     gw = gateway(fresh, "vendas")
-    for body in ({"instance": {"instanceName": "vendas"}}, {"instance": {"state": "weird"}}, []):
+    bodies: list[Any] = [
+        {"instance": {"instanceName": "vendas"}},
+        {"instance": {"state": "weird"}},
+        [],
+    ]
+    for body in bodies:
         fresh.answer("/instance/connectionState/vendas", 200, body)
         with pytest.raises(GatewayUnavailable):
             await gw.get_state()

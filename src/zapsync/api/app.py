@@ -19,6 +19,7 @@ from zapsync.sandbox.world import World
 from zapsync.services.context import AppContext
 from zapsync.services.demo import Demo, load_demo
 from zapsync.services.sandbox_events import SandboxEventPump
+from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump
+        await restore_sandbox_instances(ctx)
         scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()

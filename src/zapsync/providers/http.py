@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aiohttp
 import httpx
 
 from zapsync.providers.base import GatewayRejected, GatewayUnavailable
@@ -34,6 +35,14 @@ def gateway_reason(resp: httpx.Response) -> str:
     return resp.reason_phrase or f"HTTP {resp.status_code}"
 
 
+def transport_failure(exc: httpx.HTTPError, method: str, url: str) -> str:
+    # httpx-aiohttp reports a refused connection as ConnectTimeout; tell them apart.
+    refused = isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+    if isinstance(exc, httpx.TimeoutException) and not refused:
+        return f"gateway timed out on {method} {url}"
+    return f"gateway unreachable on {method} {url}: {exc or exc.__class__.__name__}"
+
+
 async def request_json(
     client: httpx.AsyncClient,
     method: str,
@@ -48,10 +57,8 @@ async def request_json(
     """
     try:
         resp = await client.request(method, url, **kwargs)
-    except httpx.TimeoutException:
-        raise GatewayUnavailable(f"gateway timed out on {method} {url}") from None
     except httpx.HTTPError as exc:
-        raise GatewayUnavailable(f"gateway unreachable: {exc.__class__.__name__}: {exc}") from None
+        raise GatewayUnavailable(transport_failure(exc, method, url)) from None
     if resp.status_code >= 500:
         raise GatewayUnavailable(
             f"gateway error {resp.status_code}: {gateway_reason(resp)}",

@@ -55,6 +55,12 @@ class AckIn(BaseModel):
     ack: int
 
 
+class BulkIn(BaseModel):
+    prefix: str = "bulk"
+    count: int
+    paired: bool = True
+
+
 class SeedIn(BaseModel):
     chats: int
     groups: int = 0
@@ -157,6 +163,16 @@ def build_control_router(world: World) -> APIRouter:
         inst = instance(name)
         world.seed(inst, **body.model_dump())
         return describe(inst)
+
+    @router.post("/bulk")
+    async def bulk(body: BulkIn) -> dict[str, Any]:
+        """Create `count` instances named `{prefix}-{n}`, paired and open when `paired`."""
+        for n in range(body.count):
+            inst = world.create(f"{body.prefix}-{n}")
+            if body.paired:
+                world.start(inst)
+                world.scan(inst, phone=f"55119{n:08d}")
+        return {"created": body.count}
 
     @router.post("/fault")
     async def fault(body: FaultIn) -> dict[str, Any]:

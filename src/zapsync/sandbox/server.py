@@ -4,16 +4,50 @@ fault injection that applies to the dialect's routes only."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zapsync.sandbox.control import build_control_router
 from zapsync.sandbox.dialects import build_dialect
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import Fault, World
+
+
+class FaultInjection:
+    """Latency, hangs, 5xx and malformed bodies on the dialect's routes (not /_sandbox).
+
+    A plain ASGI middleware: Starlette's `@app.middleware("http")` costs about as much per
+    request as the dialect handler itself, which the status-sync benchmark would measure."""
+
+    def __init__(self, app: ASGIApp, world: World) -> None:
+        self.app = app
+        self.world = world
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        world = self.world
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        world.requests += 1
+        if world.latency_ms:
+            await asyncio.sleep(world.latency_ms / 1000)
+        if world.fault is Fault.TIMEOUT:
+            await asyncio.sleep(world.hang_seconds)
+        if world.fault is Fault.ERROR:
+            response: Response = JSONResponse({"error": "Internal Server Error"}, status_code=500)
+            await response(scope, receive, send)
+            return
+        if world.fault is Fault.MALFORMED:
+            response = Response(
+                "<html>502 Bad Gateway</html>", status_code=200, media_type="application/json"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def build_sandbox_app(
@@ -32,26 +66,7 @@ def build_sandbox_app(
     app = FastAPI(title=f"zapsync sandbox ({dialect})", lifespan=lifespan)
     app.state.world = world
     app.state.sender = sender
-
-    @app.middleware("http")
-    async def inject_faults(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith("/_sandbox"):
-            return await call_next(request)
-        world.requests += 1
-        if world.latency_ms:
-            await asyncio.sleep(world.latency_ms / 1000)
-        if world.fault is Fault.TIMEOUT:
-            await asyncio.sleep(world.hang_seconds)
-        if world.fault is Fault.ERROR:
-            return JSONResponse({"error": "Internal Server Error"}, status_code=500)
-        if world.fault is Fault.MALFORMED:
-            return Response(
-                "<html>502 Bad Gateway</html>", status_code=200, media_type="application/json"
-            )
-        return await call_next(request)
-
+    app.add_middleware(FaultInjection, world=world)
     app.include_router(build_control_router(world))
     app.include_router(front.router)
     return app

@@ -9,8 +9,10 @@ from sqlalchemy import select
 
 from zapsync.security.tokens import hash_token
 from zapsync.services import accounts
+from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
-from zapsync.store.models import ApiToken, Organization, User
+from zapsync.services.sessions import create_session
+from zapsync.store.models import ApiToken, Organization, Session, User
 
 DEMO_ORG = "Demo"
 DEMO_EMAIL = "demo@zapsync.local"
@@ -47,4 +49,16 @@ async def load_demo(ctx: AppContext) -> Demo:
             token_path.write_text(plain + "\n")
             token_path.chmod(0o600)
         await db.commit()
+        principal = Principal(user.id, org.id, "admin", token_id=0)
+        has_session = await db.scalar(
+            select(Session.id).where(
+                Session.organization_id == org.id,
+                Session.provider == "sandbox",
+                Session.archived_at.is_(None),
+            )
+        )
+        if has_session is None:
+            await create_session(
+                ctx, db, principal, name="Demo WhatsApp", provider="sandbox", config={}
+            )
         return Demo(org.id, user.id, plain, str(token_path))

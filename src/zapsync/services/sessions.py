@@ -207,3 +207,17 @@ async def archive_session(
 def ensure_active(session: Session) -> None:
     if session.archived_at is not None:
         raise Conflict(f"session {session.id} is archived; create a new session to reconnect")
+
+
+async def restore_sandbox_instances(ctx: AppContext) -> int:
+    """The sandbox world lives in memory: after a restart, give each sandbox session its
+    simulated phone back (showing a QR, as a real gateway would after losing its store)."""
+    async with ctx.db.session() as db:
+        rows = (
+            await db.scalars(
+                select(Session).where(Session.provider == "sandbox", Session.archived_at.is_(None))
+            )
+        ).all()
+        for session in rows:
+            await gateway_for(ctx, session).create_instance(webhook_target(ctx, session))
+    return len(rows)

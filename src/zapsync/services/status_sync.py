@@ -40,6 +40,24 @@ class Check:
     stored: str
     live: LiveState | None = None
     error: str | None = None
+    failures: int = 0
+    reason: str | None = None
+    phone: str | None = None
+
+    @property
+    def is_quiet(self) -> bool:
+        """Answered, unchanged and healthy: only its checked-at time needs writing."""
+        return (
+            self.live is not None
+            and not self.needs_sync
+            and self.failures == 0
+            and not (self.reason or "").startswith(UNREACHABLE)
+            and (self.live.phone is None or self.live.phone == self.phone)
+            and not (
+                self.live.status is SessionStatus.DISCONNECTED
+                and self.stored not in _NEEDS_A_PERSON
+            )
+        )
 
     @property
     def needs_sync(self) -> bool:
@@ -87,7 +105,14 @@ async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check
     timeout = ctx.settings.gateway_timeout
 
     async def one(session: Session) -> Check:
-        check = Check(session.id, session.name, session.status)
+        check = Check(
+            session.id,
+            session.name,
+            session.status,
+            failures=session.check_failures,
+            reason=session.status_reason,
+            phone=session.phone,
+        )
         async with bound:
             try:
                 check.live = await asyncio.wait_for(gateway_for(ctx, session).get_state(), timeout)
@@ -193,11 +218,12 @@ async def apply_status_sync(
             organization_id=organization_id,
             session_id=session_id,
         )
-        quiet: list[int] = []
-        for session in await _sessions(db, organization_id, session_id):
-            check = by_id.get(session.id)
-            if check is None:
-                continue
+        quiet = [c.session_id for c in checks if c.is_quiet]
+        report.unchanged += len(quiet)
+        rest = [c.session_id for c in checks if not c.is_quiet]
+        rows = (await db.scalars(select(Session).where(Session.id.in_(rest)))).all() if rest else []
+        for session in sorted(rows, key=lambda s: s.id):
+            check = by_id[session.id]
             if check.live is None:
                 report.errors.append({"session_id": session.id, "error": check.error})
                 session.check_failures += 1

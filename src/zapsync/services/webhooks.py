@@ -3,9 +3,11 @@ out of order and in duplicate; every apply here is idempotent."""
 
 from __future__ import annotations
 
+import importlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +28,7 @@ from zapsync.domain.gateway import (
 from zapsync.domain.gateway import (
     Message as DomainMessage,
 )
-from zapsync.domain.status import StatusSource
+from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import WebhookRejected
 from zapsync.security.tokens import secrets_equal
 from zapsync.services.context import AppContext
@@ -38,6 +40,12 @@ from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+
+
+def _message_store() -> Any:
+    # Interim: the message store lands in its own change; imported lazily until then.
+    return importlib.import_module("zapsync.services.message_store")
+
 
 TOKEN_HEADER = "x-zapsync-token"
 
@@ -129,6 +137,15 @@ async def apply_events(
                 phone=event.phone,
             )
         elif isinstance(event, QrUpdated):
+            if session.status != SessionStatus.CONNECTED.value:
+                record_status(
+                    db,
+                    ctx.bus,
+                    session,
+                    SessionStatus.QR_PENDING,
+                    StatusSource.WEBHOOK,
+                    reason="a new QR code is waiting to be scanned",
+                )
             publish_qr(ctx, session, event.qr)
         elif isinstance(event, MessageReceived):
             messages.append(event.message)
@@ -136,9 +153,7 @@ async def apply_events(
             messages.extend(event.messages)
         elif isinstance(event, MessageAcked):
             await _flush_messages(ctx, db, session, messages)
-            from zapsync.services import message_store
-
-            await message_store.apply_ack(
+            await _message_store().apply_ack(
                 db,
                 ctx.bus,
                 session_id=session.id,
@@ -147,9 +162,7 @@ async def apply_events(
             )
         elif isinstance(event, MessageEdited):
             await _flush_messages(ctx, db, session, messages)
-            from zapsync.services import message_store
-
-            await message_store.apply_edit(
+            await _message_store().apply_edit(
                 db,
                 ctx.bus,
                 session_id=session.id,
@@ -158,15 +171,11 @@ async def apply_events(
             )
         elif isinstance(event, MessageDeleted):
             await _flush_messages(ctx, db, session, messages)
-            from zapsync.services import message_store
-
-            await message_store.apply_delete(
+            await _message_store().apply_delete(
                 db, ctx.bus, session_id=session.id, provider_message_id=event.provider_message_id
             )
         elif isinstance(event, ContactSeen):
-            from zapsync.services import message_store
-
-            await message_store.link_identity(
+            await _message_store().link_identity(
                 db,
                 organization_id=session.organization_id,
                 jid=event.jid,
@@ -184,9 +193,7 @@ async def _flush_messages(
 ) -> None:
     if not messages:
         return
-    from zapsync.services import message_store
-
-    await message_store.store_messages(
+    await _message_store().store_messages(
         db,
         ctx.bus,
         organization_id=session.organization_id,
