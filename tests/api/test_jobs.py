@@ -55,7 +55,12 @@ async def test_jobs_are_listed_with_schedule_last_and_next_run(
 ) -> None:
     await client.post("/api/v1/jobs/close-inactive-conversations/run", headers=tenant.headers)
     jobs = {j["name"]: j for j in (await client.get("/api/v1/jobs", headers=tenant.headers)).json()}
-    assert set(jobs) == {"status-sync", "cleanup-sessions", "close-inactive-conversations"}
+    assert set(jobs) == {
+        "status-sync",
+        "cleanup-sessions",
+        "close-inactive-conversations",
+        "import-retries",
+    }
     assert jobs["status-sync"]["schedule"] == "every 5 minutes"
     assert jobs["cleanup-sessions"]["next_run"].endswith("T02:00:00+00:00")
     last = jobs["close-inactive-conversations"]["last_run"]

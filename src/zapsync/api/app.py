@@ -18,6 +18,7 @@ from zapsync.logs import configure_logging
 from zapsync.sandbox.world import World
 from zapsync.services.context import AppContext
 from zapsync.services.demo import Demo, load_demo
+from zapsync.services.import_triggers import watch_connections
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.settings import Settings, load_settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
+        watch_connections(ctx)
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from zapsync import __version__
-from zapsync.cli import admin, jobs, sandbox
+from zapsync.cli import admin, conversations, jobs, sandbox
 from zapsync.cli.runner import console, err_console, settings_or_exit
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
 jobs.register(app)
 app.add_typer(sandbox.app, name="sandbox")
+app.command("sync-conversations")(conversations.sync_conversations)
 
 
 @app.command()

@@ -4,14 +4,17 @@ only names them and their schedules (DESIGN.md rule 5)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
 
 from zapsync.services.context import AppContext
+from zapsync.services.conversation_import import import_pending_retries
 from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
 from zapsync.services.status_sync import apply_status_sync
+from zapsync.store.models import Session
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
 
@@ -31,6 +34,24 @@ async def run_close_inactive(
     ctx: AppContext, organization_id: int | None, trigger: str
 ) -> dict[str, Any]:
     return await close_inactive_conversations(ctx, organization_id=organization_id, trigger=trigger)
+
+
+async def run_import_retries(
+    ctx: AppContext, organization_id: int | None, trigger: str
+) -> dict[str, Any]:
+    # Retries are per session; an admin's run reports only their organization's sessions.
+    reports = await import_pending_retries(ctx)
+    if organization_id is not None:
+        async with ctx.db.session() as db:
+            mine = set(
+                (
+                    await db.scalars(
+                        select(Session.id).where(Session.organization_id == organization_id)
+                    )
+                ).all()
+            )
+        reports = [r for r in reports if r.session_id in mine]
+    return {"retried": len(reports), "runs": [asdict(r) for r in reports]}
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,13 @@ JOBS: dict[str, JobSpec] = {
             run_close_inactive,
             "hourly",
             lambda ctx: CronTrigger(minute=0, timezone="UTC"),
+        ),
+        JobSpec(
+            "import-retries",
+            "Retry conversation imports that found nothing yet or were interrupted.",
+            run_import_retries,
+            "every 2 minutes",
+            lambda ctx: CronTrigger(minute="*/2", timezone="UTC"),
         ),
     )
 }

@@ -8,6 +8,7 @@ from zapsync.bus.memory import EventBus
 from zapsync.providers.registry import GatewayFactory
 from zapsync.sandbox.world import World
 from zapsync.security.crypto import Cipher
+from zapsync.services.background import BackgroundTasks
 from zapsync.settings import Settings
 from zapsync.store.db import Database
 
@@ -20,6 +21,7 @@ class AppContext:
     bus: EventBus
     gateways: GatewayFactory
     world: World = field(default_factory=World)
+    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
 
     @classmethod
     def create(cls, settings: Settings, world: World | None = None) -> AppContext:
@@ -38,6 +40,7 @@ class AppContext:
         )
 
     async def aclose(self) -> None:
+        await self.tasks.cancel()
         await self.bus.drain()
         await self.gateways.aclose()
         await self.db.dispose()

@@ -3,11 +3,9 @@ out of order and in duplicate; every apply here is idempotent."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +29,11 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import WebhookRejected
 from zapsync.security.tokens import secrets_equal
+from zapsync.services import message_store
+from zapsync.services.contact_links import link_identity
 from zapsync.services.context import AppContext
 from zapsync.services.errors import ServiceError, Unauthorized
+from zapsync.services.import_triggers import history_arrived
 from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import record_status
 from zapsync.services.sessions import publish_qr
@@ -40,11 +41,6 @@ from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
-
-
-def _message_store() -> Any:
-    # Interim: the message store lands in its own change; imported lazily until then.
-    return importlib.import_module("zapsync.services.message_store")
 
 
 TOKEN_HEADER = "x-zapsync-token"
@@ -60,6 +56,7 @@ class WebhookOutcome:
     events: list[str] = field(default_factory=list)
     applied: int = 0
     ignored: list[str] = field(default_factory=list)
+    history_arrived: bool = False
 
     @property
     def only_unknown(self) -> bool:
@@ -100,6 +97,8 @@ async def receive_webhook(
             raise MalformedWebhook(exc.reason) from None
         outcome = await apply_events(ctx, db, session, events)
         await db.commit()
+    if outcome.history_arrived:
+        history_arrived(ctx, session_id)
     log.info(
         "webhook",
         provider=provider,
@@ -115,12 +114,30 @@ async def receive_webhook(
 async def apply_events(
     ctx: AppContext, db: AsyncSession, session: Session, events: Sequence[WebhookEvent]
 ) -> WebhookOutcome:
-    """Apply typed gateway events to one session; the caller commits."""
+    """Apply typed gateway events to one session; the caller commits.
+
+    Messages are stored in batches; a batch is written before an event that refers to
+    stored messages (ack, edit, delete) so the order of the delivery is kept."""
     outcome = WebhookOutcome()
-    messages = []
+    live: list[DomainMessage] = []
+    history: list[DomainMessage] = []
+    org = session.organization_id
+
+    async def flush() -> None:
+        for batch, is_live in ((live, True), (history, False)):
+            if batch:
+                await message_store.store_messages(
+                    db,
+                    ctx.bus,
+                    organization_id=org,
+                    session_id=session.id,
+                    messages=list(batch),
+                    live=is_live,
+                )
+                batch.clear()
+
     for event in events:
-        name = type(event).__name__
-        outcome.events.append(name)
+        outcome.events.append(type(event).__name__)
         if isinstance(event, UnknownEvent):
             outcome.ignored.append(event.name)
             continue
@@ -148,12 +165,14 @@ async def apply_events(
                 )
             publish_qr(ctx, session, event.qr)
         elif isinstance(event, MessageReceived):
-            messages.append(event.message)
+            live.append(event.message)
         elif isinstance(event, HistoryArrived):
-            messages.extend(event.messages)
+            # Old messages: stored quietly, and an import that found nothing retries now.
+            history.extend(event.messages)
+            outcome.history_arrived = True
         elif isinstance(event, MessageAcked):
-            await _flush_messages(ctx, db, session, messages)
-            await _message_store().apply_ack(
+            await flush()
+            await message_store.apply_ack(
                 db,
                 ctx.bus,
                 session_id=session.id,
@@ -161,8 +180,8 @@ async def apply_events(
                 ack=event.ack,
             )
         elif isinstance(event, MessageEdited):
-            await _flush_messages(ctx, db, session, messages)
-            await _message_store().apply_edit(
+            await flush()
+            await message_store.apply_edit(
                 db,
                 ctx.bus,
                 session_id=session.id,
@@ -170,35 +189,27 @@ async def apply_events(
                 body=event.body,
             )
         elif isinstance(event, MessageDeleted):
-            await _flush_messages(ctx, db, session, messages)
-            await _message_store().apply_delete(
+            await flush()
+            await message_store.apply_delete(
                 db, ctx.bus, session_id=session.id, provider_message_id=event.provider_message_id
             )
         elif isinstance(event, ContactSeen):
-            await _message_store().link_identity(
+            await link_identity(
                 db,
-                organization_id=session.organization_id,
+                organization_id=org,
                 jid=event.jid,
                 alt_jid=event.alt_jid,
                 name=event.name,
+                bus=ctx.bus,
             )
         elif isinstance(event, ChatSeen):
-            outcome.applied -= 1  # chats are created with their first message
-    await _flush_messages(ctx, db, session, messages)
+            await message_store.record_chats(
+                db,
+                ctx.bus,
+                organization_id=org,
+                session_id=session.id,
+                chats=[event.chat],
+                live=True,
+            )
+    await flush()
     return outcome
-
-
-async def _flush_messages(
-    ctx: AppContext, db: AsyncSession, session: Session, messages: list[DomainMessage]
-) -> None:
-    if not messages:
-        return
-    await _message_store().store_messages(
-        db,
-        ctx.bus,
-        organization_id=session.organization_id,
-        session_id=session.id,
-        messages=list(messages),
-        live=True,
-    )
-    messages.clear()

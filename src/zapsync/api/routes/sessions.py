@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -18,6 +19,7 @@ from zapsync.api.schemas import (
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.services import sessions as svc
+from zapsync.services.conversation_import import import_conversations
 from zapsync.services.status_sync import apply_status_sync
 from zapsync.store.types import utcnow
 
@@ -144,3 +146,16 @@ async def sync_one(
         ctx, organization_id=principal.organization_id, session_id=session_id
     )
     return report.as_dict()
+
+
+@router.post("/{session_id}/sync-conversations")
+async def sync_conversations(
+    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Import the session's chats and messages now (seed 000's `POST /sync`); the report of
+    the recorded sync run. Safe to repeat: a second run writes nothing new."""
+    session = await svc.get_session(db, principal, session_id)
+    svc.ensure_active(session)
+    await db.rollback()
+    report = await import_conversations(ctx, session_id, trigger="manual")
+    return asdict(report)

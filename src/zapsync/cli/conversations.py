@@ -1,0 +1,100 @@
+"""`zapsync sync-conversations SESSION`: import a session's chats and history now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from zapsync.cli.runner import console, err_console, run_with_context
+from zapsync.services.context import AppContext
+from zapsync.services.conversation_import import (
+    ImportProgress,
+    ImportReport,
+    import_conversations,
+)
+
+
+def sync_conversations(
+    session_id: Annotated[int, typer.Argument(help="The session's id.", metavar="SESSION")],
+) -> None:
+    """Import a session's chats and their messages (resumes an import that was interrupted).
+
+    What is admitted follows ZAPSYNC_IMPORT_SKIP_GROUPS, ZAPSYNC_IMPORT_SKIP_EMPTY and
+    ZAPSYNC_IMPORT_HISTORY_DAYS. Running it again writes only what is new.
+    """
+
+    async def body(ctx: AppContext) -> ImportReport:
+        bar = Progress(
+            SpinnerColumn(),
+            TextColumn("importing chats"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[messages]} new messages"),
+            TimeElapsedColumn(),
+            console=err_console,
+        )
+        task = bar.add_task("import", total=None, messages=0, start=False)
+
+        def show(progress: ImportProgress) -> None:
+            # Shown from the first chat on, so an unknown session prints only its error.
+            if not bar.live.is_started:
+                bar.start()
+                bar.start_task(task)
+            # The total grows page by page: gateways list chats without a count.
+            bar.update(
+                task,
+                total=progress.chats_listed,
+                completed=progress.chats_done,
+                messages=progress.messages_created,
+            )
+
+        try:
+            return await import_conversations(ctx, session_id, trigger="cli", progress=show)
+        finally:
+            bar.stop()
+
+    report = run_with_context(body)
+    console.print(_summary(report))
+    if report.error_messages:
+        for message in report.error_messages:
+            err_console.print(f"[red]error:[/red] {message}")
+    if report.status in ("failed", "interrupted"):
+        err_console.print(
+            "the import stopped; run the command again to resume where it stopped"
+            if report.status == "interrupted"
+            else "the import failed"
+        )
+        raise typer.Exit(1)
+    if report.status == "empty":
+        err_console.print(
+            "[yellow]the gateway listed no chat with history yet[/yellow]; "
+            "zapsync retries when history arrives"
+        )
+
+
+def _summary(report: ImportReport) -> Table:
+    table = Table(title=f"import of session {report.session_id}: {report.status}")
+    table.add_column("")
+    table.add_column("chats", justify="right")
+    table.add_column("messages", justify="right")
+    table.add_row("listed", str(report.chats_listed), str(report.messages.get("fetched", 0)))
+    table.add_row("created", str(report.created), str(report.messages.get("created", 0)))
+    table.add_row("updated", str(report.updated), str(report.messages.get("updated", 0)))
+    skipped = ", ".join(f"{k} {v}" for k, v in report.skipped_by_reason.items())
+    table.add_row(
+        "skipped",
+        f"{report.skipped}" + (f" ({skipped})" if skipped else ""),
+        str(report.messages.get("already_stored", 0)),
+    )
+    table.add_row("errors", str(report.errors), "")
+    return table

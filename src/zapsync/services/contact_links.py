@@ -1,0 +1,341 @@
+"""One person, one contact: link a phone and an `@lid` and merge the two records they made.
+
+WhatsApp hides phone numbers behind `@lid` ids; gateways give the pair only sometimes
+(`remoteJidAlt`, `senderPn`, `participantAlt`), so a person may first be stored twice. When
+the link appears, the younger contact folds into the older one: its conversations move over
+(two conversations in one session become one, messages and counters included), references
+held by integrations follow, and the duplicate is deleted.
+
+The caller owns the transaction. Writes go through Core statements, so ORM objects loaded
+before a merge are stale; reload with `populate_existing` when needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
+from zapsync.domain.identity import InvalidJid, JidKind, identity_of, parse_jid
+from zapsync.services.message_views import conversation_json
+from zapsync.store.models import Contact, Conversation, ExternalRef, Message
+from zapsync.store.upsert import table_of, upsert_many
+
+contacts = table_of(Contact)
+conversations = table_of(Conversation)
+external_refs = table_of(ExternalRef)
+
+
+def clip(value: str | None, length: int) -> str | None:
+    """Fit a gateway string into its column (PostgreSQL refuses longer values)."""
+    return value[:length] if value else value
+
+
+def phone_jid_of(*jids: str | None) -> str | None:
+    """The first of `jids` that is a phone JID, canonical (`…@s.whatsapp.net`), number as given."""
+    for raw in jids:
+        if not raw:
+            continue
+        try:
+            jid = parse_jid(raw)
+        except InvalidJid:
+            continue
+        if jid.kind is JidKind.USER:
+            return jid.canonical
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactKeys:
+    """What identifies a person: the phone key (E.164 with Brazil's ninth digit) and/or the lid."""
+
+    phone: str | None
+    lid: str | None
+    wa_jid: str | None = None
+    name: str | None = None
+
+
+async def link_identity(
+    db: AsyncSession,
+    *,
+    organization_id: int,
+    jid: str,
+    alt_jid: str | None = None,
+    name: str | None = None,
+    bus: EventBus | None = None,
+) -> int | None:
+    """The contact id of the person `jid` (+ `alt_jid`) names, created if new.
+
+    When `jid` and `alt_jid` are a lid and a phone that were stored as two contacts, the two
+    merge into one. Groups, broadcasts and garbage have no contact: returns None.
+    """
+    try:
+        identity = identity_of(jid, alt_jid)
+    except InvalidJid:
+        return None
+    if identity.is_group or (identity.phone_e164 is None and identity.lid is None):
+        return None
+    keys = ContactKeys(
+        identity.phone_e164, identity.lid, phone_jid_of(jid, alt_jid), clip(name, 200)
+    )
+    return await link_contact(db, organization_id=organization_id, keys=keys, bus=bus)
+
+
+async def link_contact(
+    db: AsyncSession, *, organization_id: int, keys: ContactKeys, bus: EventBus | None = None
+) -> int:
+    """Make one contact carry `keys` (merging the records that hold them) and return its id."""
+    assert keys.phone or keys.lid
+    for _ in range(3):
+        found = await _contacts_with(db, organization_id, keys)
+        by_phone = next((c for c in found if keys.phone and c.phone_e164 == keys.phone), None)
+        by_lid = next((c for c in found if keys.lid and c.lid == keys.lid), None)
+        if by_phone is None and by_lid is None:
+            row = {
+                "organization_id": organization_id,
+                "phone_e164": keys.phone,
+                "lid": keys.lid,
+                "wa_jid": keys.wa_jid,
+                "name": keys.name,
+            }
+            inserted = await upsert_many(db, Contact, [row], conflict=(), returning=("id",))
+            if inserted:
+                contact_id: int = inserted[0].id
+                return contact_id
+            continue  # someone else stored one of the keys meanwhile: look again
+        if by_phone is not None and by_lid is not None and by_phone.id != by_lid.id:
+            keep, drop = sorted((by_phone, by_lid), key=lambda c: c.id)
+            await merge_contacts(
+                db,
+                organization_id=organization_id,
+                keep_id=keep.id,
+                drop_id=drop.id,
+                bus=bus,
+            )
+            await _fill_contact(db, keep, drop, keys)
+            return int(keep.id)
+        contact = by_phone or by_lid
+        assert contact is not None
+        await _fill_contact(db, contact, None, keys)
+        if keys.phone and contact.phone_e164 is None:
+            await _key_conversations_by_phone(db, contact.id, keys.phone, keys.wa_jid)
+        return int(contact.id)
+    raise RuntimeError(f"could not store the contact {keys}")
+
+
+async def _contacts_with(db: AsyncSession, organization_id: int, keys: ContactKeys) -> list[Any]:
+    clauses = []
+    if keys.phone:
+        clauses.append(contacts.c.phone_e164 == keys.phone)
+    if keys.lid:
+        clauses.append(contacts.c.lid == keys.lid)
+    stmt = select(
+        contacts.c.id,
+        contacts.c.phone_e164,
+        contacts.c.lid,
+        contacts.c.wa_jid,
+        contacts.c.name,
+        contacts.c.email,
+        contacts.c.custom_fields,
+    ).where(contacts.c.organization_id == organization_id, or_(*clauses))
+    return list((await db.execute(stmt)).all())
+
+
+async def _fill_contact(
+    db: AsyncSession, contact: Any, merged: Any | None, keys: ContactKeys
+) -> None:
+    """Give `contact` what it lacks from the merged record and from `keys`; never overwrite.
+
+    A person has one phone and one lid; a different value already stored is kept.
+    """
+    values: dict[str, Any] = {}
+    sources = [merged] if merged is not None else []
+
+    def first(field: str, incoming: Any) -> Any:
+        if getattr(contact, field):
+            return None
+        for source in sources:
+            if getattr(source, field):
+                return getattr(source, field)
+        return incoming
+
+    for field, incoming in (
+        ("phone_e164", keys.phone),
+        ("lid", keys.lid),
+        ("wa_jid", keys.wa_jid),
+        ("name", keys.name),
+        ("email", None),
+    ):
+        value = first(field, incoming)
+        if value:
+            values[field] = value
+    if merged is not None and merged.custom_fields:
+        values["custom_fields"] = {**merged.custom_fields, **(contact.custom_fields or {})}
+    if values:
+        await db.execute(update(contacts).where(contacts.c.id == contact.id).values(**values))
+
+
+async def merge_contacts(
+    db: AsyncSession,
+    *,
+    organization_id: int,
+    keep_id: int,
+    drop_id: int,
+    bus: EventBus | None = None,
+) -> None:
+    """Move everything of contact `drop_id` to `keep_id`, then delete `drop_id`.
+
+    Does not copy the dropped contact's fields (the caller does, after the delete frees its
+    unique phone and lid).
+    """
+    stmt = select(conversations.c.id, conversations.c.session_id).where(
+        conversations.c.contact_id.in_((keep_id, drop_id))
+    )
+    by_session: dict[int, list[int]] = {}
+    for row in (await db.execute(stmt)).all():
+        by_session.setdefault(row.session_id, []).append(row.id)
+    people = (
+        await db.execute(
+            select(contacts.c.id, contacts.c.phone_e164, contacts.c.wa_jid).where(
+                contacts.c.id.in_((keep_id, drop_id))
+            )
+        )
+    ).all()
+    people = sorted(people, key=lambda p: p.id)
+    phone = next((p.phone_e164 for p in people if p.phone_e164), None)
+    phone_jid = next((p.wa_jid for p in people if p.wa_jid), None)
+    await db.execute(
+        update(conversations)
+        .where(conversations.c.contact_id == drop_id)
+        .values(contact_id=keep_id)
+    )
+    for ids in by_session.values():
+        survivor = ids[0]
+        for other in ids[1:]:
+            survivor = await merge_conversations(
+                db, organization_id=organization_id, first_id=survivor, second_id=other, bus=bus
+            )
+    await db.execute(
+        update(external_refs)
+        .where(
+            ExternalRef.organization_id == organization_id,
+            ExternalRef.entity_type == "contact",
+            ExternalRef.internal_id == drop_id,
+        )
+        .values(internal_id=keep_id)
+    )
+    await db.execute(delete(contacts).where(contacts.c.id == drop_id))
+    if phone:
+        # The person's conversations are keyed by phone from now on (a lid key is a stopgap).
+        await _key_conversations_by_phone(db, keep_id, phone, phone_jid)
+
+
+async def _key_conversations_by_phone(
+    db: AsyncSession, contact_id: int, phone: str, phone_jid: str | None
+) -> None:
+    ids = (
+        await db.scalars(select(conversations.c.id).where(conversations.c.contact_id == contact_id))
+    ).all()
+    for conversation_id in ids:
+        await _key_by_phone(db, conversation_id, phone, phone_jid)
+
+
+async def _key_by_phone(
+    db: AsyncSession, conversation_id: int, phone: str, phone_jid: str | None
+) -> None:
+    row = (
+        await db.execute(
+            select(conversations.c.session_id, conversations.c.chat_key).where(
+                conversations.c.id == conversation_id
+            )
+        )
+    ).first()
+    if row is None or row.chat_key == phone:
+        return
+    taken = await db.scalar(
+        select(conversations.c.id).where(
+            conversations.c.session_id == row.session_id, conversations.c.chat_key == phone
+        )
+    )
+    if taken is not None:
+        return
+    values: dict[str, Any] = {"chat_key": phone}
+    if phone_jid:
+        # Replies to a phone JID reach the person; a bare lid sometimes does not.
+        values["chat_jid"] = phone_jid
+    await db.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(**values)
+    )
+
+
+async def merge_conversations(
+    db: AsyncSession,
+    *,
+    organization_id: int,
+    first_id: int,
+    second_id: int,
+    bus: EventBus | None = None,
+) -> int:
+    """Fold two conversations of one person in one session into the older; returns its id.
+
+    The survivor takes the other's messages, the later last message, the sum of unread counts,
+    and a phone chat key and phone JID when the other had them.
+    """
+    keep_id, drop_id = sorted((first_id, second_id))
+    stmt = select(conversations).where(conversations.c.id.in_((keep_id, drop_id)))
+    rows = {r.id: r for r in (await db.execute(stmt)).all()}
+    keep, drop = rows[keep_id], rows[drop_id]
+
+    await db.execute(
+        update(table_of(Message))
+        .where(Message.conversation_id == drop_id)
+        .values(conversation_id=keep_id)
+    )
+    await db.execute(
+        update(external_refs)
+        .where(
+            ExternalRef.organization_id == organization_id,
+            ExternalRef.entity_type == "conversation",
+            ExternalRef.internal_id == drop_id,
+        )
+        .values(internal_id=keep_id)
+    )
+    values: dict[str, Any] = {"unread_count": (keep.unread_count or 0) + (drop.unread_count or 0)}
+    if drop.last_message_at is not None and (
+        keep.last_message_at is None or drop.last_message_at > keep.last_message_at
+    ):
+        values["last_message_at"] = drop.last_message_at
+        values["last_message_preview"] = drop.last_message_preview
+    if keep.status != "open" and drop.status == "open":
+        values["status"] = "open"
+    if not keep.name and drop.name:
+        values["name"] = drop.name
+    if keep.contact_id is None and drop.contact_id is not None:
+        values["contact_id"] = drop.contact_id
+    if _is_phone_key(drop.chat_key) and not _is_phone_key(keep.chat_key):
+        values["chat_key"] = drop.chat_key
+        values["chat_jid"] = drop.chat_jid
+    # The dropped row goes first: it may hold the chat key the survivor takes.
+    await db.execute(delete(conversations).where(conversations.c.id == drop_id))
+    await db.execute(update(conversations).where(conversations.c.id == keep_id).values(**values))
+    if bus is not None:
+        merged = await db.scalar(
+            select(Conversation)
+            .where(Conversation.id == keep_id)
+            .execution_options(populate_existing=True)
+        )
+        assert merged is not None
+        data = {**conversation_json(merged), "merged_conversation_ids": [drop_id]}
+        publish_on_commit(
+            db, bus, Event("conversation_updated", organization_id, data, conversation_id=keep_id)
+        )
+    return int(keep_id)
+
+
+def _is_phone_key(chat_key: str) -> bool:
+    return chat_key.startswith("+")

@@ -1,0 +1,560 @@
+"""Import a session's chats and their history from its gateway, as one recorded sync run.
+
+The import streams: one page of chats, then one page of a chat's messages at a time, each
+page stored with `store_messages` and committed together with the run's counters and cursor.
+A crash, a restart or a gateway outage leaves a run `running` or `interrupted` with the chats
+already done in its cursor; the next import of the session resumes that run, so the finished
+run counts exactly what a clean run would have.
+
+Counts are per chat: `synced` chats admitted and reconciled, `created` chats whose
+conversation this import created, `updated` existing conversations that gained messages or
+acks, `skipped` chats left alone (by setting, or with nothing new), `errors` chats the gateway
+refused to list. Message counts and the skip reasons are in the run's report.
+
+Gateways often list nothing right after pairing (Evolution's `findChats` only shows chats with
+a stored message). A run that finds no chat with history is recorded `empty` with
+`needs_retry`, and `import_pending_retries` runs it again later or when history arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.domain import gateway
+from zapsync.domain.identity import InvalidJid, JidKind, parse_jid
+from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable
+from zapsync.services.context import AppContext
+from zapsync.services.errors import NotFound, ServiceError
+from zapsync.services.message_store import record_chats, store_messages
+from zapsync.services.runs import run_summary, start_run
+from zapsync.services.session_gateway import gateway_for
+from zapsync.store.models import Session, SyncRun
+from zapsync.store.types import utcnow
+from zapsync.store.upsert import table_of
+
+log = structlog.get_logger(__name__)
+
+KIND = "import-conversations"
+RESUMABLE = ("running", "interrupted")
+# An account may truly have no chat; stop retrying an empty import on a timer after this many
+# attempts (a history event still retries it).
+MAX_EMPTY_ATTEMPTS = 6
+# A `running` run whose last page is older than this was left by a crash, not in progress.
+STALE_AFTER = timedelta(minutes=5)
+MAX_ERROR_MESSAGES = 50
+
+sync_runs = table_of(SyncRun)
+_SAVED = ("synced", "created", "updated", "skipped", "errors", "error_messages", "report", "cursor")
+# Saved with every page: built once.
+_SAVE_RUN = (
+    update(sync_runs)
+    .where(sync_runs.c.id == bindparam("b_run"))
+    .values({name: bindparam(f"b_{name}", type_=sync_runs.c[name].type) for name in _SAVED})
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImportProgress:
+    chats_listed: int
+    chats_done: int
+    messages_created: int
+
+
+ProgressCallback = Callable[[ImportProgress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    run_id: int
+    session_id: int
+    status: str  # succeeded | partial | empty | interrupted | failed
+    synced: int
+    created: int
+    updated: int
+    skipped: int
+    errors: int
+    skipped_by_reason: dict[str, int]
+    messages: dict[str, int]
+    chats_listed: int
+    error_messages: list[str]
+    needs_retry: bool
+    resumes: int
+
+    @classmethod
+    def of(cls, run: SyncRun) -> ImportReport:
+        report = run.report or {}
+        return cls(
+            run_id=run.id,
+            session_id=run.session_id or 0,
+            status=run.status,
+            synced=run.synced,
+            created=run.created,
+            updated=run.updated,
+            skipped=run.skipped,
+            errors=run.errors,
+            skipped_by_reason=dict(report.get("skipped_by_reason", {})),
+            messages=dict(report.get("messages", {})),
+            chats_listed=int(report.get("chats_listed", 0)),
+            error_messages=list(run.error_messages or []),
+            needs_retry=bool(report.get("needs_retry", False)),
+            resumes=int(report.get("resumes", 0)),
+        )
+
+
+def _new_message_counts() -> dict[str, int]:
+    return {"fetched": 0, "created": 0, "updated": 0, "already_stored": 0}
+
+
+@dataclass
+class _State:
+    """Everything a resumed run needs, saved in the run row with every page."""
+
+    since: datetime | None
+    attempt: int = 1
+    resumes: int = 0
+    synced: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: int = 0
+    error_messages: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=_new_message_counts)
+    chats_listed: int = 0
+    done: list[str] = field(default_factory=list)
+    current: dict[str, Any] | None = None
+    interruptions: list[str] = field(default_factory=list)
+    # Not saved: what this attempt's listing saw, and why this attempt stopped.
+    listed_now: int = 0
+    fatal: str | None = None
+
+    @classmethod
+    def load(cls, run: SyncRun) -> _State:
+        report, cursor = run.report or {}, run.cursor or {}
+        since = cursor.get("since")
+        # The stop that left the run resumable is history now, not an error of the run.
+        chat_errors = int(report.get("chat_errors", 0))
+        return cls(
+            since=datetime.fromisoformat(since) if since else None,
+            attempt=int(report.get("attempt", 1)),
+            resumes=int(report.get("resumes", 0)),
+            synced=run.synced,
+            created=run.created,
+            updated=run.updated,
+            skipped=run.skipped,
+            errors=chat_errors,
+            error_messages=list(run.error_messages or [])[:chat_errors],
+            interruptions=list(report.get("interruptions", [])),
+            reasons=dict(report.get("skipped_by_reason", {})),
+            messages={**_new_message_counts(), **report.get("messages", {})},
+            chats_listed=int(report.get("chats_listed", 0)),
+            done=list(cursor.get("done", [])),
+            current=cursor.get("current"),
+        )
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message)
+
+    def stop(self, message: str) -> None:
+        self.fatal = message
+        self.interruptions.append(f"{utcnow().isoformat()} {message}")
+
+    def report(self, settings: dict[str, Any], needs_retry: bool) -> dict[str, Any]:
+        return {
+            "chats_listed": max(self.chats_listed, self.listed_now),
+            "skipped_by_reason": dict(sorted(self.reasons.items())),
+            "messages": dict(self.messages),
+            "settings": settings,
+            "attempt": self.attempt,
+            "resumes": self.resumes,
+            "interruptions": list(self.interruptions[-MAX_ERROR_MESSAGES:]),
+            "chat_errors": self.errors,
+            "needs_retry": needs_retry,
+        }
+
+    def columns(self, settings: dict[str, Any], needs_retry: bool = False) -> dict[str, Any]:
+        return {
+            "synced": self.synced,
+            "created": self.created,
+            "updated": self.updated,
+            "skipped": self.skipped,
+            "errors": self.errors + (1 if self.fatal else 0),
+            "error_messages": [*self.error_messages, *([self.fatal] if self.fatal else [])],
+            "report": self.report(settings, needs_retry),
+            "cursor": {
+                "since": self.since.isoformat() if self.since else None,
+                "done": list(self.done),
+                "current": dict(self.current) if self.current else None,
+                "saved_at": utcnow().isoformat(),
+            },
+        }
+
+
+_locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+
+def _lock_for(ctx: AppContext, session_id: int) -> asyncio.Lock:
+    return _locks.setdefault((ctx.settings.database_url, session_id), asyncio.Lock())
+
+
+def is_importing(ctx: AppContext, session_id: int) -> bool:
+    """True while this process imports the session."""
+    return _lock_for(ctx, session_id).locked()
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    """The `sync_run` event and API shape of an import run."""
+    summary = run_summary(run) or {}
+    return {**summary, "session_id": run.session_id, "report": dict(run.report or {})}
+
+
+async def import_conversations(
+    ctx: AppContext,
+    session_id: int,
+    *,
+    trigger: str,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import (or resume importing) the session's chats and messages; returns the run's report.
+
+    One import per session runs at a time in this process; a second call waits for the first
+    and then finds nothing left to write.
+    """
+    async with _lock_for(ctx, session_id):
+        return await _Import(ctx, session_id, trigger, progress).run()
+
+
+class _Import:
+    def __init__(
+        self,
+        ctx: AppContext,
+        session_id: int,
+        trigger: str,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.ctx = ctx
+        self.session_id = session_id
+        self.trigger = trigger
+        self.progress = progress
+        self.organization_id = 0
+        self.run_id = 0
+        self.state = _State(since=None)
+        settings = ctx.settings
+        self.skip_groups = settings.import_skip_groups
+        self.skip_empty = settings.import_skip_empty
+        self.settings_report = {
+            "skip_groups": settings.import_skip_groups,
+            "skip_empty": settings.import_skip_empty,
+            "history_days": settings.import_history_days,
+        }
+
+    async def run(self) -> ImportReport:
+        gw = await self._begin()
+        status = "failed"
+        try:
+            status = await self._import_all(gw)
+        except GatewayUnavailable as exc:
+            status = "interrupted"
+            self.state.stop(f"gateway unavailable: {exc.reason}")
+        except GatewayRejected as exc:
+            self.state.stop(f"gateway refused: {exc.reason}")
+        except Exception as exc:
+            self.state.stop(f"{type(exc).__name__}: {exc}")
+            await self._finish("failed")
+            raise
+        finally:
+            await gw.aclose()
+        return await self._finish(status)
+
+    async def _begin(self) -> Gateway:
+        ctx = self.ctx
+        async with ctx.db.session() as db:
+            session = await db.get(Session, self.session_id)
+            if session is None or session.archived_at is not None:
+                raise NotFound(f"session {self.session_id} not found")
+            self.organization_id = session.organization_id
+            gw = gateway_for(ctx, session)  # a config that cannot build a gateway starts no run
+            last = await db.scalar(
+                select(SyncRun)
+                .where(SyncRun.session_id == self.session_id, SyncRun.kind == KIND)
+                .order_by(SyncRun.id.desc())
+                .limit(1)
+            )
+            if last is not None and last.status in RESUMABLE:
+                run = last
+                self.state = _State.load(run)
+                self.state.resumes += 1
+                log.info("import resumes", session_id=self.session_id, run_id=run.id)
+            else:
+                days = ctx.settings.import_history_days
+                attempt = 1
+                if last is not None and last.status == "empty":
+                    attempt = int((last.report or {}).get("attempt", 1)) + 1
+                    last.report = {**(last.report or {}), "needs_retry": False}
+                self.state = _State(
+                    since=utcnow() - timedelta(days=days) if days > 0 else None, attempt=attempt
+                )
+                run = await start_run(
+                    db,
+                    kind=KIND,
+                    trigger=self.trigger,
+                    organization_id=session.organization_id,
+                    session_id=self.session_id,
+                )
+            for name, value in self.state.columns(self.settings_report).items():
+                setattr(run, name, value)
+            run.status = "running"
+            run.finished_at = None
+            await db.flush()
+            self.run_id = run.id
+            publish_on_commit(db, ctx.bus, Event("sync_run", self.organization_id, run_json(run)))
+            await db.commit()
+            return gw
+
+    async def _save(self, db: AsyncSession) -> None:
+        values = self.state.columns(self.settings_report)
+        await db.execute(
+            _SAVE_RUN, {"b_run": self.run_id, **{f"b_{k}": v for k, v in values.items()}}
+        )
+
+    async def _finish(self, status: str) -> ImportReport:
+        state = self.state
+        if status in ("succeeded", "partial") and not self._found_history():
+            status = "empty"
+        needs_retry = status == "interrupted" or (
+            status == "empty" and state.attempt < MAX_EMPTY_ATTEMPTS
+        )
+        async with self.ctx.db.session() as db:
+            run = await db.get_one(SyncRun, self.run_id, populate_existing=True)
+            for name, value in state.columns(self.settings_report, needs_retry).items():
+                setattr(run, name, value)
+            run.status = status
+            run.finished_at = utcnow()
+            publish_on_commit(
+                db, self.ctx.bus, Event("sync_run", self.organization_id, run_json(run))
+            )
+            await db.commit()
+            log.info(
+                "import finished",
+                session_id=self.session_id,
+                run_id=run.id,
+                status=status,
+                created=run.created,
+                messages=state.messages["created"],
+            )
+            return ImportReport.of(run)
+
+    def _found_history(self) -> bool:
+        """False when the gateway showed no chat with history yet (right after pairing)."""
+        state = self.state
+        if state.synced or state.errors:
+            return True
+        return any(n for reason, n in state.reasons.items() if reason not in _NO_HISTORY)
+
+    def _tell(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                ImportProgress(
+                    chats_listed=max(self.state.listed_now, len(self.state.done)),
+                    chats_done=len(self.state.done),
+                    messages_created=self.state.messages["created"],
+                )
+            )
+
+    async def _import_all(self, gw: Gateway) -> str:
+        done = set(self.state.done)
+        async for page in gw.list_chats():
+            for chat in page:
+                self.state.listed_now += 1
+                if chat.jid in done:
+                    continue
+                await self._import_chat(gw, chat)
+                if chat.jid in self.state.done:
+                    done.add(chat.jid)
+                self._tell()
+            async with self.ctx.db.session() as db:
+                await self._save(db)  # chats skipped by setting write nothing else
+                await db.commit()
+        return "partial" if self.state.errors else "succeeded"
+
+    def _skip_reason(self, chat: gateway.Chat) -> str | None:
+        try:
+            kind = parse_jid(chat.jid).kind
+        except InvalidJid:
+            return "unsupported"
+        if kind is JidKind.STATUS:
+            return "status_broadcast"
+        if kind is JidKind.GROUP or chat.is_group:
+            return "group" if self.skip_groups else None
+        if kind not in (JidKind.USER, JidKind.LID):
+            return "unsupported"  # broadcast lists, channels
+        return None
+
+    async def _import_chat(self, gw: Gateway, chat: gateway.Chat) -> None:
+        state = self.state
+        reason = self._skip_reason(chat)
+        if reason is not None:
+            state.skip(reason)
+            state.done.append(chat.jid)
+            return
+        current = state.current
+        if current is None or current.get("jid") != chat.jid:
+            current = {"jid": chat.jid, "created": False, "changed": False, "messages": 0}
+        state.current = current
+        since = state.since
+        last_at = chat.last_message_at
+        if since is None or last_at is None or _aware(last_at) >= since:
+            try:
+                async for page in gw.list_messages(chat.jid, since=since):
+                    await self._store_page(chat, current, page)
+                    self._tell()
+            except GatewayRejected as exc:
+                state.error(f"{chat.jid}: {exc.reason}")
+                state.current = None
+                return
+
+        async with self.ctx.db.session() as db:
+            if current["messages"] == 0:
+                if self.skip_empty:
+                    state.skip("empty" if chat.last_message_at is None else "outside_history")
+                    self._close_chat(chat)
+                    await self._save(db)
+                    await db.commit()
+                    return
+                resolved = await record_chats(
+                    db,
+                    self.ctx.bus,
+                    organization_id=self.organization_id,
+                    session_id=self.session_id,
+                    chats=[chat],
+                    live=False,
+                )
+                current["created"] = any(r.created for r in resolved.values())
+            if current["created"]:
+                state.created += 1
+            elif current["changed"]:
+                state.updated += 1
+            else:
+                state.skip("unchanged")
+            state.synced += 1
+            self._close_chat(chat)
+            await self._save(db)
+            await db.commit()
+
+    def _close_chat(self, chat: gateway.Chat) -> None:
+        self.state.done.append(chat.jid)
+        self.state.current = None
+
+    async def _store_page(
+        self, chat: gateway.Chat, current: dict[str, Any], page: list[gateway.Message]
+    ) -> None:
+        since = self.state.since
+        # Gateways page by count, so the last page may reach past the history window.
+        wanted = [m for m in page if since is None or _aware(m.timestamp) >= since]
+        if not wanted:
+            return
+        counts = self.state.messages
+        async with self.ctx.db.session() as db:
+            result = await store_messages(
+                db,
+                self.ctx.bus,
+                organization_id=self.organization_id,
+                session_id=self.session_id,
+                messages=wanted,
+                chats={chat.jid: chat},
+                live=False,
+            )
+            current["created"] = current["created"] or bool(result.conversations_created)
+            current["changed"] = current["changed"] or bool(result.created or result.updated)
+            current["messages"] += result.created + result.updated + result.skipped
+            counts["fetched"] += len(wanted)
+            counts["created"] += result.created
+            counts["updated"] += result.updated
+            counts["already_stored"] += result.skipped
+            await self._save(db)
+            await db.commit()
+
+
+_NO_HISTORY = ("empty", "status_broadcast", "unsupported")
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+async def import_pending_retries(
+    ctx: AppContext, *, session_id: int | None = None
+) -> list[ImportReport]:
+    """Run again the imports that need it: `empty` ones (nothing listed yet) and `interrupted`
+    or abandoned `running` ones (resumed where they stopped).
+
+    Called on a timer for every connected session, and with `session_id` when a gateway says
+    history arrived; then an empty import is retried even past its attempt limit.
+    """
+    latest = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.kind == KIND, SyncRun.session_id.is_not(None))
+        .group_by(SyncRun.session_id)
+    )
+    stmt = (
+        select(SyncRun)
+        .join(Session, Session.id == SyncRun.session_id)
+        .where(
+            SyncRun.id.in_(latest),
+            SyncRun.status.in_(("empty", *RESUMABLE)),
+            Session.archived_at.is_(None),
+        )
+        .order_by(SyncRun.id)
+    )
+    if session_id is not None:
+        stmt = stmt.where(SyncRun.session_id == session_id)
+    else:
+        stmt = stmt.where(Session.status == "connected")
+    async with ctx.db.session() as db:
+        runs = list((await db.scalars(stmt)).all())
+
+    due: list[int] = []
+    for run in runs:
+        assert run.session_id is not None
+        if is_importing(ctx, run.session_id):
+            continue
+        if run.status == "running" and not _abandoned(run):
+            continue  # another worker may be on it
+        if (
+            run.status == "empty"
+            and session_id is None
+            and not (run.report or {}).get("needs_retry")
+        ):
+            continue
+        due.append(run.session_id)
+
+    reports = []
+    for sid in due:
+        try:
+            reports.append(await import_conversations(ctx, sid, trigger="retry"))
+        except ServiceError as exc:
+            log.warning("import retry skipped", session_id=sid, reason=exc.detail)
+    return reports
+
+
+def _abandoned(run: SyncRun) -> bool:
+    saved_at = (run.cursor or {}).get("saved_at")
+    if not saved_at:
+        return True
+    return utcnow() - datetime.fromisoformat(saved_at) > STALE_AFTER

@@ -1,0 +1,589 @@
+"""Storing what gateways report about messages: new messages (live or imported), acks, edits,
+deletions, chats and the identity links between a lid and a phone.
+
+Gateways deliver at least once, in any order: the same message many times, an ack before
+its message. Every function here is idempotent and converges to the state of one clean
+delivery in order: each message once (`(session_id, provider_message_id)`), with its latest
+ack; an ack for a message not stored yet waits in `pending_acks`.
+
+The caller owns the transaction and commits; events go out after that commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, bindparam, case, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event, EventName
+from zapsync.bus.memory import EventBus
+from zapsync.domain import gateway
+from zapsync.domain.gateway import ACK_RANK, Ack, MessageType
+from zapsync.services.chat_resolution import (
+    ChatTarget,
+    ResolvedChat,
+    resolve_chats,
+    target_of,
+)
+from zapsync.services.contact_links import clip, link_identity
+from zapsync.services.message_views import conversation_json, message_json
+from zapsync.store.models import Contact, Conversation, Message, PendingAck
+from zapsync.store.types import UTCDateTime, utcnow
+from zapsync.store.upsert import Excluded, table_of, upsert_many
+
+__all__ = [
+    "StoreResult",
+    "apply_ack",
+    "apply_delete",
+    "apply_edit",
+    "link_identity",
+    "record_chats",
+    "store_messages",
+]
+
+messages_table = table_of(Message)
+conversations_table = table_of(Conversation)
+pending_table = table_of(PendingAck)
+
+_RANK_BY_VALUE = {ack.value: rank for ack, rank in ACK_RANK.items()}
+
+
+def ack_rank(column: Any) -> ColumnElement[int]:
+    """The ack's order in SQL, so "never backward" holds inside one atomic UPDATE."""
+    return case(_RANK_BY_VALUE, value=column, else_=-1)
+
+
+def _later_ack_only(table: Table, excluded: Excluded) -> ColumnElement[bool]:
+    return ack_rank(table.c.ack) < ack_rank(excluded.ack)
+
+
+# Statements of the hot path, built once (building costs more than running them on SQLite).
+_PENDING_OF = select(pending_table.c.provider_message_id, pending_table.c.ack).where(
+    pending_table.c.session_id == bindparam("b_session"),
+    pending_table.c.provider_message_id.in_(bindparam("b_pmids", expanding=True)),
+)
+_ADVANCE_ACK = (
+    update(messages_table)
+    .where(
+        messages_table.c.session_id == bindparam("b_session"),
+        messages_table.c.provider_message_id == bindparam("b_pmid"),
+        ack_rank(messages_table.c.ack) < bindparam("b_rank"),
+    )
+    .values(ack=bindparam("b_ack"))
+)
+_LAST_AT = bindparam("b_at", type_=UTCDateTime())
+_MOVE_LAST_MESSAGE = (
+    update(conversations_table)
+    .where(
+        conversations_table.c.id == bindparam("b_id"),
+        or_(
+            conversations_table.c.last_message_at.is_(None),
+            conversations_table.c.last_message_at <= _LAST_AT,
+        ),
+    )
+    .values(last_message_at=_LAST_AT, last_message_preview=bindparam("b_preview"))
+)
+_COUNT_UNREAD = (
+    update(conversations_table)
+    .where(conversations_table.c.id == bindparam("b_id"))
+    .values(
+        unread_count=conversations_table.c.unread_count + bindparam("b_n"),
+        # A client writing again reopens a conversation an agent had resolved.
+        status=case(
+            (conversations_table.c.status == "resolved", "open"),
+            else_=conversations_table.c.status,
+        ),
+    )
+)
+
+
+def _ack_of(value: str | None) -> Ack | None:
+    try:
+        return Ack(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class StoreResult:
+    created: int = 0
+    skipped: int = 0  # already stored, nothing to change
+    updated: int = 0  # already stored, its ack moved forward
+    ignored: int = 0  # the Status pseudo-chat or an address that is not one
+    message_ids: list[int] = field(default_factory=list)  # of the created messages
+    conversation_ids: set[int] = field(default_factory=set)  # every conversation touched
+    conversations_created: set[int] = field(default_factory=set)
+
+
+_LABELS = {
+    MessageType.IMAGE: "image",
+    MessageType.VIDEO: "video",
+    MessageType.AUDIO: "audio",
+    MessageType.DOCUMENT: "document",
+    MessageType.STICKER: "sticker",
+    MessageType.LOCATION: "location",
+    MessageType.CONTACT: "contact card",
+    MessageType.REACTION: "reaction",
+}
+
+
+def preview_of(message: gateway.Message) -> str:
+    """What a chat list shows for its last message."""
+    text = message.body or message.caption
+    if message.type is MessageType.TEXT:
+        return (text or "")[:200]
+    if message.type is MessageType.AUDIO and message.is_voice_note:
+        label = "voice note"
+    else:
+        label = _LABELS.get(message.type, message.raw_type or "message")
+    detail = text or message.file_name
+    return (f"[{label}] {detail}" if detail else f"[{label}]")[:200]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _default_ack(message: gateway.Message) -> Ack:
+    # An incoming message reached this phone; an outgoing one reached WhatsApp's server.
+    return message.ack or (Ack.SENT if message.from_me else Ack.DELIVERED)
+
+
+def _row(
+    message: gateway.Message, organization_id: int, session_id: int, conversation_id: int
+) -> dict[str, Any]:
+    kind = message.type
+    raw_type = message.raw_type
+    if kind is MessageType.OTHER and not raw_type:
+        raw_type = "unknown"
+    return {
+        "organization_id": organization_id,
+        "session_id": session_id,
+        "conversation_id": conversation_id,
+        "provider_message_id": message.provider_message_id[:200],
+        "direction": "out" if message.from_me else "in",
+        "sender": "agent" if message.from_me else "client",
+        "sender_jid": clip(message.sender_jid, 100),
+        "type": kind.value,
+        "raw_type": clip(raw_type, 60),
+        "body": message.body,
+        "media_url": message.media_url,
+        "mime_type": clip(message.mime_type, 120),
+        "file_name": clip(message.file_name, 300),
+        "caption": message.caption,
+        "is_voice_note": message.is_voice_note,
+        "reaction_to": clip(message.reaction_to, 200),
+        "ack": _default_ack(message).value,
+        "sent_at": _utc(message.timestamp),
+    }
+
+
+def _target_for(message: gateway.Message, chat: gateway.Chat | None) -> ChatTarget | None:
+    alt = message.chat_alt_jid or (chat.alt_jid if chat else None)
+    name = chat.name if chat else None
+    target = target_of(
+        message.chat_jid, alt, name=name, unread_count=chat.unread_count if chat else 0
+    )
+    if target is not None and not target.name and not target.is_group and not message.from_me:
+        # In a one-to-one chat the sender's push name is the person's name.
+        target = replace(target, name=clip(message.sender_name, 200))
+    return target
+
+
+async def store_messages(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    organization_id: int,
+    session_id: int,
+    messages: Sequence[gateway.Message],
+    chats: Mapping[str, gateway.Chat] | None = None,
+    live: bool,
+) -> StoreResult:
+    """Store a page of messages idempotently and bring their conversations up to date.
+
+    `chats` (by JID) adds what a chat listing knows: names, a lid's phone, unread counts.
+    `live` messages (webhooks) count as unread and publish `new_message` and
+    `conversation_updated`; imported ones publish nothing (the import reports one run).
+    """
+    result = StoreResult()
+    chats = chats or {}
+    keyed: list[tuple[gateway.Message, str]] = []
+    targets: list[ChatTarget] = []
+    # Reading a phone number is slow; a page is mostly one chat, read it once.
+    memo: dict[tuple[str, str | None, bool, str | None], ChatTarget | None] = {}
+    for message in messages:
+        memo_key = (
+            message.chat_jid,
+            message.chat_alt_jid,
+            message.from_me,
+            None if message.from_me else message.sender_name,
+        )
+        if memo_key not in memo:
+            memo[memo_key] = _target_for(message, chats.get(message.chat_jid))
+        target = memo[memo_key]
+        if target is None or not message.provider_message_id:
+            result.ignored += 1
+            continue
+        targets.append(target)
+        keyed.append((message, target.chat_key))
+    if not keyed:
+        return result
+
+    resolved = await resolve_chats(
+        db, organization_id=organization_id, session_id=session_id, targets=targets, bus=bus
+    )
+    result.conversations_created = {r.conversation_id for r in resolved.values() if r.created}
+
+    by_id: dict[str, tuple[gateway.Message, dict[str, Any]]] = {}
+    for message, key in keyed:
+        row = _row(message, organization_id, session_id, resolved[key].conversation_id)
+        if row["provider_message_id"] in by_id:
+            result.skipped += 1  # the same message twice in one page
+            continue
+        by_id[row["provider_message_id"]] = (message, row)
+
+    # One statement inserts the new messages and moves repeats' acks forward (never back);
+    # `created_at` tells the two apart in what it returns: only new rows carry this call's.
+    marker = utcnow()
+    for _, row in by_id.values():
+        row["created_at"] = marker
+    written = await upsert_many(
+        db,
+        Message,
+        [row for _, row in by_id.values()],
+        conflict=("session_id", "provider_message_id"),
+        update=("ack",),
+        update_where=_later_ack_only,
+        returning=("id", "provider_message_id", "conversation_id", "created_at"),
+    )
+    created = {r.provider_message_id: r.id for r in written if r.created_at == marker}
+    acked = {r.id: r.conversation_id for r in written if r.created_at != marker}
+    acked.update(await _apply_pending_acks(db, session_id, list(by_id), created))
+    result.created = len(created)
+    result.message_ids = sorted(created.values())
+    result.updated = len(acked)
+    result.skipped += len(by_id) - len(created) - len(acked)
+
+    new_rows = [by_id[pmid] for pmid in created]
+    touched = await _touch_conversations(db, new_rows, live=live)
+    result.conversation_ids = touched | set(acked.values())
+    result.conversation_ids |= result.conversations_created
+
+    if live:
+        await _publish(db, bus, organization_id, result, list(acked))
+    return result
+
+
+async def _apply_pending_acks(
+    db: AsyncSession, session_id: int, pmids: Sequence[str], created: Mapping[str, int]
+) -> dict[int, int]:
+    """Apply the acks that arrived before their messages, then forget them.
+
+    Returns {message id: conversation id} of already-stored messages whose ack moved (an ack
+    parked while a concurrent delivery was storing its message).
+    """
+    found = await db.execute(_PENDING_OF, {"b_session": session_id, "b_pmids": list(pmids)})
+    pending = {r.provider_message_id: _ack_of(r.ack) for r in found.all()}
+    if not pending:
+        return {}
+    changes = [
+        {"b_pmid": pmid, "b_ack": ack.value, "b_rank": ACK_RANK[ack]}
+        for pmid, ack in pending.items()
+        if ack is not None
+    ]
+    if changes:
+        await db.execute(_ADVANCE_ACK, [{**c, "b_session": session_id} for c in changes])
+    await db.execute(
+        delete(pending_table).where(
+            pending_table.c.session_id == session_id,
+            pending_table.c.provider_message_id.in_(list(pending)),
+        )
+    )
+    repeats = [pmid for pmid in pending if pmid not in created]
+    if not repeats:
+        return {}
+    stmt = select(messages_table.c.id, messages_table.c.conversation_id).where(
+        messages_table.c.session_id == session_id,
+        messages_table.c.provider_message_id.in_(repeats),
+    )
+    return {r.id: r.conversation_id for r in (await db.execute(stmt)).all()}
+
+
+async def _touch_conversations(
+    db: AsyncSession,
+    new_rows: Sequence[tuple[gateway.Message, dict[str, Any]]],
+    *,
+    live: bool,
+) -> set[int]:
+    """Move each conversation's last message forward (never back) and count live unread."""
+    latest: dict[int, tuple[datetime, str]] = {}
+    unread: dict[int, int] = {}
+    for message, row in new_rows:
+        conversation_id = row["conversation_id"]
+        when = row["sent_at"]
+        if conversation_id not in latest or when >= latest[conversation_id][0]:
+            latest[conversation_id] = (when, preview_of(message))
+        counts = live and not message.from_me and message.type is not MessageType.REACTION
+        if counts:
+            unread[conversation_id] = unread.get(conversation_id, 0) + 1
+    if latest:
+        await db.execute(
+            _MOVE_LAST_MESSAGE,
+            [
+                {"b_id": cid, "b_at": when, "b_preview": preview}
+                for cid, (when, preview) in latest.items()
+            ],
+        )
+    if unread:
+        await db.execute(_COUNT_UNREAD, [{"b_id": cid, "b_n": n} for cid, n in unread.items()])
+    return set(latest)
+
+
+async def _publish(
+    db: AsyncSession,
+    bus: EventBus,
+    organization_id: int,
+    result: StoreResult,
+    acked_ids: Sequence[int],
+) -> None:
+    ids = [*result.message_ids, *acked_ids]
+    if ids:
+        stmt = (
+            select(Message)
+            .where(Message.id.in_(ids))
+            .order_by(Message.sent_at, Message.id)
+            .execution_options(populate_existing=True)
+        )
+        created = set(result.message_ids)
+        for message in (await db.scalars(stmt)).all():
+            name: EventName = "new_message" if message.id in created else "message_updated"
+            publish_on_commit(
+                db,
+                bus,
+                Event(
+                    name,
+                    organization_id,
+                    message_json(message),
+                    conversation_id=message.conversation_id,
+                ),
+            )
+    await publish_conversations(db, bus, organization_id, result.conversation_ids)
+
+
+async def publish_conversations(
+    db: AsyncSession, bus: EventBus, organization_id: int, conversation_ids: set[int]
+) -> None:
+    """`conversation_updated` with each conversation's current row and contact."""
+    if not conversation_ids:
+        return
+    stmt = (
+        select(Conversation, Contact)
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.id.in_(sorted(conversation_ids)))
+        .execution_options(populate_existing=True)
+    )
+    for conversation, contact in (await db.execute(stmt)).tuples().all():
+        publish_on_commit(
+            db,
+            bus,
+            Event(
+                "conversation_updated",
+                organization_id,
+                conversation_json(conversation, contact),
+                conversation_id=conversation.id,
+            ),
+        )
+
+
+async def record_chats(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    organization_id: int,
+    session_id: int,
+    chats: Sequence[gateway.Chat],
+    live: bool,
+) -> dict[str, ResolvedChat]:
+    """Store chats that may have no message yet (chat listings, `chats.upsert` events).
+
+    Returns each stored chat's conversation by the chat's JID; the Status pseudo-chat and
+    garbage are left out. Live calls publish `conversation_updated` for new conversations.
+    """
+    by_jid: dict[str, ChatTarget] = {}
+    for chat in chats:
+        target = target_of(chat.jid, chat.alt_jid, name=chat.name, unread_count=chat.unread_count)
+        if target is not None:
+            by_jid[chat.jid] = target
+    if not by_jid:
+        return {}
+    resolved = await resolve_chats(
+        db,
+        organization_id=organization_id,
+        session_id=session_id,
+        targets=list(by_jid.values()),
+        bus=bus,
+    )
+    out = {jid: resolved[target.chat_key] for jid, target in by_jid.items()}
+    if live:
+        created = {r.conversation_id for r in out.values() if r.created}
+        await publish_conversations(db, bus, organization_id, created)
+    return out
+
+
+async def _publish_message(
+    db: AsyncSession, bus: EventBus, message_id: int, organization_id: int
+) -> None:
+    message = await db.scalar(
+        select(Message).where(Message.id == message_id).execution_options(populate_existing=True)
+    )
+    if message is not None:
+        publish_on_commit(
+            db,
+            bus,
+            Event(
+                "message_updated",
+                organization_id,
+                message_json(message),
+                conversation_id=message.conversation_id,
+            ),
+        )
+
+
+async def _advance_ack(
+    db: AsyncSession, session_id: int, provider_message_id: str, ack: Ack
+) -> Any | None:
+    """Set the stored message's ack if `ack` is later; the row changed, or None."""
+    stmt = (
+        update(messages_table)
+        .where(
+            messages_table.c.session_id == session_id,
+            messages_table.c.provider_message_id == provider_message_id,
+            ack_rank(messages_table.c.ack) < ACK_RANK[ack],
+        )
+        .values(ack=ack.value)
+        .returning(messages_table.c.id, messages_table.c.organization_id)
+    )
+    return (await db.execute(stmt)).first()
+
+
+async def apply_ack(
+    db: AsyncSession, bus: EventBus, *, session_id: int, provider_message_id: str, ack: Ack
+) -> bool:
+    """Record a delivery state; the later one wins whatever the arrival order.
+
+    An ack for a message not stored yet waits in `pending_acks` (keeping the latest) and is
+    applied when the message arrives. True when a stored message changed (then
+    `message_updated` is published).
+    """
+    provider_message_id = provider_message_id[:200]
+    changed = await _advance_ack(db, session_id, provider_message_id, ack)
+    if changed is None:
+        exists = await db.scalar(
+            select(messages_table.c.id).where(
+                messages_table.c.session_id == session_id,
+                messages_table.c.provider_message_id == provider_message_id,
+            )
+        )
+        if exists is not None:
+            return False  # already at this ack or a later one
+        await upsert_many(
+            db,
+            PendingAck,
+            [
+                {
+                    "session_id": session_id,
+                    "provider_message_id": provider_message_id,
+                    "ack": ack.value,
+                    "received_at": utcnow(),
+                }
+            ],
+            conflict=("session_id", "provider_message_id"),
+            update=("ack", "received_at"),
+            update_where=_later_ack_only,
+        )
+        # The message may have been committed by another delivery in the meantime.
+        changed = await _advance_ack(db, session_id, provider_message_id, ack)
+        if changed is None:
+            return False
+        await db.execute(
+            delete(pending_table).where(
+                pending_table.c.session_id == session_id,
+                pending_table.c.provider_message_id == provider_message_id,
+            )
+        )
+    await _publish_message(db, bus, changed.id, changed.organization_id)
+    return True
+
+
+async def apply_edit(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    session_id: int,
+    provider_message_id: str,
+    body: str,
+    edited_at: datetime | None = None,
+) -> bool:
+    """Replace a message's text. Unknown messages and repeats of the same edit change nothing."""
+    stmt = (
+        update(messages_table)
+        .where(
+            messages_table.c.session_id == session_id,
+            messages_table.c.provider_message_id == provider_message_id[:200],
+            messages_table.c.body.is_distinct_from(body),
+        )
+        .values(body=body, edited_at=_utc(edited_at) if edited_at else utcnow())
+        .returning(
+            messages_table.c.id,
+            messages_table.c.organization_id,
+            messages_table.c.conversation_id,
+            messages_table.c.sent_at,
+        )
+    )
+    row = (await db.execute(stmt)).first()
+    if row is None:
+        return False
+    # The chat list shows the edited text when this is the conversation's last message.
+    await db.execute(
+        update(conversations_table)
+        .where(
+            conversations_table.c.id == row.conversation_id,
+            conversations_table.c.last_message_at == row.sent_at,
+        )
+        .values(last_message_preview=body[:200])
+    )
+    await _publish_message(db, bus, row.id, row.organization_id)
+    return True
+
+
+async def apply_delete(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    session_id: int,
+    provider_message_id: str,
+    deleted_at: datetime | None = None,
+) -> bool:
+    """Mark a message deleted for everyone (revoked). The body is kept for the record;
+    views decide what to show. Unknown messages and repeats change nothing."""
+    stmt = (
+        update(messages_table)
+        .where(
+            messages_table.c.session_id == session_id,
+            messages_table.c.provider_message_id == provider_message_id[:200],
+            messages_table.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=_utc(deleted_at) if deleted_at else utcnow())
+        .returning(messages_table.c.id, messages_table.c.organization_id)
+    )
+    row = (await db.execute(stmt)).first()
+    if row is None:
+        return False
+    await _publish_message(db, bus, row.id, row.organization_id)
+    return True
