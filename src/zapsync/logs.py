@@ -39,3 +39,5 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level.upper(), format="%(message)s")
+    # APScheduler narrates every job add and run at INFO; zapsync logs its own job lines.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

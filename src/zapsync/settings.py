@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     conversation_inactive_hours: int = Field(default=24, ge=1, alias="ZAPSYNC_INACTIVE_HOURS")
     scheduler_enabled: bool = Field(default=True, alias="ZAPSYNC_SCHEDULER")
 
+    # sending: uploads, the outbox's retries, Socket.IO fan-out across replicas
+    max_upload_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_MAX_UPLOAD_MB")
+    outbox_max_attempts: int = Field(default=6, ge=1, alias="ZAPSYNC_OUTBOX_MAX_ATTEMPTS")
+    outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
+    socketio_channel: str = Field(default="zapsync", alias="ZAPSYNC_SOCKETIO_CHANNEL")
+
     # the built-in sandbox gateway and its demo
     demo: bool = Field(default=False, alias="ZAPSYNC_DEMO")
 

@@ -28,6 +28,7 @@ async def test_other_organizations_objects_are_404_everywhere(
     )
     assert theirs.status_code == 201, theirs.text
     ids = {"session_id": theirs.json()["id"]}
+    ids.update(await _their_conversation(app, client, other_tenant, ids["session_id"]))
     routes = [(m, p) for m, p in protected_routes(app) if re.search(r"\{\w+_id\}", p)]
     assert routes
     before = await table_counts(ctx)
@@ -42,6 +43,23 @@ async def test_other_organizations_objects_are_404_everywhere(
     assert await table_counts(ctx) == before
     mine = (await client.get("/api/v1/sessions", headers=tenant.headers)).json()
     assert mine == []
+    for listing in ("/api/v1/conversations", "/api/v1/contacts"):
+        assert (await client.get(listing, headers=tenant.headers)).json()["items"] == []
+
+
+async def _their_conversation(
+    app: FastAPI, client: httpx.AsyncClient, other: Tenant, session_id: int
+) -> dict[str, int]:
+    """A conversation and contact of the other organization (a customer wrote to it)."""
+    base = f"/api/v1/sandbox/sessions/{session_id}"
+    assert (await client.post(f"{base}/scan", headers=other.headers)).is_success
+    inbound = await client.post(f"{base}/inbound", headers=other.headers, json={"body": "oi"})
+    assert inbound.is_success, inbound.text
+    await app.state.sandbox_pump.drain()
+    await app.state.ctx.bus.drain()
+    listed = (await client.get("/api/v1/conversations", headers=other.headers)).json()["items"]
+    assert len(listed) == 1
+    return {"conversation_id": listed[0]["id"], "contact_id": listed[0]["contact_id"]}
 
 
 async def test_sixth_session_of_a_user_is_409_and_archiving_frees_a_slot(

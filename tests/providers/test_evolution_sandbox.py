@@ -5,17 +5,15 @@ the shapes the dialect answers compared with the contract's samples and real cap
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
 
 from tests.support.contracts import CONTRACTS
+from tests.support.receiver import Delivery, Receiver, receiving
 from tests.support.servers import serve_in_thread
 from zapsync.domain.gateway import (
     Ack,
@@ -55,48 +53,6 @@ def real(number: str) -> Any:
     return json.loads(path.read_text())
 
 
-@dataclass
-class Delivery:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = json.loads(self.body)
-        return doc
-
-    @property
-    def event(self) -> str:
-        return str(self.doc["event"])
-
-
-@dataclass
-class Receiver:
-    url: str
-    deliveries: list[Delivery] = field(default_factory=list)
-
-    def of(self, event: str) -> list[Delivery]:
-        return [d for d in self.deliveries if d.event == event]
-
-    async def wait_for(self, event: str, count: int = 1, within: float = 5.0) -> list[Delivery]:
-        for _ in range(int(within / 0.02)):
-            if len(self.of(event)) >= count:
-                return self.of(event)
-            await asyncio.sleep(0.02)
-        raise AssertionError(
-            f"{count} {event} webhook(s) expected, got {[d.event for d in self.deliveries]}"
-        )
-
-    async def settle(self, quiet: float = 0.3) -> int:
-        """Wait until nothing new arrived for `quiet` seconds; the number of deliveries."""
-        seen = -1
-        while seen != len(self.deliveries):
-            seen = len(self.deliveries)
-            await asyncio.sleep(quiet)
-        return seen
-
-
 @pytest.fixture
 def sandbox() -> Iterator[str]:
     sender = WebhookSender(attempts=2, base_delay=0.01, timeout=2.0)
@@ -106,16 +62,8 @@ def sandbox() -> Iterator[str]:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    app = FastAPI()
-    got: list[Delivery] = []
-
-    @app.post("/{path:path}")
-    async def hook(path: str, request: Request) -> Response:
-        got.append(Delivery(path, dict(request.headers), await request.body()))
-        return Response(status_code=200)
-
-    with serve_in_thread(app) as url:
-        yield Receiver(f"{url}/hook", got)
+    with receiving("/hook") as rec:
+        yield rec
 
 
 @pytest.fixture
@@ -492,7 +440,7 @@ async def test_by_events_webhooks_get_the_kebab_suffix(
     assert (await raw.post("/webhook/set/vendas", json={"webhook": hook})).status_code == 201
     await control(raw, "/instances/vendas/scan", {"phone": PHONE})
     [opened] = await receiver.wait_for("connection.update")
-    assert opened.path == "hook/connection-update"
+    assert opened.path == "/hook/connection-update"
     assert opened.doc["destination"] == receiver.url
     assert await receiver.settle() == 1  # nothing it did not subscribe to
 

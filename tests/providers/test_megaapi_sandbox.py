@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 
+from tests.support.receiver import Receiver, receiving
 from tests.support.servers import serve_in_thread
 from zapsync.domain.gateway import MessageReceived, MessageType, QrUpdated, StatusChanged
 from zapsync.domain.status import SessionStatus
@@ -32,53 +31,6 @@ from zapsync.sandbox.world import World
 KEY = "megaapi-loja"
 PHONE = "5511912340000"
 SECRET = "s3cret-session"
-
-
-@dataclass
-class Delivery:
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A tiny webhook endpoint that keeps every POST it gets."""
-
-    url: str = ""
-    deliveries: list[Delivery] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        @app.post("/{path:path}")
-        async def receive(path: str, request: Request) -> dict[str, bool]:
-            delivery = Delivery(
-                "/" + path, dict(request.query_params), dict(request.headers), await request.body()
-            )
-            with self.lock:
-                self.deliveries.append(delivery)
-            return {"ok": True}
-
-        return app
-
-    async def wait_for(
-        self, gateway: MegaApiGateway, match: Callable[[Any], bool], seconds: float = 5.0
-    ) -> tuple[Delivery, Any]:
-        """The first delivery whose parsed event satisfies `match`."""
-        deadline = asyncio.get_running_loop().time() + seconds
-        while True:
-            with self.lock:
-                deliveries = list(self.deliveries)
-            for delivery in deliveries:
-                for event in gateway.parse_webhook(delivery.body):
-                    if match(event):
-                        return delivery, event
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"no matching webhook among {len(deliveries)} deliveries")
-            await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -104,9 +56,7 @@ class Sandbox:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    with serve_in_thread(rec.app()) as url:
-        rec.url = url
+    with receiving() as rec:
         yield rec
 
 
@@ -182,7 +132,7 @@ async def test_scanning_connects_and_posts_phone_connected(
 
     assert state.status is SessionStatus.CONNECTED
     assert state.phone == PHONE
-    delivery, event = await receiver.wait_for(paired, is_status(SessionStatus.CONNECTED))
+    delivery, event = await receiver.wait_for_event(paired, is_status(SessionStatus.CONNECTED))
     assert event.phone == PHONE
     assert delivery.path == "/webhooks/megaapi"
     assert delivery.query == {"session": "42", "token": SECRET}
@@ -215,7 +165,7 @@ async def test_pairing_code_is_offered_until_a_phone_is_paired(
 async def test_silent_drop_reads_disconnected_and_restart_heals_it(
     paired: MegaApiGateway, sandbox: Sandbox, receiver: Receiver
 ) -> None:
-    await receiver.wait_for(paired, is_status(SessionStatus.CONNECTED))
+    await receiver.wait_for_event(paired, is_status(SessionStatus.CONNECTED))
     await sandbox.control(f"/instances/{KEY}/drop")
 
     dropped = await paired.get_state()
@@ -258,12 +208,12 @@ async def test_logout_unpairs_posts_disconnected_and_offers_a_new_qr(
     await paired.logout()
 
     assert (await paired.get_state()).status is SessionStatus.DISCONNECTED
-    await receiver.wait_for(paired, is_status(SessionStatus.DISCONNECTED))
+    await receiver.wait_for_event(paired, is_status(SessionStatus.DISCONNECTED))
     qr = await paired.get_qr()
     assert qr.code and qr.code.startswith("2@")
     assert (await sandbox.describe())["logged_out"] is True
     # Asking for the QR restarted the socket, which announces the new code as well.
-    _, announced = await receiver.wait_for(paired, lambda e: isinstance(e, QrUpdated))
+    _, announced = await receiver.wait_for_event(paired, lambda e: isinstance(e, QrUpdated))
     assert announced.qr == qr
 
 
@@ -375,7 +325,7 @@ async def test_send_media_by_url_echoes_as_an_own_image(
 
     sent = await paired.send_media("5511987654321@s.whatsapp.net", media)
 
-    _, event = await receiver.wait_for(paired, is_message("Cardápio"))
+    _, event = await receiver.wait_for_event(paired, is_message("Cardápio"))
     msg = event.message
     assert msg.provider_message_id == sent.provider_message_id
     assert msg.from_me is True
@@ -400,8 +350,8 @@ async def test_incoming_messages_arrive_as_webhooks(
         json={"chat_jid": chat, "type": "ptt", "media_url": "https://mmg/v.ogg", "body": None},
     )
 
-    delivery, event = await receiver.wait_for(paired, is_message("Olá bom dia"))
-    _, voice = await receiver.wait_for(
+    delivery, event = await receiver.wait_for_event(paired, is_message("Olá bom dia"))
+    _, voice = await receiver.wait_for_event(
         paired, lambda e: isinstance(e, MessageReceived) and e.message.type is MessageType.AUDIO
     )
     assert event.message.provider_message_id == text["id"]

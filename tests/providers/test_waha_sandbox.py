@@ -7,15 +7,14 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
 
 from tests.support.contracts import CONTRACTS
+from tests.support.receiver import Receiver, receiving
 from tests.support.servers import serve_in_thread
 from zapsync.domain.gateway import (
     Ack,
@@ -42,32 +41,6 @@ CUSTOMER = "5511988887777@s.whatsapp.net"
 SAMPLE = CONTRACTS / "waha" / "webhook.message.json"
 
 
-@dataclass
-class Delivery:
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def event(self) -> str:
-        return str(json.loads(self.body)["event"])
-
-
-@dataclass
-class Receiver:
-    url: str
-    deliveries: list[Delivery] = field(default_factory=list)
-
-    def of(self, event: str) -> list[Delivery]:
-        return [d for d in self.deliveries if d.event == event]
-
-    async def wait_for(self, event: str, count: int = 1, within: float = 5.0) -> list[Delivery]:
-        for _ in range(int(within / 0.02)):
-            if len(self.of(event)) >= count:
-                return self.of(event)
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"{count} {event} webhook(s) expected, got {self.of(event)}")
-
-
 @pytest.fixture
 def sandbox() -> Iterator[str]:
     sender = WebhookSender(attempts=2, base_delay=0.01, timeout=2.0)
@@ -77,16 +50,8 @@ def sandbox() -> Iterator[str]:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    app = FastAPI()
-    got: list[Delivery] = []
-
-    @app.post("/hook")
-    async def hook(request: Request) -> Response:
-        got.append(Delivery(dict(request.headers), await request.body()))
-        return Response(status_code=200)
-
-    with serve_in_thread(app) as url:
-        yield Receiver(f"{url}/hook", got)
+    with receiving("/hook") as rec:
+        yield rec
 
 
 @pytest.fixture

@@ -11,14 +11,27 @@ from fastapi import FastAPI
 
 from zapsync import __version__
 from zapsync.api.problems import install_problem_handlers
+from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
-from zapsync.api.routes import health, jobs, me, sandbox, sessions, status_sync, webhooks
+from zapsync.api.routes import (
+    contacts,
+    conversations,
+    health,
+    jobs,
+    me,
+    media,
+    sandbox,
+    sessions,
+    status_sync,
+    webhooks,
+)
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
 from zapsync.sandbox.world import World
 from zapsync.services.context import AppContext
 from zapsync.services.demo import Demo, load_demo
 from zapsync.services.import_triggers import watch_connections
+from zapsync.services.outbox import OutboxRunner
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.settings import Settings, load_settings
@@ -31,7 +44,9 @@ def announce_demo(settings: Settings, demo: Demo) -> None:
     print(
         f"\n  zapsync demo is up on {settings.public_url}\n"
         f"  API docs:   {settings.public_url}/docs\n"
-        f"  demo token: {demo.token}  (also in {demo.token_file})\n",
+        f"  demo token: {demo.token}  (also in {demo.token_file})\n"
+        f"  pair the demo phone: curl -X POST -H 'Authorization: Bearer {demo.token}' "
+        f"{settings.public_url}/api/v1/sandbox/sessions/{demo.session_id}/scan\n",
         flush=True,
     )
 
@@ -40,16 +55,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
     world = World()  # the in-process sandbox gateway's simulated WhatsApp
+    realtime = Realtime(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
         watch_connections(ctx)
+        realtime.attach(ctx)
+        app.state.realtime = realtime
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump
         await restore_sandbox_instances(ctx)
+        outbox = OutboxRunner(ctx)
+        outbox.start()
+        app.state.outbox = outbox
         scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
@@ -63,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
+            await outbox.stop()
+            await realtime.close()
             await pump.stop()
             await ctx.aclose()
 
@@ -82,4 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(jobs.cron_router)
     app.include_router(sandbox.router)
+    app.include_router(conversations.router)
+    app.include_router(contacts.router)
+    app.include_router(media.router)
+    app.mount("/socket.io", realtime.asgi_app())
     return app

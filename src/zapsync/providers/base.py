@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from zapsync.domain.gateway import (
     Chat,
@@ -45,6 +46,18 @@ class WebhookRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
+
+
+def webhook_object(body: bytes, gateway: str) -> dict[str, Any]:
+    """A webhook body as the JSON object every gateway posts; WebhookRejected(400) when it
+    is not one."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejected(f"{gateway} webhook body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise WebhookRejected(f"{gateway} webhook body is not a JSON object")
+    return doc
 
 
 @dataclass(frozen=True, slots=True)

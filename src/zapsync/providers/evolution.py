@@ -26,13 +26,14 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evolution
 from zapsync.providers import evolution_payloads as payloads
+from zapsync.providers.baileys import recipient
 from zapsync.providers.base import (
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
     WebhookTarget,
 )
-from zapsync.providers.evolution_payloads import event_name
+from zapsync.providers.evolution_payloads import event_name, qr_code
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
 
 __all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
@@ -57,21 +58,6 @@ WEBHOOK_EVENTS = (
 # Evolution holds `create` (with a QR) for 5 s and `connect` for 2 s before answering.
 _CREATE_WAIT = 5.0
 _CONNECT_WAIT = 2.0
-
-
-def _number(jid: str) -> str:
-    """What `number` takes: digits for a person, the whole JID for groups and LIDs."""
-    phone = payloads.phone_of(jid)
-    return phone if phone else jid
-
-
-def _qr(obj: Any) -> QrCode:
-    obj = obj if isinstance(obj, dict) else {}
-    code, pairing = obj.get("code"), obj.get("pairingCode")
-    return QrCode(
-        code=code if isinstance(code, str) and code else None,
-        pairing_code=pairing if isinstance(pairing, str) and pairing else None,
-    )
 
 
 def _iso(moment: datetime) -> str:
@@ -169,7 +155,7 @@ class EvolutionGateway:
             if exc.status_code in (400, 403) and "already in use" in exc.reason.lower():
                 return await self._attach(webhook)
             raise
-        qr = _qr(data.get("qrcode"))
+        qr = qr_code(data.get("qrcode"))
         if qr.code:
             return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr)
         instance = data.get("instance") if isinstance(data.get("instance"), dict) else {}
@@ -200,8 +186,8 @@ class EvolutionGateway:
         if isinstance(instance, dict) and "state" in instance:
             return QrCode(code=None)  # already open: nothing to scan
         if isinstance(data.get("qrcode"), dict):  # `refused`: {instance:{status}, qrcode}
-            return _qr(data["qrcode"])
-        return _qr(data)  # the bare QR object, or `{"count":0}` when none could be made
+            return qr_code(data["qrcode"])
+        return qr_code(data)  # the bare QR object, or `{"count":0}` when none could be made
 
     async def get_state(self) -> LiveState:
         data = await self._call("GET", self._path("instance/connectionState"))
@@ -326,12 +312,12 @@ class EvolutionGateway:
         return SentMessage(msg_id, payloads.ack_of(data.get("status")) or Ack.SENT)
 
     async def send_text(self, to_jid: str, text: str) -> SentMessage:
-        body = {"number": _number(to_jid), "text": text}
+        body = {"number": recipient(to_jid), "text": text}
         return self._sent(await self._call("POST", self._path("message/sendText"), json=body))
 
     async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage:
         body: dict[str, Any] = {
-            "number": _number(to_jid),
+            "number": recipient(to_jid),
             "mediatype": media.type,
             "media": media.url,
         }

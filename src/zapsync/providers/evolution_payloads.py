@@ -6,10 +6,9 @@ gateway (a REST answer that cannot be read)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 from zapsync.domain.gateway import (
@@ -32,12 +31,19 @@ from zapsync.domain.gateway import (
     later_ack,
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evolution
-from zapsync.providers.base import WebhookRejected
-
-
-class PayloadError(ValueError):
-    """A value that does not have the shape the Evolution contract promises."""
-
+from zapsync.providers import baileys
+from zapsync.providers.baileys import (
+    PayloadError,
+    ack_of,
+    dict_of,
+    int_of,
+    jid_of,
+    object_of,
+    phone_of,
+    str_of,
+    timestamp,
+)
+from zapsync.providers.base import WebhookRejected, webhook_object
 
 # --- event names -------------------------------------------------------------------
 
@@ -89,177 +95,41 @@ def event_name(raw: str) -> str:
     return _BY_UPPER.get(upper, upper.lower().replace("_", "."))
 
 
-# --- scalars -----------------------------------------------------------------------
+# --- shapes ------------------------------------------------------------------------
 
-_ACKS = {
-    "PENDING": Ack.PENDING,
-    "SERVER_ACK": Ack.SENT,
-    "DELIVERY_ACK": Ack.DELIVERED,
-    "READ": Ack.READ,
-    "PLAYED": Ack.PLAYED,
-    "ERROR": Ack.FAILED,
-}
-# Baileys' proto enum `WebMessageInfo.Status`, which some builds store and send as numbers.
-_ACK_NUMBERS = {
-    0: Ack.FAILED,
-    1: Ack.PENDING,
-    2: Ack.SENT,
-    3: Ack.DELIVERED,
-    4: Ack.READ,
-    5: Ack.PLAYED,
-}
 DELETED = "DELETED"
-
-
-def ack_of(status: Any) -> Ack | None:
-    """Evolution's message status -> Ack; None for DELETED and values with no ack meaning."""
-    if isinstance(status, bool):
-        return None
-    if isinstance(status, int):
-        return _ACK_NUMBERS.get(status)
-    if isinstance(status, str):
-        text = status.strip().upper()
-        if text.isdigit():
-            return _ACK_NUMBERS.get(int(text))
-        return _ACKS.get(text)
-    return None
-
-
-def timestamp(value: Any) -> datetime:
-    """`messageTimestamp` in seconds (int, numeric string, or a protobuf Long `{low, high}`);
-    milliseconds and ISO strings are tolerated."""
-    seconds: float
-    if isinstance(value, dict) and isinstance(value.get("low"), int):
-        seconds = (int(value.get("high") or 0) << 32) + (value["low"] & 0xFFFFFFFF)
-    elif isinstance(value, bool) or value is None:
-        raise PayloadError(f"messageTimestamp {value!r} is not a time")
-    elif isinstance(value, int | float) or (
-        isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value)
-    ):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise PayloadError(f"messageTimestamp {value!r} is not a time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    else:
-        raise PayloadError(f"messageTimestamp {value!r} is not a time")
-    if seconds > 1e11:  # milliseconds: no WhatsApp message is from the year 5138
-        seconds /= 1000
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def phone_of(jid: Any) -> str | None:
-    """Digits of a phone JID (`5511...:12@s.whatsapp.net` -> `5511...`); None for LIDs, groups."""
-    if not isinstance(jid, str) or "@" not in jid:
-        return None
-    user, server = jid.split("@", 1)
-    if server not in ("s.whatsapp.net", "c.us"):
-        return None
-    return user.split(":", 1)[0] or None
-
-
-def _jid(value: Any) -> str | None:
-    """A JID-ish field; bare digits (seen in `senderPn` of some builds) become a phone JID."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    value = value.strip()
-    return value if "@" in value else f"{value}@s.whatsapp.net"
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise PayloadError(f"{what} is not an object")
-    return value
 
 
 def _objects(value: Any, what: str) -> list[dict[str, Any]]:
     """Evolution sends some events as one object and sometimes as an array of them."""
     items = value if isinstance(value, list) else [value]
-    return [_obj(item, what) for item in items]
-
-
-def _sub(value: Any) -> dict[str, Any]:
-    """An optional nested object: absent or of the wrong type reads as empty."""
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
+    return [object_of(item, what) for item in items]
 
 
 # --- messages ----------------------------------------------------------------------
 
-# Keys of `message` that sit beside the content rather than being it.
-_NOT_CONTENT = frozenset({"messageContextInfo", "base64", "mediaUrl", "contextInfo"})
-# Envelopes whose `.message` holds the real content.
-_WRAPPERS = frozenset(
-    {
-        "ephemeralMessage",
-        "viewOnceMessage",
-        "viewOnceMessageV2",
-        "viewOnceMessageV2Extension",
-        "documentWithCaptionMessage",
-        "editedMessage",
-    }
-)
-_MEDIA = {
-    "imageMessage": MessageType.IMAGE,
-    "videoMessage": MessageType.VIDEO,
-    "ptvMessage": MessageType.VIDEO,
-    "audioMessage": MessageType.AUDIO,
-    "documentMessage": MessageType.DOCUMENT,
-    "stickerMessage": MessageType.STICKER,
-}
 _REVOKE = ("REVOKE", 0)
 _EDIT = ("MESSAGE_EDIT", 14)
 
 
-def _content(raw: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(content type, its object, the whole `message`), unwrapping ephemeral/view-once and
-    `documentWithCaptionMessage` envelopes."""
-    message = raw.get("message")
-    if not isinstance(message, dict):
-        raise PayloadError("message has no `message` object")
-    declared = raw.get("messageType")
-    name = declared if isinstance(declared, str) and declared in message else None
-    if name is None:
-        name = next((k for k in message if k not in _NOT_CONTENT), None)
-    if name is None:
-        # Text rewritten by Evolution keeps `messageType` even when nothing else is left.
-        return (declared if isinstance(declared, str) else "unknown"), {}, message
-    inner = message.get(name)
-    if name in _WRAPPERS and isinstance(inner, dict) and isinstance(inner.get("message"), dict):
-        return _content({"message": inner["message"]})
-    return name, inner if isinstance(inner, dict) else {"value": inner}, message
-
-
-def _text_of(message: dict[str, Any]) -> str | None:
-    conversation = message.get("conversation")
-    if isinstance(conversation, str):
-        return conversation
-    extended = message.get("extendedTextMessage")
-    if isinstance(extended, dict) and isinstance(extended.get("text"), str):
-        return str(extended["text"])
-    return None
+def _content(raw: dict[str, Any]) -> baileys.Content:
+    content = baileys.message_content(raw)
+    if content.type is MessageType.TEXT and content.body is None:
+        # Evolution rewrites extendedTextMessage into `conversation` and leaves an empty text
+        # as nothing but `messageType: conversation`: still a text, with an empty body.
+        content = replace(content, body="")
+    own_copy = str_of(dict_of(raw.get("message")).get("mediaUrl"))
+    if content.is_media and own_copy:
+        # With S3 or base64 on, Evolution adds its own copy of the media beside the content.
+        content = replace(content, media_url=own_copy)
+    return content
 
 
 def _protocol_event(proto: dict[str, Any], chat_jid: str | None) -> WebhookEvent | None:
     """A protocolMessage: REVOKE deletes, MESSAGE_EDIT edits; other kinds are bookkeeping."""
-    target = _sub(proto.get("key"))
-    target_id = _str(target.get("id"))
-    chat = _str(target.get("remoteJid")) or chat_jid
+    target = dict_of(proto.get("key"))
+    target_id = str_of(target.get("id"))
+    chat = str_of(target.get("remoteJid")) or chat_jid
     kind = proto.get("type")
     if target_id is None:
         return None
@@ -267,10 +137,7 @@ def _protocol_event(proto: dict[str, Any], chat_jid: str | None) -> WebhookEvent
         return MessageDeleted(target_id, chat)
     edited = proto.get("editedMessage")
     if kind in _EDIT or isinstance(edited, dict):
-        body = _text_of(edited) if isinstance(edited, dict) else None
-        if body is None and isinstance(edited, dict):
-            _, inner, _ = _content({"message": edited})
-            body = _str(inner.get("caption"))
+        body = baileys.content_of(edited).body if isinstance(edited, dict) else None
         return MessageEdited(target_id, chat, body or "")
     return None
 
@@ -286,104 +153,38 @@ def _ack(raw: dict[str, Any]) -> Ack | None:
     return ack
 
 
-def _key(raw: dict[str, Any]) -> tuple[str, str, bool, dict[str, Any]]:
-    key = raw.get("key")
-    if not isinstance(key, dict):
-        raise PayloadError("message has no `key`")
-    msg_id, chat = _str(key.get("id")), _str(key.get("remoteJid"))
-    if msg_id is None or chat is None:
-        raise PayloadError("message key lacks `id` or `remoteJid`")
-    return msg_id, chat, bool(key.get("fromMe")), key
-
-
 def message_event(raw: Any) -> WebhookEvent | None:
     """One messageRaw -> MessageReceived, or MessageEdited/MessageDeleted for a protocol
     message; None for protocol bookkeeping (history notices, ephemeral settings)."""
-    raw = _obj(raw, "message")
-    _, chat_jid, _, _ = _key(raw)
-    name, inner, _ = _content(raw)
-    if name == "protocolMessage":
-        return _protocol_event(inner, chat_jid)
+    raw = object_of(raw, "message")
+    key = baileys.key_of(raw)
+    content = _content(raw)
+    if content.raw_type == "protocolMessage":
+        return _protocol_event(content.inner, key.chat)
     return MessageReceived(message(raw))
 
 
 def message(raw: Any) -> Message:
     """One messageRaw (webhook data, findMessages record, sendText answer) -> Message."""
-    raw = _obj(raw, "message")
-    msg_id, chat, from_me, key = _key(raw)
+    raw = object_of(raw, "message")
+    key = baileys.key_of(raw)
     if "messageTimestamp" not in raw:
         raise PayloadError("message has no `messageTimestamp`")
     when = timestamp(raw["messageTimestamp"])
-    name, inner, whole = _content(raw)
-    is_group = chat.endswith("@g.us")
-    participant = _str(key.get("participant")) or _str(raw.get("participant"))
-    participant_alt = _jid(key.get("participantAlt"))
-    # LID chats: the phone JID travels beside the LID (Baileys 7 / Evolution 2.3 `remoteJidAlt`,
-    # 2.2 `senderPn`; a 1:1 chat may only carry `participantAlt`).
-    alt = _jid(key.get("remoteJidAlt")) or _jid(key.get("senderPn"))
-    if alt is None and not is_group:
-        alt = participant_alt
-    sender = None
-    if is_group:
-        # A phone is what a contact is keyed on; a LID participant is used only without one.
-        lid_sender = participant is not None and participant.endswith("@lid")
-        sender = participant_alt if lid_sender and participant_alt else participant
-
-    mtype = MessageType.OTHER
-    body: str | None = None
-    caption = _str(inner.get("caption"))
-    fields: dict[str, Any] = {}
-    if name in ("conversation", "extendedTextMessage"):
-        mtype, body = MessageType.TEXT, _text_of(whole) or _str(inner.get("text")) or ""
-    elif name in _MEDIA:
-        mtype, body = _MEDIA[name], caption
-        fields = {
-            "media_url": _str(whole.get("mediaUrl")) or _str(inner.get("url")),
-            "mime_type": _str(inner.get("mimetype")),
-            "file_name": _str(inner.get("fileName")),
-            "caption": caption,
-            "is_voice_note": name == "audioMessage" and inner.get("ptt") is True,
-        }
-    elif name in ("locationMessage", "liveLocationMessage"):
-        lat, lng = inner.get("degreesLatitude"), inner.get("degreesLongitude")
-        mtype, body = MessageType.LOCATION, f"{lat},{lng}"
-        fields = {"caption": _str(inner.get("name")) or _str(inner.get("address"))}
-    elif name in ("contactMessage", "contactsArrayMessage"):
-        mtype, body = MessageType.CONTACT, _str(inner.get("displayName"))
-    elif name == "reactionMessage":
-        target = _sub(inner.get("key"))
-        mtype, body = MessageType.REACTION, inner.get("text") or ""
-        fields = {"reaction_to": _str(target.get("id"))}
-    else:
-        body = _str(inner.get("text")) or caption
-    return Message(
-        provider_message_id=msg_id,
-        chat_jid=chat,
-        from_me=from_me,
-        type=mtype,
-        timestamp=when,
-        body=body,
-        sender_jid=sender,
-        sender_name=_str(raw.get("pushName")),
-        chat_alt_jid=alt if alt != chat else None,
-        raw_type=name,
-        ack=_ack(raw),
-        raw=raw,
-        **fields,
-    )
+    return baileys.message(raw, key, _content(raw), when=when, sender_jid=key.author, ack=_ack(raw))
 
 
 def is_protocol(raw: Any) -> bool:
     """Edits and revokes are stored as messages by Evolution but are not messages to show."""
     try:
-        return _content(_obj(raw, "message"))[0] == "protocolMessage"
+        return baileys.message_content(object_of(raw, "message")).raw_type == "protocolMessage"
     except PayloadError:
         return False
 
 
 def record_id(raw: Any) -> str:
     """The message id of a stored record (its `key.id`)."""
-    return _key(_obj(raw, "message"))[0]
+    return baileys.key_of(object_of(raw, "message")).id
 
 
 # --- chats and contacts ------------------------------------------------------------
@@ -391,26 +192,26 @@ def record_id(raw: Any) -> str:
 
 def chat(raw: Any) -> Chat:
     """A findChats element, or a `chats.*` webhook item (`{remoteJid|id, name, ...}`)."""
-    raw = _obj(raw, "chat")
-    jid = _str(raw.get("remoteJid")) or _str(raw.get("id") if "remoteJid" not in raw else None)
+    raw = object_of(raw, "chat")
+    jid = str_of(raw.get("remoteJid")) or str_of(raw.get("id") if "remoteJid" not in raw else None)
     if jid is None:
         raise PayloadError("chat without `remoteJid`")
     last = raw.get("lastMessage")
     last_at = None
-    alt = _jid(raw.get("remoteJidAlt"))
+    alt = jid_of(raw.get("remoteJidAlt"))
     if isinstance(last, dict):
         if last.get("messageTimestamp") is not None:
             last_at = timestamp(last["messageTimestamp"])
-        key = _sub(last.get("key"))
-        alt = alt or _jid(key.get("remoteJidAlt")) or _jid(key.get("senderPn"))
-    if last_at is None and _str(raw.get("updatedAt")):
+        key = dict_of(last.get("key"))
+        alt = alt or jid_of(key.get("remoteJidAlt")) or jid_of(key.get("senderPn"))
+    if last_at is None and str_of(raw.get("updatedAt")):
         last_at = timestamp(raw["updatedAt"])
-    unread = _int(raw.get("unreadCount"))
+    unread = int_of(raw.get("unreadCount"))
     if unread is None:
-        unread = _int(raw.get("unreadMessages"))
+        unread = int_of(raw.get("unreadMessages"))
     return Chat(
         jid=jid,
-        name=_str(raw.get("pushName")) or _str(raw.get("name")),
+        name=str_of(raw.get("pushName")) or str_of(raw.get("name")),
         is_group=jid.endswith("@g.us"),
         last_message_at=last_at,
         unread_count=unread or 0,
@@ -419,17 +220,17 @@ def chat(raw: Any) -> Chat:
 
 
 def contact(raw: Any) -> ContactSeen:
-    raw = _obj(raw, "contact")
-    jid = _str(raw.get("remoteJid")) or _str(raw.get("id"))
+    raw = object_of(raw, "contact")
+    jid = str_of(raw.get("remoteJid")) or str_of(raw.get("id"))
     if jid is None:
         raise PayloadError("contact without `remoteJid`")
     alt = (
-        _jid(raw.get("remoteJidAlt"))
-        or _jid(raw.get("senderPn"))
-        or _jid(raw.get("phoneNumber"))
-        or _str(raw.get("lid"))
+        jid_of(raw.get("remoteJidAlt"))
+        or jid_of(raw.get("senderPn"))
+        or jid_of(raw.get("phoneNumber"))
+        or str_of(raw.get("lid"))
     )
-    name = _str(raw.get("pushName")) or _str(raw.get("name")) or _str(raw.get("notify"))
+    name = str_of(raw.get("pushName")) or str_of(raw.get("name")) or str_of(raw.get("notify"))
     return ContactSeen(jid=jid, name=name, alt_jid=alt if alt != jid else None)
 
 
@@ -437,11 +238,11 @@ def contact(raw: Any) -> ContactSeen:
 
 
 def _connection_update(data: Any) -> list[WebhookEvent]:
-    data = _obj(data, "connection.update data")
-    state = _str(data.get("state"))
+    data = object_of(data, "connection.update data")
+    state = str_of(data.get("state"))
     if state is None:
         raise PayloadError("connection.update without `state`")
-    code = _int(data.get("statusReason"))
+    code = int_of(data.get("statusReason"))
     try:
         status = from_evolution(state, code)
     except UnknownGatewayStatus:
@@ -454,14 +255,18 @@ def _connection_update(data: Any) -> list[WebhookEvent]:
     ]
 
 
+def qr_code(obj: Any) -> QrCode:
+    """A QR object (`{code, pairingCode, base64}`) of a webhook or a `connect` answer."""
+    obj = dict_of(obj)
+    return QrCode(code=str_of(obj.get("code")), pairing_code=str_of(obj.get("pairingCode")))
+
+
 def _qrcode_updated(data: Any) -> list[WebhookEvent]:
-    data = _obj(data, "qrcode.updated data")
+    data = object_of(data, "qrcode.updated data")
     qr = data.get("qrcode")
     if isinstance(qr, dict):
-        return [
-            QrUpdated(QrCode(code=_str(qr.get("code")), pairing_code=_str(qr.get("pairingCode"))))
-        ]
-    if _str(data.get("message")):  # "QR code limit reached, please login again"
+        return [QrUpdated(qr_code(qr))]
+    if str_of(data.get("message")):  # "QR code limit reached, please login again"
         return [StatusChanged(SessionStatus.FAILED, raw_status="refused", reason=data["message"])]
     raise PayloadError("qrcode.updated without `qrcode`")
 
@@ -494,10 +299,10 @@ def _messages_set(data: Any) -> list[WebhookEvent]:
 def _messages_update(data: Any) -> list[WebhookEvent]:
     events: list[WebhookEvent] = []
     for item in _objects(data, "messages.update item"):
-        key = _sub(item.get("key"))
-        update = _sub(item.get("update"))
-        msg_id = _str(item.get("keyId")) or _str(key.get("id"))
-        chat_jid = _str(item.get("remoteJid")) or _str(key.get("remoteJid"))
+        key = dict_of(item.get("key"))
+        update = dict_of(item.get("update"))
+        msg_id = str_of(item.get("keyId")) or str_of(key.get("id"))
+        chat_jid = str_of(item.get("remoteJid")) or str_of(key.get("remoteJid"))
         status = item.get("status", update.get("status"))
         if msg_id is None or status is None:
             raise PayloadError("messages.update without `keyId` or `status`")
@@ -509,7 +314,7 @@ def _messages_update(data: Any) -> list[WebhookEvent]:
 
 
 def _messages_edited(data: Any) -> list[WebhookEvent]:
-    data = _obj(data, "messages.edited data")
+    data = object_of(data, "messages.edited data")
     if "type" in data or "editedMessage" in data:  # the protocolMessage itself (Baileys)
         event = _protocol_event(data, None)
     else:  # a messageRaw wrapping it
@@ -520,11 +325,11 @@ def _messages_edited(data: Any) -> list[WebhookEvent]:
 def _messages_delete(data: Any) -> list[WebhookEvent]:
     events: list[WebhookEvent] = []
     for item in _objects(data, "messages.delete item"):
-        key = _sub(item.get("key")) or item
-        msg_id = _str(key.get("id"))
+        key = dict_of(item.get("key")) or item
+        msg_id = str_of(key.get("id"))
         if msg_id is None:
             raise PayloadError("messages.delete without a key id")
-        events.append(MessageDeleted(msg_id, _str(key.get("remoteJid"))))
+        events.append(MessageDeleted(msg_id, str_of(key.get("remoteJid"))))
     return events
 
 
@@ -568,12 +373,7 @@ _HANDLERS: dict[str, Callable[[Any], list[WebhookEvent]]] = {
 
 def parse_webhook(body: bytes) -> list[WebhookEvent]:
     """A webhook body -> typed events. Raises WebhookRejected(400) when it is malformed."""
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("webhook body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise WebhookRejected("webhook body is not a JSON object")
+    doc = webhook_object(body, "evolution")
     raw_name = doc.get("event")
     if not isinstance(raw_name, str) or not raw_name.strip():
         raise WebhookRejected("webhook body has no `event`")

@@ -9,7 +9,6 @@ session secret travels in the webhook URL's query string (`?token=<secret>`).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,6 @@ from zapsync.domain.gateway import (
     LiveState,
     Message,
     MessageReceived,
-    MessageType,
     QrCode,
     QrUpdated,
     SentMessage,
@@ -33,53 +31,19 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_megaapi
+from zapsync.providers import baileys
+from zapsync.providers.baileys import PayloadError, ack_of, phone_of, recipient, str_of
 from zapsync.providers.base import (
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
     WebhookRejected,
     WebhookTarget,
+    webhook_object,
 )
 from zapsync.providers.http import request_json
 
 SECRET_PARAM = "token"
-
-# Baileys `WebMessageInfo.status`, as a name or as its enum number.
-_ACKS: dict[str | int, Ack] = {
-    "ERROR": Ack.FAILED,
-    "PENDING": Ack.PENDING,
-    "SERVER_ACK": Ack.SENT,
-    "DELIVERY_ACK": Ack.DELIVERED,
-    "READ": Ack.READ,
-    "PLAYED": Ack.PLAYED,
-    0: Ack.FAILED,
-    1: Ack.PENDING,
-    2: Ack.SENT,
-    3: Ack.DELIVERED,
-    4: Ack.READ,
-    5: Ack.PLAYED,
-}
-
-_MEDIA_TYPES = {
-    "imageMessage": MessageType.IMAGE,
-    "videoMessage": MessageType.VIDEO,
-    "ptvMessage": MessageType.VIDEO,
-    "audioMessage": MessageType.AUDIO,
-    "documentMessage": MessageType.DOCUMENT,
-    "stickerMessage": MessageType.STICKER,
-}
-
-# Baileys containers whose real content sits one level down, in `.message`.
-_WRAPPERS = (
-    "ephemeralMessage",
-    "viewOnceMessage",
-    "viewOnceMessageV2",
-    "viewOnceMessageV2Extension",
-    "documentWithCaptionMessage",
-)
-
-# Keys that ride along in `message` without being the content.
-_NOT_CONTENT = {"messageContextInfo", "senderKeyDistributionMessage"}
 
 # zapsync's media kinds to MegaAPI's `mediaUrl` types.
 _SEND_TYPES = {"image": "image", "video": "video", "audio": "audio", "ptt": "ptt",
@@ -90,22 +54,6 @@ def webhook_url_with_secret(url: str, secret: str) -> str:
     """The webhook URL MegaAPI should call: the caller's own query is kept and the session
     secret added, since MegaAPI has no header or signature to carry it."""
     return str(httpx.URL(url).copy_set_param(SECRET_PARAM, secret))
-
-
-def recipient(jid: str) -> str:
-    """MegaAPI's `to`: bare digits for a person, the full JID for a group (or a LID)."""
-    user, at, server = jid.partition("@")
-    if not at or server in ("s.whatsapp.net", "c.us"):
-        return "".join(ch for ch in user.split(":", 1)[0] if ch.isdigit())
-    return jid
-
-
-def phone_of(jid: Any) -> str | None:
-    """Digits of a user JID such as `5511...:12@s.whatsapp.net` (device suffix dropped)."""
-    if not isinstance(jid, str) or not jid:
-        return None
-    user = jid.split("@", 1)[0].split(":", 1)[0]
-    return user if user.isdigit() else None
 
 
 class MegaApiGateway:
@@ -178,12 +126,10 @@ class MegaApiGateway:
         """The QR to scan. MegaAPI sends only a PNG data URL; the raw QR string is used when
         the server also sends it (the sandbox does, in `code`)."""
         data = await self._call("GET", "/rest/instance/qrcode_base64/{key}")
-        image, raw = data.get("qrcode"), data.get("code")
-        if isinstance(raw, str) and raw:
-            return QrCode(code=raw)
-        if isinstance(image, str) and image:
-            return QrCode(code=image)
-        raise GatewayUnavailable("megaapi sent no qrcode")
+        code = _qr_code(data)
+        if code is None:
+            raise GatewayUnavailable("megaapi sent no qrcode")
+        return QrCode(code=code)
 
     async def request_pairing_code(self, phone: str) -> QrCode:
         """A code to type on the phone instead of scanning (MegaAPI `pairingCode`)."""
@@ -251,8 +197,7 @@ class MegaApiGateway:
         message_id = key.get("id") if isinstance(key, dict) else None
         if not isinstance(message_id, str) or not message_id:
             raise GatewayUnavailable("megaapi accepted the message but returned no key.id")
-        status = sent.get("status") if isinstance(sent, dict) else None
-        ack = _ACKS.get(status) if isinstance(status, str | int) else None
+        ack = ack_of(sent.get("status")) if isinstance(sent, dict) else None
         # PENDING is Baileys' state before the server ack; the gateway has taken it.
         return SentMessage(message_id, ack if ack and ack is not Ack.PENDING else Ack.SENT)
 
@@ -282,13 +227,7 @@ class MegaApiGateway:
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
         """MegaAPI posts one flat Baileys-style object per event, with no envelope."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise WebhookRejected("megaapi webhook body is not JSON") from None
-        if not isinstance(payload, dict):
-            raise WebhookRejected("megaapi webhook body is not a JSON object")
-        return [parse_event(payload)]
+        return [parse_event(webhook_object(body, "megaapi"))]
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -320,116 +259,34 @@ def _connection_event(payload: dict[str, Any]) -> WebhookEvent:
     return UnknownEvent(f"connection_update:{what}")
 
 
+def _qr_code(data: dict[str, Any]) -> str | None:
+    """The raw QR string when sent (the sandbox does, in `code`), else MegaAPI's PNG data
+    URL, which is all the hosted service sends."""
+    return str_of(data.get("code")) or str_of(data.get("qrcode"))
+
+
 def _qr_event(payload: dict[str, Any]) -> WebhookEvent:
-    raw, image = payload.get("code"), payload.get("qrcode")
-    code = raw if isinstance(raw, str) and raw else image
-    if not isinstance(code, str) or not code:
+    code = _qr_code(payload)
+    if code is None:
         raise WebhookRejected("megaapi qrcode event has no qrcode")
     return QrUpdated(QrCode(code=code))
-
-
-def _timestamp(value: Any) -> datetime:
-    """Baileys timestamps are seconds: a number, a numeric string, or a protobuf Long."""
-    if isinstance(value, dict):
-        value = value.get("low")
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, tz=UTC)
-    # No usable time: the webhook is arriving now, which is the best estimate there is.
-    return datetime.now(tz=UTC)
-
-
-def _content(message: dict[str, Any], hint: Any) -> tuple[str, Any]:
-    """The Baileys content type and its body, looking through wrapper messages."""
-    for _ in range(3):
-        wrapper = next((w for w in _WRAPPERS if isinstance(message.get(w), dict)), None)
-        inner = message[wrapper].get("message") if wrapper else None
-        if not isinstance(inner, dict):
-            break
-        message = inner
-    if isinstance(hint, str) and hint in message:
-        return hint, message[hint]
-    for name, value in message.items():
-        if name not in _NOT_CONTENT:
-            return name, value
-    return str(hint or "unknown"), None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def parse_message(payload: dict[str, Any]) -> Message:
     """One MegaAPI message object as a zapsync Message. Raises WebhookRejected when the
     key that identifies it is missing."""
-    key = payload.get("key")
-    if not isinstance(key, dict):
-        raise WebhookRejected("megaapi message has no key")
-    chat_jid, message_id = _str(key.get("remoteJid")), _str(key.get("id"))
-    if chat_jid is None or message_id is None:
-        raise WebhookRejected("megaapi message key lacks remoteJid or id")
-    message = payload.get("message")
-    if not isinstance(message, dict):
-        message = {}
-    raw_type, content = _content(message, payload.get("messageType"))
-    from_me = key.get("fromMe") is True
-    is_group = chat_jid.endswith("@g.us")
-
-    fields: dict[str, Any] = {"type": MessageType.OTHER}
-    if raw_type == "conversation":
-        fields = {"type": MessageType.TEXT, "body": _str(content)}
-    elif raw_type == "extendedTextMessage" and isinstance(content, dict):
-        fields = {"type": MessageType.TEXT, "body": _str(content.get("text"))}
-    elif raw_type in _MEDIA_TYPES and isinstance(content, dict):
-        caption = _str(content.get("caption"))
-        fields = {
-            "type": _MEDIA_TYPES[raw_type],
-            "body": caption,
-            "caption": caption,
-            "media_url": _str(content.get("url")),
-            "mime_type": _str(content.get("mimetype")),
-            "file_name": _str(content.get("fileName")),
-            "is_voice_note": raw_type == "audioMessage" and content.get("ptt") is True,
-        }
-    elif raw_type in ("locationMessage", "liveLocationMessage") and isinstance(content, dict):
-        lat, lng = content.get("degreesLatitude"), content.get("degreesLongitude")
-        fields = {
-            "type": MessageType.LOCATION,
-            "body": f"{lat},{lng}" if lat is not None and lng is not None else None,
-            "caption": _str(content.get("name")) or _str(content.get("address")),
-        }
-    elif raw_type == "contactMessage" and isinstance(content, dict):
-        fields = {"type": MessageType.CONTACT, "body": _str(content.get("displayName"))}
-    elif raw_type == "contactsArrayMessage" and isinstance(content, dict):
-        contacts = content.get("contacts")
-        names = [c.get("displayName") for c in contacts or [] if isinstance(c, dict)]
-        fields = {"type": MessageType.CONTACT, "body": ", ".join(n for n in names if n) or None}
-    elif raw_type == "reactionMessage" and isinstance(content, dict):
-        target = content.get("key")
-        fields = {
-            "type": MessageType.REACTION,
-            "body": content.get("text") if isinstance(content.get("text"), str) else None,
-            "reaction_to": _str(target.get("id")) if isinstance(target, dict) else None,
-        }
-
-    if from_me:
-        sender = _str(payload.get("jid"))
-    elif is_group:
-        sender = _str(key.get("participant"))
+    try:
+        key = baileys.key_of(payload)
+        content = baileys.message_content(payload)
+    except PayloadError as exc:
+        raise WebhookRejected(f"megaapi {exc}") from None
+    if key.from_me:
+        sender = str_of(payload.get("jid"))  # the instance's own number
+    elif key.is_group:
+        sender = key.author
     else:
-        sender = chat_jid
-    status = payload.get("status")
-    return Message(
-        provider_message_id=message_id,
-        chat_jid=chat_jid,
-        from_me=from_me,
-        timestamp=_timestamp(payload.get("messageTimestamp")),
-        sender_jid=sender,
-        sender_name=None if from_me else _str(payload.get("pushName")),
-        chat_alt_jid=_str(key.get("remoteJidAlt")),
-        raw_type=raw_type,
-        ack=_ACKS.get(status) if isinstance(status, str | int) else None,
-        raw=payload,
-        **fields,
-    )
+        sender = key.chat
+    # No usable time: the webhook is arriving now, which is the best estimate there is.
+    when = baileys.timestamp_or_none(payload.get("messageTimestamp")) or datetime.now(tz=UTC)
+    ack = ack_of(payload.get("status"))
+    return baileys.message(payload, key, content, when=when, sender_jid=sender, ack=ack)

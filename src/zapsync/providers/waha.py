@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -35,6 +34,7 @@ from zapsync.providers.base import (
     MediaToSend,
     WebhookRejected,
     WebhookTarget,
+    webhook_object,
 )
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
 
@@ -312,10 +312,7 @@ class WahaGateway:
         return hmac.compare_digest(given.strip().lower(), signature(body, secret))
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
-        try:
-            envelope = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise WebhookRejected("WAHA webhook body is not JSON") from None
+        envelope = webhook_object(body, "WAHA")
         try:
             return payloads.event(envelope)
         except payloads.BadPayload as exc:

@@ -27,6 +27,8 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_waha
+from zapsync.providers import baileys
+from zapsync.providers.baileys import dict_of, phone_of, timestamp_or_none
 
 
 class BadPayload(ValueError):
@@ -41,26 +43,6 @@ ACKS = {
     3: Ack.READ,
     4: Ack.PLAYED,
 }
-
-# Keys of the Baileys `message` proto (NOWEB and GOWS `_data`) in the order they decide.
-_PROTO_TYPES: tuple[tuple[str, MessageType], ...] = (
-    ("conversation", MessageType.TEXT),
-    ("extendedTextMessage", MessageType.TEXT),
-    ("imageMessage", MessageType.IMAGE),
-    ("videoMessage", MessageType.VIDEO),
-    ("ptvMessage", MessageType.VIDEO),
-    ("audioMessage", MessageType.AUDIO),
-    ("documentMessage", MessageType.DOCUMENT),
-    ("documentWithCaptionMessage", MessageType.DOCUMENT),
-    ("stickerMessage", MessageType.STICKER),
-    ("locationMessage", MessageType.LOCATION),
-    ("liveLocationMessage", MessageType.LOCATION),
-    ("contactMessage", MessageType.CONTACT),
-    ("contactsArrayMessage", MessageType.CONTACT),
-    ("reactionMessage", MessageType.REACTION),
-)
-# Keys that ride along with the real content and say nothing about the type.
-_PROTO_NOISE = frozenset({"messageContextInfo", "senderKeyDistributionMessage"})
 
 # whatsapp-web.js `Message.type` values (WEBJS `_data.type`).
 _WEBJS_TYPES = {
@@ -112,34 +94,9 @@ def waha_jid(jid: str) -> str:
     return jid if "@" in jid else f"{jid}@c.us"
 
 
-def phone_of(waha_id: str | None) -> str | None:
-    """Digits of a person's id, without a device suffix (`5511...:12@c.us`)."""
-    if not waha_id or "@" not in waha_id:
-        return None
-    user, server = waha_id.split("@", 1)
-    if server not in ("c.us", "s.whatsapp.net"):
-        return None
-    return user.split(":", 1)[0] or None
-
-
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def opt_jid(value: Any) -> str | None:
     raw = id_str(value)
     return domain_jid(raw) if raw else None
-
-
-def timestamp(value: Any) -> datetime | None:
-    """WAHA timestamps are seconds; some engines send milliseconds or numeric strings."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return None
-    if value > 10**11:
-        value = value / 1000
-    return datetime.fromtimestamp(value, tz=UTC)
 
 
 def message_id(bare: str, *, from_me: bool, chat: str, participant: str | None) -> str:
@@ -172,11 +129,11 @@ def chat(item: Any) -> Chat:
     raw_id = id_str(item.get("id"))
     if raw_id is None:
         raise BadPayload("WAHA chat has no id")
-    last = _obj(item.get("lastMessage"))
+    last = dict_of(item.get("lastMessage"))
     when = (
-        timestamp(item.get("conversationTimestamp"))
-        or timestamp(item.get("timestamp"))
-        or timestamp(last.get("timestamp"))
+        timestamp_or_none(item.get("conversationTimestamp"))
+        or timestamp_or_none(item.get("timestamp"))
+        or timestamp_or_none(last.get("timestamp"))
     )
     name = item.get("name") or item.get("formattedTitle")
     unread = item.get("unreadCount")
@@ -221,19 +178,15 @@ def _detect_type(payload: dict[str, Any], data: dict[str, Any]) -> tuple[Message
     webjs_type = data.get("type")
     if isinstance(webjs_type, str) and webjs_type:
         return _WEBJS_TYPES.get(webjs_type, MessageType.OTHER), webjs_type
-    proto = _raw_proto(data)
-    if proto:
-        for key, kind in _PROTO_TYPES:
-            if key in proto:
-                return kind, key
-        other = next((k for k in proto if k not in _PROTO_NOISE), None)
-        if other is not None:
-            return MessageType.OTHER, other
+    # NOWEB and GOWS keep the Baileys (or whatsmeow) `message` proto, with the same names.
+    name, _ = baileys.content_name(_raw_proto(data) or {})
+    if name is not None:
+        return baileys.TYPES.get(name, MessageType.OTHER), name
     if isinstance(payload.get("location"), dict):
         return MessageType.LOCATION, None
     if payload.get("vCards"):
         return MessageType.CONTACT, None
-    media = _obj(payload.get("media"))
+    media = dict_of(payload.get("media"))
     if payload.get("hasMedia") or media:
         mime = str(media.get("mimetype") or "")
         for prefix, kind in _MIME_TYPES:
@@ -252,7 +205,7 @@ def _is_voice_note(data: dict[str, Any], raw_type: str | None) -> bool:
 
 
 def _sender_name(data: dict[str, Any]) -> str | None:
-    info = _obj(data.get("Info"))
+    info = dict_of(data.get("Info"))
     for value in (data.get("pushName"), data.get("notifyName"), info.get("PushName")):
         if isinstance(value, str) and value:
             return value
@@ -260,7 +213,7 @@ def _sender_name(data: dict[str, Any]) -> str | None:
 
 
 def _chat_alt(data: dict[str, Any]) -> str | None:
-    key = _obj(data.get("key"))
+    key = dict_of(data.get("key"))
     for value in (key.get("remoteJidAlt"), key.get("senderPn")):
         if isinstance(value, str) and value:
             return domain_jid(value)
@@ -284,12 +237,12 @@ def message(payload: Any) -> Message:
     if provider_id is None:
         raise BadPayload("WAHA message has no id")
     chat, from_me = _chat_of(payload)
-    when = timestamp(payload.get("timestamp"))
+    when = timestamp_or_none(payload.get("timestamp"))
     if when is None:
         raise BadPayload("WAHA message has no timestamp")
-    data = _obj(payload.get("_data"))
+    data = dict_of(payload.get("_data"))
     kind, raw_type = _detect_type(payload, data)
-    media = _obj(payload.get("media"))
+    media = dict_of(payload.get("media"))
     media_url = media.get("url") or payload.get("mediaUrl")
     body = payload.get("body") if isinstance(payload.get("body"), str) else None
     participant = opt_jid(payload.get("participant")) or opt_jid(payload.get("author"))
@@ -344,7 +297,7 @@ def reaction(payload: Any) -> Message:
         chat_jid=domain_jid(chat),
         from_me=from_me,
         type=MessageType.REACTION,
-        timestamp=timestamp(payload.get("timestamp")) or datetime.now(tz=UTC),
+        timestamp=timestamp_or_none(payload.get("timestamp")) or datetime.now(tz=UTC),
         body=text if isinstance(text, str) else None,
         sender_jid=None if from_me else (participant or domain_jid(chat)),
         raw_type="reaction",

@@ -25,6 +25,7 @@ class Demo:
     user_id: int
     token: str
     token_file: str
+    session_id: int
 
 
 async def load_demo(ctx: AppContext) -> Demo:
@@ -50,15 +51,16 @@ async def load_demo(ctx: AppContext) -> Demo:
             token_path.chmod(0o600)
         await db.commit()
         principal = Principal(user.id, org.id, "admin", token_id=0)
-        has_session = await db.scalar(
+        session_id = await db.scalar(
             select(Session.id).where(
                 Session.organization_id == org.id,
                 Session.provider == "sandbox",
                 Session.archived_at.is_(None),
             )
         )
-        if has_session is None:
-            await create_session(
+        if session_id is None:
+            session, _ = await create_session(
                 ctx, db, principal, name="Demo WhatsApp", provider="sandbox", config={}
             )
-        return Demo(org.id, user.id, plain, str(token_path))
+            session_id = session.id
+        return Demo(org.id, user.id, plain, str(token_path), session_id)

@@ -1,0 +1,220 @@
+"""Socket.IO at `/socket.io`: every change published on the bus, live, to the clients of the
+organization it belongs to.
+
+- Connecting needs an API token, as `auth={"token": "…"}` or an `Authorization: Bearer …`
+  header; anything else is refused. The token is checked again on every client event, so a
+  revoked token stops working on open sockets too.
+- Rooms: `org:{id}` (joined on connect; pass `"org_feed": false` in `auth` to skip it, and
+  `join` to enter it later) gets every event of the organization; `conversation:{id}`
+  (`join_conversation`) gets the events of one conversation. An event goes out once per
+  socket even when it is in both rooms, and never to another organization's rooms.
+- Client events `join`, `join_conversation`, `leave_conversation`, `send_message` and
+  `mark_as_read` answer with an acknowledgement: `{"ok": true, …}` or
+  `{"ok": false, "error": "…", "status": 4xx}`.
+- With `REDIS_URL` set, `AsyncRedisManager` carries each emit to the sockets of every replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+import structlog
+from fastapi.encoders import jsonable_encoder
+
+from zapsync.bus.events import Event
+from zapsync.services import conversations as conv_svc
+from zapsync.services.accounts import Principal, authenticate
+from zapsync.services.context import AppContext
+from zapsync.services.errors import Invalid, ServiceError, Unauthorized
+from zapsync.services.message_views import conversation_json, message_json
+from zapsync.services.messaging import parse_send_request, queue_send
+from zapsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Ack = dict[str, Any]
+
+
+def org_room(organization_id: int) -> str:
+    return f"org:{organization_id}"
+
+
+def conversation_room(conversation_id: int) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def token_of(environ: dict[str, Any], auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str) and auth["token"]:
+        token: str = auth["token"]
+        return token.removeprefix("Bearer ").strip()
+    header = str(environ.get("HTTP_AUTHORIZATION") or "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def conversation_id_of(data: Any) -> int:
+    value = data.get("conversation_id") if isinstance(data, dict) else data
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Invalid("conversation_id is required")
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid("conversation_id must be an integer") from None
+
+
+class Realtime:
+    """The Socket.IO server of one app; `attach` it to the context once that exists."""
+
+    def __init__(self, settings: Settings) -> None:
+        manager = None
+        if settings.redis_url:
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url, channel=settings.socketio_channel
+            )
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi", client_manager=manager, logger=False, engineio_logger=False
+        )
+        self.ctx: AppContext | None = None
+        self._register()
+
+    def asgi_app(self) -> socketio.ASGIApp:
+        """To mount at `/socket.io` (routing is left to the mount)."""
+        return socketio.ASGIApp(self.sio, socketio_path=None)
+
+    def attach(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        ctx.bus.subscribe(self.forward)
+
+    async def close(self) -> None:
+        if self.ctx is not None:
+            with contextlib.suppress(ValueError):
+                self.ctx.bus.unsubscribe(self.forward)
+        listener = getattr(self.sio.manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        redis = getattr(self.sio.manager, "redis", None)
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                await redis.aclose()
+        await self.sio.shutdown()
+
+    async def forward(self, event: Event) -> None:
+        """Bus subscriber: one emit per event, to its organization (and conversation) room."""
+        rooms = [org_room(event.organization_id)]
+        if event.conversation_id is not None:
+            rooms.append(conversation_room(event.conversation_id))
+        await self.sio.emit(event.name, jsonable_encoder(event.data), to=rooms)
+
+    def _context(self) -> AppContext:
+        if self.ctx is None:
+            raise Unauthorized("the server is starting; try again")
+        return self.ctx
+
+    async def _authenticate(self, token: str) -> Principal:
+        async with self._context().db.session() as db:
+            return await authenticate(db, token)
+
+    async def _principal(self, sid: str) -> Principal:
+        session = await self.sio.get_session(sid)
+        try:
+            return await self._authenticate(session["token"])
+        except Unauthorized:
+            # Stop its events now; disconnect once this event's refusal has been answered.
+            for room in self.sio.rooms(sid):
+                if room != sid:
+                    await self.sio.leave_room(sid, room)
+            self.sio.start_background_task(self.sio.disconnect, sid)
+            raise
+
+    def _register(self) -> None:
+        sio = self.sio
+
+        @sio.event
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            token = token_of(environ, auth)
+            if token is None:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    'an API token is required: auth={"token": "..."} or an Authorization header'
+                )
+            try:
+                principal = await self._authenticate(token)
+            except Unauthorized as exc:
+                raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
+            await sio.save_session(sid, {"token": token})
+            if not (isinstance(auth, dict) and auth.get("org_feed") is False):
+                await sio.enter_room(sid, org_room(principal.organization_id))
+            log.info("socket connected", sid=sid, organization_id=principal.organization_id)
+
+        def handler(
+            name: str, action: Callable[[str, Principal, Any], Awaitable[Ack]]
+        ) -> Callable[[str, Any], Awaitable[Ack]]:
+            async def run(sid: str, data: Any = None) -> Ack:
+                try:
+                    return await action(sid, await self._principal(sid), data)
+                except ServiceError as exc:
+                    return {"ok": False, "error": exc.detail, "status": exc.status_code}
+                except Exception:
+                    log.exception("socket event failed", event_name=name)
+                    return {"ok": False, "error": "an unexpected error occurred", "status": 500}
+
+            sio.on(name, run)
+            return run
+
+        async def join(sid: str, principal: Principal, data: Any) -> Ack:
+            wanted = data.get("organization_id") if isinstance(data, dict) else None
+            if wanted is not None and wanted != principal.organization_id:
+                return {
+                    "ok": False,
+                    "error": "this token belongs to another organization",
+                    "status": 403,
+                }
+            await sio.enter_room(sid, org_room(principal.organization_id))
+            return {"ok": True, "organization_id": principal.organization_id, "rooms": rooms(sid)}
+
+        async def join_conversation(sid: str, principal: Principal, data: Any) -> Ack:
+            conversation_id = conversation_id_of(data)
+            async with self._context().db.session() as db:
+                await conv_svc.get_conversation(db, principal, conversation_id)
+            await sio.enter_room(sid, conversation_room(conversation_id))
+            return {"ok": True, "conversation_id": conversation_id}
+
+        async def leave_conversation(sid: str, principal: Principal, data: Any) -> Ack:
+            conversation_id = conversation_id_of(data)
+            await sio.leave_room(sid, conversation_room(conversation_id))
+            return {"ok": True, "conversation_id": conversation_id}
+
+        async def send_message(sid: str, principal: Principal, data: Any) -> Ack:
+            if not isinstance(data, dict):
+                raise Invalid('send {"conversation_id": …, "type": …, "content" or "url": …}')
+            conversation_id = conversation_id_of(data)
+            body = {k: v for k, v in data.items() if k != "conversation_id"}
+            request = parse_send_request(body)
+            ctx = self._context()
+            async with ctx.db.session() as db:
+                message = await queue_send(db, ctx.bus, principal, conversation_id, request)
+            payload = {**message_json(message), "error": None}
+            return {"ok": True, "message": jsonable_encoder(payload)}
+
+        async def mark_as_read(sid: str, principal: Principal, data: Any) -> Ack:
+            conversation_id = conversation_id_of(data)
+            ctx = self._context()
+            async with ctx.db.session() as db:
+                conversation = await conv_svc.mark_read(db, ctx.bus, principal, conversation_id)
+            return {"ok": True, "conversation": conversation_json(conversation)}
+
+        def rooms(sid: str) -> list[str]:
+            return sorted(r for r in sio.rooms(sid) if r != sid)
+
+        handler("join", join)
+        handler("join_conversation", join_conversation)
+        handler("leave_conversation", leave_conversation)
+        handler("send_message", send_message)
+        handler("mark_as_read", mark_as_read)

@@ -1,0 +1,31 @@
+"""`/api/v1/contacts`: the people your sessions talk to (one per phone number or lid)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from zapsync.api.deps import CurrentPrincipal, Db
+from zapsync.services import conversations as svc
+
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+
+
+@router.get("")
+async def list_contacts(
+    db: Db,
+    principal: CurrentPrincipal,
+    q: Annotated[str | None, Query(max_length=200, description="name, phone or email")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """By name; pass `next_cursor` back as `cursor` for the next page."""
+    page = await svc.list_contacts(db, principal, q=q, cursor=cursor, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/{contact_id}")
+async def get_contact(contact_id: int, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+    """The contact and its conversations."""
+    return await svc.contact_view(db, await svc.get_contact(db, principal, contact_id))

@@ -1,0 +1,205 @@
+"""`/api/v1/conversations`: the inbox. List, read, resolve, and send (through the outbox)."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import UploadFile
+
+from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.services import conversations as svc
+from zapsync.services import media
+from zapsync.services.accounts import Principal
+from zapsync.services.context import AppContext
+from zapsync.services.errors import Invalid
+from zapsync.services.message_views import message_json
+from zapsync.services.messaging import SendRequest, parse_send_request, queue_send
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+
+Status = Literal["open", "pending", "resolved"]
+MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and the other fields of an upload
+
+
+class ConversationUpdate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Status | None = None
+
+
+SEND_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": SendRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "type": {
+                            "type": "string",
+                            "enum": list(media.MEDIA_TYPES),
+                            "description": "guessed from the file's type when left out",
+                        },
+                        "caption": {"type": "string"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.get("")
+async def list_conversations(
+    db: Db,
+    principal: CurrentPrincipal,
+    session_id: int | None = None,
+    status: Status | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="name or phone")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 30,
+) -> dict[str, Any]:
+    """Newest activity first, each with its contact, last message preview and unread count.
+    Pass `next_cursor` back as `cursor` for the next page."""
+    page = await svc.list_conversations(
+        db, principal, session_id=session_id, status=status, q=q, cursor=cursor, limit=limit
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(
+    conversation_id: int, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    conversation = await svc.get_conversation(db, principal, conversation_id)
+    return await svc.conversation_view(db, conversation)
+
+
+@router.patch("/{conversation_id}")
+async def update_conversation(
+    conversation_id: int, body: ConversationUpdate, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Set the status (`open`, `pending`, `resolved`); publishes `conversation_updated`."""
+    conversation = await svc.get_conversation(db, principal, conversation_id)
+    if body.status is None:
+        raise Invalid("nothing to change: give a status (open, pending or resolved)")
+    conversation = await svc.set_status(db, ctx.bus, principal, conversation.id, body.status)
+    return await svc.conversation_view(db, conversation)
+
+
+@router.put("/{conversation_id}/read")
+async def mark_read(
+    conversation_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Zero the unread count; publishes `messages_read`."""
+    conversation = await svc.mark_read(db, ctx.bus, principal, conversation_id)
+    return await svc.conversation_view(db, conversation)
+
+
+@router.get("/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: int,
+    db: Db,
+    principal: CurrentPrincipal,
+    before: Annotated[int | None, Query(description="a message id: the page before it")] = None,
+    page: Annotated[int | None, Query(ge=1, description="1 = the newest messages")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Going back in time: oldest first within the page; `next_before` asks for the page
+    before it (null when there is none)."""
+    conversation = await svc.get_conversation(db, principal, conversation_id)
+    result = await svc.list_messages(db, conversation, before=before, page=page, limit=limit)
+    return {
+        "messages": result.messages,
+        "next_before": result.next_before,
+        "has_more": result.has_more,
+    }
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=SEND_BODY,
+    responses={413: {}, 415: {}, 422: {}},
+)
+async def send_message(
+    conversation_id: int, request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Queue a message: JSON `{"type": "text", "content": …}`, media by URL
+    `{"type": "image|video|audio|document", "url": …, "caption"?, "file_name"?,
+    "mime_type"?}`, or a multipart upload (`file`, and optionally `type` and `caption`).
+
+    Answers 202 with the message as `ack=pending`; the outbox delivers it and
+    `message_updated` follows (`sent`, or `failed` with an `error`)."""
+    await svc.get_conversation(db, principal, conversation_id)  # 404 before reading a body
+    content_type = request.headers.get("content-type", "").lower()
+    stored: media.StoredMedia | None = None
+    if content_type.startswith("multipart/form-data"):
+        body, stored = await _upload(request, ctx, principal)
+    elif content_type.startswith("application/json") or not content_type:
+        try:
+            data = await request.json()
+        except ValueError:
+            raise Invalid("the body is not valid JSON") from None
+        body = parse_send_request(data)
+    else:
+        raise media.UnsupportedMedia("send application/json or multipart/form-data")
+    try:
+        message = await queue_send(db, ctx.bus, principal, conversation_id, body)
+    except BaseException:
+        if stored is not None:
+            media.discard(ctx.settings, stored.name)
+        raise
+    return {**message_json(message), "error": None}
+
+
+async def _upload(
+    request: Request, ctx: AppContext, principal: Principal
+) -> tuple[SendRequest, media.StoredMedia]:
+    limit = media.max_bytes(ctx.settings)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
+        raise media.TooLarge(
+            f"the upload is larger than the {ctx.settings.max_upload_mb:g} MB limit "
+            "(ZAPSYNC_MAX_UPLOAD_MB)"
+        )
+    async with request.form(max_files=1, max_fields=10) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("a multipart send needs the file in a field named 'file'")
+        file_name = PurePath(upload.filename or "").name[:300] or None
+        mime = media.normalize_mime(upload.content_type)
+        if mime in (None, "application/octet-stream"):
+            mime = media.guess_mime(file_name) or mime
+        kind = str(form.get("type") or media.kind_of(mime))
+        media.check_type(kind, mime)
+        caption = form.get("caption")
+        stored = await media.store_upload(
+            ctx.settings,
+            ctx.settings.resolved_secret_key(),
+            principal.organization_id,
+            upload.file,
+            kind=kind,
+            mime=mime or "application/octet-stream",
+            file_name=file_name,
+        )
+    try:
+        body = parse_send_request(
+            {
+                "type": kind,
+                "url": stored.url,
+                "caption": caption if isinstance(caption, str) and caption else None,
+                "file_name": file_name,
+                "mime_type": stored.mime_type,
+            }
+        )
+    except BaseException:
+        media.discard(ctx.settings, stored.name)
+        raise
+    return body, stored

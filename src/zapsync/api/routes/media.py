@@ -1,0 +1,43 @@
+"""`/api/v1/media/{name}`: files uploaded to send. Opened by the signed URL zapsync gave the
+gateway (which carries no token), or with a token of the organization that uploaded it."""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from zapsync.api.deps import Ctx, get_principal
+from zapsync.services import media
+from zapsync.services.errors import NotFound, Unauthorized
+
+router = APIRouter(prefix="/api/v1/media", tags=["media"])
+_bearer = HTTPBearer(auto_error=False)
+INLINE = frozenset().union(*media.ALLOWED.values())  # types WhatsApp plays; no SVG, no HTML
+
+
+@router.get("/{name}", response_class=FileResponse)
+async def get_media(
+    name: str,
+    ctx: Ctx,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    sig: Annotated[str | None, Query(description="the signature of a URL zapsync issued")] = None,
+) -> FileResponse:
+    if not media.signature_ok(ctx.settings.resolved_secret_key(), name, sig):
+        if creds is None:
+            raise Unauthorized("a signed media URL or an Authorization: Bearer <token> is required")
+        principal = await get_principal(ctx, creds)
+        if media.owner_of(name) != principal.organization_id:
+            raise NotFound(f"no media called {name!r}")
+    path = media.path_of(ctx.settings, name)
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+    if mime in INLINE:
+        return FileResponse(path, media_type=mime, headers=headers)
+    # Anything else (HTML, SVG, scripts sent as documents) is a download, never rendered here.
+    return FileResponse(
+        path, media_type="application/octet-stream", filename=path.name, headers=headers
+    )

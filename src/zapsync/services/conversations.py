@@ -1,0 +1,257 @@
+"""Reading and updating conversations, their messages and contacts, always within the
+caller's organization (another organization's ids are 404, never 403: nothing leaks)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
+from zapsync.services.accounts import Principal
+from zapsync.services.errors import Invalid, NotFound
+from zapsync.services.keyset import after, decode_cursor, encode_cursor, order_by
+from zapsync.services.message_store import publish_conversations
+from zapsync.services.message_views import contact_json, conversation_json, message_json
+from zapsync.store.models import Contact, Conversation, Message, OutboxItem
+from zapsync.store.types import utcnow
+
+ConversationStatus = Literal["open", "pending", "resolved"]
+STATUSES: tuple[str, ...] = get_args(ConversationStatus)
+SEND_KIND = "gateway.send"  # the outbox kind of a message zapsync sends through a gateway
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    messages: list[dict[str, Any]]  # oldest first
+    next_before: int | None  # pass as `before` for the page of older messages
+    has_more: bool
+
+
+def with_delivery(message: Message, error: str | None) -> dict[str, Any]:
+    """A message as the API shows it: an outgoing message that failed says why."""
+    return {**message_json(message), "error": error if message.ack == "failed" else None}
+
+
+async def get_conversation(
+    db: AsyncSession, principal: Principal, conversation_id: int
+) -> Conversation:
+    conversation = await db.get(Conversation, conversation_id)
+    if conversation is None or conversation.organization_id != principal.organization_id:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return conversation
+
+
+async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -> Contact:
+    contact = await db.get(Contact, contact_id)
+    if contact is None or contact.organization_id != principal.organization_id:
+        raise NotFound(f"no contact with id {contact_id}")
+    return contact
+
+
+def _search_terms(q: str) -> tuple[str, str]:
+    text = q.strip()
+    digits = re.sub(r"\D", "", text)
+    return text, digits
+
+
+async def list_conversations(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    session_id: int | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = 30,
+) -> Page:
+    """Newest activity first; conversations without any message come last."""
+    if status is not None and status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}")
+    key, row_id = Conversation.last_message_at, Conversation.id
+    stmt = (
+        select(Conversation, Contact)
+        .outerjoin(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.organization_id == principal.organization_id)
+    )
+    if session_id is not None:
+        stmt = stmt.where(Conversation.session_id == session_id)
+    if status is not None:
+        stmt = stmt.where(Conversation.status == status)
+    if q and q.strip():
+        text, digits = _search_terms(q)
+        matches = [
+            Contact.name.icontains(text, autoescape=True),
+            Conversation.name.icontains(text, autoescape=True),
+        ]
+        if len(digits) >= 3:
+            matches.append(Contact.phone_e164.contains(digits, autoescape=True))
+        stmt = stmt.where(or_(*matches))
+    if cursor:
+        position = decode_cursor(cursor, datetimes=True)
+        stmt = stmt.where(after(key, row_id, position, descending=True))
+    stmt = stmt.order_by(*order_by(key, row_id, descending=True)).limit(limit + 1)
+    rows = (await db.execute(stmt)).tuples().all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1][0]
+        next_cursor = encode_cursor(last.last_message_at, last.id)
+    return Page([conversation_json(c, contact) for c, contact in page], next_cursor)
+
+
+async def conversation_view(db: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+    contact = await db.get(Contact, conversation.contact_id) if conversation.contact_id else None
+    return conversation_json(conversation, contact)
+
+
+async def list_messages(
+    db: AsyncSession,
+    conversation: Conversation,
+    *,
+    before: int | None = None,
+    page: int | None = None,
+    limit: int = 50,
+) -> MessagePage:
+    """A page of messages going back in time from `before` (a message id), or by page number
+    (1 = the newest); oldest first within the page."""
+    if before is not None and page is not None:
+        raise Invalid("give either before or page, not both")
+    failure = (
+        select(OutboxItem.message_id, OutboxItem.last_error)
+        .where(OutboxItem.kind == SEND_KIND, OutboxItem.status == "failed")
+        .subquery()
+    )
+    stmt = (
+        select(Message, failure.c.last_error)
+        .outerjoin(failure, failure.c.message_id == Message.id)
+        .where(Message.conversation_id == conversation.id)
+    )
+    if before is not None:
+        pivot = (
+            await db.execute(
+                select(Message.sent_at, Message.id).where(
+                    Message.id == before, Message.conversation_id == conversation.id
+                )
+            )
+        ).first()
+        if pivot is None:
+            raise Invalid(f"message {before} is not in conversation {conversation.id}")
+        stmt = stmt.where(
+            or_(
+                Message.sent_at < pivot.sent_at,
+                and_(Message.sent_at == pivot.sent_at, Message.id < pivot.id),
+            )
+        )
+    stmt = stmt.order_by(Message.sent_at.desc(), Message.id.desc()).limit(limit + 1)
+    if page is not None:
+        stmt = stmt.offset((page - 1) * limit)
+    rows = (await db.execute(stmt)).tuples().all()
+    newest_first = rows[:limit]
+    has_more = len(rows) > limit
+    messages = [with_delivery(m, error) for m, error in reversed(newest_first)]
+    next_before = newest_first[-1][0].id if has_more else None
+    return MessagePage(messages, next_before, has_more)
+
+
+async def mark_read(
+    db: AsyncSession, bus: EventBus, principal: Principal, conversation_id: int
+) -> Conversation:
+    """Zero the unread count; `messages_read` goes out when something changed."""
+    conversation = await get_conversation(db, principal, conversation_id)
+    changed = await db.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id, Conversation.unread_count != 0)
+        .values(unread_count=0, updated_at=utcnow())
+        .returning(Conversation.id)
+    )
+    if changed.first() is not None:
+        publish_on_commit(
+            db,
+            bus,
+            Event(
+                "messages_read",
+                principal.organization_id,
+                {
+                    "conversation_id": conversation.id,
+                    "session_id": conversation.session_id,
+                    "unread_count": 0,
+                    "user_id": principal.user_id,
+                },
+                conversation_id=conversation.id,
+            ),
+        )
+    await db.commit()
+    await db.refresh(conversation)
+    return conversation
+
+
+async def set_status(
+    db: AsyncSession, bus: EventBus, principal: Principal, conversation_id: int, status: str
+) -> Conversation:
+    if status not in STATUSES:
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}")
+    conversation = await get_conversation(db, principal, conversation_id)
+    if conversation.status != status:
+        conversation.status = status
+        await db.flush()
+        await publish_conversations(db, bus, principal.organization_id, {conversation.id})
+    await db.commit()
+    return conversation
+
+
+async def list_contacts(
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """By name (case-insensitive), contacts without a name last."""
+    # The cursor keeps the database's own lower(): SQLite's folds ASCII only, Python's all.
+    key, row_id = func.lower(Contact.name), Contact.id
+    stmt = select(Contact, key.label("sort_key")).where(
+        Contact.organization_id == principal.organization_id
+    )
+    if q and q.strip():
+        text, digits = _search_terms(q)
+        matches = [Contact.name.icontains(text, autoescape=True)]
+        if len(digits) >= 3:
+            matches.append(Contact.phone_e164.contains(digits, autoescape=True))
+        if "@" in text:
+            matches.append(Contact.email.icontains(text, autoescape=True))
+        stmt = stmt.where(or_(*matches))
+    if cursor:
+        stmt = stmt.where(after(key, row_id, decode_cursor(cursor), descending=False))
+    stmt = stmt.order_by(*order_by(key, row_id, descending=False)).limit(limit + 1)
+    rows = (await db.execute(stmt)).tuples().all()
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last, sort_key = page[-1]
+        next_cursor = encode_cursor(sort_key, last.id)
+    return Page([contact_json(c) for c, _ in page], next_cursor)
+
+
+async def contact_view(db: AsyncSession, contact: Contact) -> dict[str, Any]:
+    """A contact with its conversations (one per session it wrote to or was written from)."""
+    conversations = (
+        await db.scalars(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id)
+            .order_by(*order_by(Conversation.last_message_at, Conversation.id, descending=True))
+        )
+    ).all()
+    return {**contact_json(contact), "conversations": [conversation_json(c) for c in conversations]}

@@ -1,0 +1,187 @@
+"""Media agents send: which types WhatsApp takes, uploaded files kept under
+`data_dir/media/`, and the signed URL a gateway fetches them from.
+
+The gateway downloads the file itself and cannot carry a zapsync token, so an upload is
+reachable at `{ZAPSYNC_PUBLIC_URL}/api/v1/media/{name}?sig=…`: the name is random and the
+signature (an HMAC of the name under the secret key) proves zapsync issued it. A token of
+the owning organization opens it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import mimetypes
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from zapsync.services.errors import Invalid, NotFound, ServiceError
+from zapsync.settings import Settings
+
+MEDIA_TYPES = ("image", "video", "audio", "document")
+# What WhatsApp accepts per message type; a document may be any file.
+ALLOWED: dict[str, frozenset[str]] = {
+    "image": frozenset({"image/jpeg", "image/png", "image/webp"}),
+    "video": frozenset({"video/mp4", "video/3gpp"}),
+    "audio": frozenset(
+        {"audio/ogg", "audio/opus", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr"}
+    ),
+}
+_MAGIC = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+_MIME = re.compile(r"^[a-z0-9][\w.+-]*/[\w.+-]+$")
+NAME = re.compile(r"^(?P<org>\d+)-[A-Za-z0-9_-]{22}(\.[a-z0-9]{1,10})?$")
+CHUNK = 1024 * 1024
+
+
+class TooLarge(ServiceError):
+    status_code = 413
+    title = "Payload too large"
+
+
+class UnsupportedMedia(ServiceError):
+    status_code = 415
+    title = "Unsupported media type"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    name: str
+    url: str
+    mime_type: str
+    size: int
+
+
+def max_bytes(settings: Settings) -> int:
+    return int(settings.max_upload_mb * 1024 * 1024)
+
+
+def media_dir(settings: Settings) -> Path:
+    return settings.data_dir / "media"
+
+
+def normalize_mime(value: str | None) -> str | None:
+    """`Image/PNG; charset=x` -> `image/png`; None for empty or malformed values."""
+    if not value:
+        return None
+    mime = value.split(";", 1)[0].strip().lower()
+    return mime if _MIME.match(mime) else None
+
+
+def guess_mime(file_name: str | None) -> str | None:
+    return normalize_mime(mimetypes.guess_type(file_name)[0]) if file_name else None
+
+
+def kind_of(mime: str | None) -> str:
+    """The message type a file of `mime` is sent as when the client did not say."""
+    for kind, allowed in ALLOWED.items():
+        if mime in allowed:
+            return kind
+    return "document"
+
+
+def check_type(kind: str, mime: str | None) -> None:
+    """Refuse (415) a file WhatsApp would not take as a `kind` message."""
+    if kind not in MEDIA_TYPES:
+        raise Invalid(f"a file is sent as one of {', '.join(MEDIA_TYPES)}, not {kind!r}")
+    allowed = ALLOWED.get(kind)
+    if allowed is None:
+        return
+    if mime not in allowed:
+        given = f"a {mime} file" if mime else "a file of unknown type"
+        raise UnsupportedMedia(
+            f"{given} cannot be sent as {kind}; {kind} takes {', '.join(sorted(allowed))}"
+        )
+
+
+def check_url_media(kind: str, url: str, mime: str | None) -> str | None:
+    """The MIME type of media sent by URL (as given, else guessed from the URL's path)."""
+    mime = normalize_mime(mime) or guess_mime(PurePosixPath(urlsplit(url).path).name)
+    if mime is not None:
+        check_type(kind, mime)
+    return mime
+
+
+def sign(secret_key: str, name: str) -> str:
+    digest = hmac.new(f"media:{secret_key}".encode(), name.encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def signature_ok(secret_key: str, name: str, sig: str | None) -> bool:
+    return bool(sig) and hmac.compare_digest(sign(secret_key, name), sig or "")
+
+
+def owner_of(name: str) -> int | None:
+    found = NAME.match(name)
+    return int(found["org"]) if found else None
+
+
+def path_of(settings: Settings, name: str) -> Path:
+    """The stored file called `name`; 404 for anything else (no path ever leaves the folder)."""
+    path = media_dir(settings) / name
+    if owner_of(name) is None or not path.is_file():
+        raise NotFound(f"no media called {name!r}")
+    return path
+
+
+def _extension(mime: str, file_name: str | None) -> str:
+    ext = mimetypes.guess_extension(mime) or ""
+    if not ext and file_name:
+        ext = PurePosixPath(file_name).suffix.lower()
+    return ext if re.fullmatch(r"\.[a-z0-9]{1,10}", ext) else ""
+
+
+def _copy(source: BinaryIO, target: Path, limit: int, mime: str) -> int:
+    """Copy at most `limit` bytes; refuse a bigger file or an image that is not one."""
+    size = 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with target.open("xb") as out:
+            while chunk := source.read(CHUNK):
+                if size == 0 and mime in _MAGIC and not chunk.startswith(_MAGIC[mime]):
+                    raise UnsupportedMedia(f"the file is not a {mime} image")
+                if mime == "image/webp" and size == 0 and chunk[8:12] != b"WEBP":
+                    raise UnsupportedMedia("the file is not an image/webp image")
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(
+                        f"the file is larger than the {limit / 1024 / 1024:g} MB limit "
+                        "(ZAPSYNC_MAX_UPLOAD_MB)"
+                    )
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    if size == 0:
+        target.unlink(missing_ok=True)
+        raise UnsupportedMedia("the file is empty")
+    return size
+
+
+async def store_upload(
+    settings: Settings,
+    secret_key: str,
+    organization_id: int,
+    source: BinaryIO,
+    *,
+    kind: str,
+    mime: str,
+    file_name: str | None,
+) -> StoredMedia:
+    """Keep an uploaded file (after `check_type`) and return the URL to send it by."""
+    name = f"{organization_id}-{secrets.token_urlsafe(16)}{_extension(mime, file_name)}"
+    target = media_dir(settings) / name
+    size = await asyncio.to_thread(_copy, source, target, max_bytes(settings), mime)
+    url = f"{settings.public_url}/api/v1/media/{name}?sig={sign(secret_key, name)}"
+    return StoredMedia(name=name, url=url, mime_type=mime, size=size)
+
+
+def discard(settings: Settings, name: str) -> None:
+    (media_dir(settings) / name).unlink(missing_ok=True)

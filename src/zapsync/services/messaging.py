@@ -1,0 +1,172 @@
+"""Sending a message: store it as `pending` with a local id and queue it in the outbox, in one
+transaction. The outbox worker (`services/outbox.py`) hands it to the gateway; a crash, a
+restart or a gateway outage in between loses nothing."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
+from zapsync.domain import gateway
+from zapsync.domain.gateway import MessageType
+from zapsync.services.accounts import Principal
+from zapsync.services.conversations import SEND_KIND, get_conversation
+from zapsync.services.errors import Conflict, Invalid
+from zapsync.services.media import check_url_media
+from zapsync.services.message_store import preview_of, publish_conversations
+from zapsync.services.message_views import message_json
+from zapsync.store.models import Conversation, Message, OutboxItem, Session
+from zapsync.store.types import utcnow
+
+LOCAL_PREFIX = "local-"  # provider_message_id of a message the gateway has not taken yet
+
+
+class SendRequest(BaseModel):
+    """A message to send: text, or media the gateway fetches from `url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["text", "image", "video", "audio", "document"]
+    content: str | None = Field(default=None, max_length=65536, description="the text (type text)")
+    url: str | None = Field(default=None, max_length=2048, description="http(s) URL of the media")
+    caption: str | None = Field(default=None, max_length=4096)
+    file_name: str | None = Field(default=None, max_length=300)
+    mime_type: str | None = Field(default=None, max_length=120)
+
+    @model_validator(mode="after")
+    def _complete(self) -> SendRequest:
+        if self.type == "text":
+            if not (self.content and self.content.strip()):
+                raise ValueError("a text message needs a non-empty content")
+            if self.url or self.caption or self.file_name or self.mime_type:
+                raise ValueError("a text message takes only content")
+            return self
+        if self.content:
+            raise ValueError(f"a {self.type} message takes a caption, not content")
+        if not self.url:
+            raise ValueError(f"a {self.type} message needs the url of the file")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("url must be an http:// or https:// URL")
+        return self
+
+
+def parse_send_request(data: Any) -> SendRequest:
+    """A SendRequest from untrusted JSON, or a 422 naming what is wrong."""
+    try:
+        return SendRequest.model_validate(data)
+    except ValidationError as exc:
+        reasons = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            reasons.append(f"{loc}: {msg}" if loc else msg)
+        raise Invalid("; ".join(reasons)) from None
+
+
+def outbox_payload(request: SendRequest, mime_type: str | None) -> dict[str, Any]:
+    if request.type == "text":
+        return {"type": "text", "text": request.content}
+    return {
+        "type": request.type,
+        "url": request.url,
+        "mime_type": mime_type,
+        "file_name": request.file_name,
+        "caption": request.caption,
+    }
+
+
+def _preview(request: SendRequest) -> str:
+    domain = gateway.Message(
+        provider_message_id="",
+        chat_jid="",
+        from_me=True,
+        type=MessageType(request.type),
+        timestamp=utcnow(),
+        body=request.content,
+        caption=request.caption,
+        file_name=request.file_name,
+    )
+    return preview_of(domain)
+
+
+async def queue_send(
+    db: AsyncSession,
+    bus: EventBus,
+    principal: Principal,
+    conversation_id: int,
+    request: SendRequest,
+) -> Message:
+    """Store the outgoing message (`ack=pending`) and its outbox item, commit, publish
+    `new_message` and `conversation_updated`. Returns the stored message."""
+    conversation = await get_conversation(db, principal, conversation_id)
+    session = await db.get(Session, conversation.session_id)
+    if session is None or session.archived_at is not None:
+        raise Conflict(
+            f"session {conversation.session_id} of this conversation is archived; "
+            "messages can no longer be sent through it"
+        )
+    mime_type = None
+    if request.type != "text":
+        mime_type = check_url_media(request.type, request.url or "", request.mime_type)
+    now = utcnow()
+    message = Message(
+        organization_id=principal.organization_id,
+        session_id=session.id,
+        conversation_id=conversation.id,
+        provider_message_id=f"{LOCAL_PREFIX}{uuid.uuid4().hex}",
+        direction="out",
+        sender="agent",
+        type=request.type,
+        body=request.content,
+        media_url=request.url,
+        mime_type=mime_type,
+        file_name=request.file_name,
+        caption=request.caption,
+        is_voice_note=False,
+        ack="pending",
+        sent_at=now,
+    )
+    db.add(message)
+    await db.flush()
+    db.add(
+        OutboxItem(
+            organization_id=principal.organization_id,
+            session_id=session.id,
+            message_id=message.id,
+            kind=SEND_KIND,
+            payload=outbox_payload(request, mime_type),
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
+    await db.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation.id,
+            or_(Conversation.last_message_at.is_(None), Conversation.last_message_at <= now),
+        )
+        .values(last_message_at=now, last_message_preview=_preview(request), updated_at=now)
+    )
+    publish_on_commit(
+        db,
+        bus,
+        Event(
+            "new_message",
+            principal.organization_id,
+            {**message_json(message), "error": None},
+            conversation_id=conversation.id,
+        ),
+    )
+    await publish_conversations(db, bus, principal.organization_id, {conversation.id})
+    await db.commit()
+    return message

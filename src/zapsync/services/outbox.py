@@ -1,0 +1,484 @@
+"""The outbox worker: hands queued messages to their gateway, retries outages, records failures.
+
+Contract:
+- An item is claimed before its gateway call (attempts + 1, and a lease of
+  `2 x ZAPSYNC_GATEWAY_TIMEOUT + 5` s in `next_attempt_at`), so two workers or replicas never
+  send one item at once, and an item whose worker died is taken up again when the lease ends.
+- Per session, items go out in the order they were queued: one waiting for a retry holds
+  back the later ones of its session. Up to `SESSIONS_AT_ONCE` sessions are served at once.
+- `GatewayUnavailable` (and any unexpected error) is retried after
+  `ZAPSYNC_OUTBOX_BASE_DELAY x 2^(attempt-1)` s; after `ZAPSYNC_OUTBOX_MAX_ATTEMPTS` tries the
+  message shows `ack=failed` with the reason. `GatewayRejected` fails at once with the
+  gateway's reason. Each failure publishes `message_updated`.
+- On success the local id (`local-…`) becomes the gateway's id in the same transaction that
+  marks the item done. The gateway's echo of that message (its webhook for our own send) is
+  then a repeat of a stored message; when the echo won the race and was stored as its own
+  row, that row is folded into ours (`replaces_message_id` in the `message_updated` event).
+- Before a retry, an echo already stored for an earlier attempt whose outcome was unknown
+  (a timeout after the gateway took the message) is adopted instead of sending twice.
+- `OutboxRunner` runs `deliver_due` at start (resuming what a restart left), whenever a
+  message is queued in this process, when the next retry is due, and every `POLL_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.domain.gateway import ACK_RANK, Ack, SentMessage
+from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable, MediaToSend
+from zapsync.services.context import AppContext
+from zapsync.services.conversations import SEND_KIND
+from zapsync.services.message_store import apply_ack
+from zapsync.services.message_views import message_json
+from zapsync.services.messaging import LOCAL_PREFIX
+from zapsync.services.session_gateway import gateway_for
+from zapsync.store.models import Conversation, ExternalRef, Message, OutboxItem, PendingAck, Session
+from zapsync.store.types import utcnow
+from zapsync.store.upsert import table_of
+
+log = structlog.get_logger(__name__)
+
+SESSIONS_AT_ONCE = 20
+BATCH = 200
+POLL_SECONDS = 30.0
+FINALIZE_TRIES = 5
+
+outbox = table_of(OutboxItem)
+messages = table_of(Message)
+
+
+@dataclass
+class OutboxReport:
+    due: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0  # taken by another worker meanwhile, or held behind a retry
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    id: int
+    attempts: int
+    session_id: int | None
+    message_id: int | None
+    payload: dict[str, Any]
+
+
+def lease(ctx: AppContext) -> timedelta:
+    return timedelta(seconds=ctx.settings.gateway_timeout * 2 + 5)
+
+
+def retry_delay(ctx: AppContext, attempts: int) -> timedelta:
+    return timedelta(seconds=ctx.settings.outbox_base_delay * 2 ** max(attempts - 1, 0))
+
+
+async def due_items(ctx: AppContext, now: datetime, limit: int = BATCH) -> list[Any]:
+    """Due items in queue order, leaving out those queued behind a not-yet-due item (a retry
+    waiting, or one in flight) of the same session."""
+    earlier = aliased(OutboxItem)
+    held_back = exists().where(
+        earlier.kind == SEND_KIND,
+        earlier.status == "pending",
+        earlier.session_id == OutboxItem.session_id,
+        earlier.id < OutboxItem.id,
+        earlier.next_attempt_at > now,
+    )
+    stmt = (
+        select(OutboxItem.id, OutboxItem.session_id)
+        .where(
+            OutboxItem.kind == SEND_KIND,
+            OutboxItem.status == "pending",
+            OutboxItem.next_attempt_at <= now,
+            ~held_back,
+        )
+        .order_by(OutboxItem.id)
+        .limit(limit)
+    )
+    async with ctx.db.session() as db:
+        return list((await db.execute(stmt)).all())
+
+
+async def deliver_due(ctx: AppContext, *, limit: int = BATCH) -> OutboxReport:
+    """Hand every due item to its gateway (sessions in parallel, each session in order)."""
+    report = OutboxReport()
+    rows = await due_items(ctx, utcnow(), limit)
+    report.due = len(rows)
+    by_session: dict[int | None, list[int]] = {}
+    for row in rows:
+        by_session.setdefault(row.session_id, []).append(row.id)
+    gate = asyncio.Semaphore(SESSIONS_AT_ONCE)
+
+    async def serve(item_ids: list[int]) -> None:
+        async with gate:
+            for position, item_id in enumerate(item_ids):
+                try:
+                    outcome = await deliver_one(ctx, item_id)
+                except Exception as exc:  # the database, not the gateway: try again later
+                    log.exception("outbox delivery failed", item_id=item_id)
+                    report.errors.append(f"item {item_id}: {exc}")
+                    outcome = "retried"
+                report.count(outcome)
+                if outcome == "retried":
+                    report.skipped += len(item_ids) - position - 1
+                    return
+
+    await asyncio.gather(*(serve(ids) for ids in by_session.values()))
+    if report.delivered or report.retried or report.failed:
+        log.info("outbox", **report.as_dict())
+    return report
+
+
+async def _claim(ctx: AppContext, item_id: int) -> Claim | None:
+    now = utcnow()
+    stmt = (
+        update(outbox)
+        .where(
+            outbox.c.id == item_id,
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= now,
+        )
+        .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease(ctx), updated_at=now)
+        .returning(
+            outbox.c.id,
+            outbox.c.attempts,
+            outbox.c.session_id,
+            outbox.c.message_id,
+            outbox.c.payload,
+        )
+    )
+    async with ctx.db.session() as db:
+        row = (await db.execute(stmt)).first()
+        await db.commit()
+    if row is None:
+        return None
+    return Claim(row.id, row.attempts, row.session_id, row.message_id, dict(row.payload or {}))
+
+
+async def deliver_one(ctx: AppContext, item_id: int) -> str:
+    """Claim and deliver one item: `delivered`, `retried`, `failed` or `skipped`."""
+    claim = await _claim(ctx, item_id)
+    if claim is None:
+        return "skipped"
+    async with ctx.db.session() as db:
+        message = await db.get(Message, claim.message_id) if claim.message_id else None
+        session = await db.get(Session, claim.session_id) if claim.session_id else None
+        conversation = await db.get(Conversation, message.conversation_id) if message else None
+        echo = await _earlier_echo(db, message) if message and claim.attempts > 1 else None
+    if message is None or conversation is None:
+        await _fail(ctx, claim, "the message was deleted before it could be sent")
+        return "failed"
+    if session is None or session.archived_at is not None:
+        await _fail(ctx, claim, "the session was archived before the message could be sent")
+        return "failed"
+    if echo is not None:
+        log.info("outbox adopted an echo", item_id=claim.id, provider_message_id=echo.pmid)
+        await _mark_sent(ctx, claim, SentMessage(echo.pmid, Ack(echo.ack)))
+        return "delivered"
+    try:
+        sent = await _send(gateway_for(ctx, session), conversation.chat_jid, claim.payload)
+    except GatewayRejected as exc:
+        await _fail(ctx, claim, exc.reason)
+        return "failed"
+    except GatewayUnavailable as exc:
+        return await _retry_or_fail(ctx, claim, exc.reason)
+    except Exception as exc:
+        log.exception("outbox send raised", item_id=claim.id)
+        return await _retry_or_fail(ctx, claim, f"unexpected error: {exc}")
+    await _mark_sent(ctx, claim, sent)
+    return "delivered"
+
+
+async def _send(gateway: Gateway, to_jid: str, payload: dict[str, Any]) -> SentMessage:
+    if payload.get("type") == "text":
+        return await gateway.send_text(to_jid, str(payload.get("text") or ""))
+    media = MediaToSend(
+        type=str(payload["type"]),
+        url=str(payload["url"]),
+        mime_type=payload.get("mime_type"),
+        file_name=payload.get("file_name"),
+        caption=payload.get("caption"),
+    )
+    return await gateway.send_media(to_jid, media)
+
+
+async def _earlier_echo(db: AsyncSession, message: Message) -> Any | None:
+    """The gateway's echo of this message stored since it was queued, if an earlier attempt
+    reached the gateway after all: same conversation, type and text, not sent by zapsync."""
+    ours = exists().where(OutboxItem.message_id == Message.id, OutboxItem.kind == SEND_KIND)
+    stmt = (
+        select(Message.provider_message_id.label("pmid"), Message.ack)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.direction == "out",
+            Message.id != message.id,
+            Message.created_at >= message.created_at,
+            Message.type == message.type,
+            Message.body.is_not_distinct_from(message.body),
+            Message.caption.is_not_distinct_from(message.caption),
+            ~Message.provider_message_id.startswith(LOCAL_PREFIX),
+            ~ours,
+        )
+        .order_by(Message.id)
+        .limit(1)
+    )
+    return (await db.execute(stmt)).first()
+
+
+def _latest(*acks: str | None) -> Ack:
+    """The furthest delivery state among those known; a sent message is at least `sent`."""
+    known = [Ack.SENT]
+    for value in acks:
+        with contextlib.suppress(ValueError):
+            if value:
+                known.append(Ack(value))
+    return max(known, key=ACK_RANK.__getitem__)
+
+
+async def _mark_sent(ctx: AppContext, claim: Claim, sent: SentMessage) -> None:
+    gateway_id = sent.provider_message_id[:200]
+    for attempt in range(FINALIZE_TRIES):
+        try:
+            async with ctx.db.session() as db:
+                await _adopt_gateway_id(ctx, db, claim, gateway_id, sent.ack)
+                await db.commit()
+            break
+        except DBAPIError:
+            # The echo was committed between our read and our write (unique clash), or
+            # SQLite was busy: read again; the next round folds the echo in.
+            if attempt == FINALIZE_TRIES - 1:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    log.info("outbox sent", item_id=claim.id, attempts=claim.attempts, gateway_id=gateway_id)
+    if claim.session_id is not None:
+        await _apply_parked_ack(ctx, claim.session_id, gateway_id)
+
+
+async def _adopt_gateway_id(
+    ctx: AppContext, db: AsyncSession, claim: Claim, gateway_id: str, ack: Ack
+) -> None:
+    # Writing the item first makes this transaction SQLite's writer before it reads.
+    await db.execute(
+        update(outbox)
+        .where(outbox.c.id == claim.id)
+        .values(status="done", last_error=None, updated_at=utcnow())
+    )
+    message = await db.scalar(
+        select(Message)
+        .where(Message.id == claim.message_id)
+        .execution_options(populate_existing=True)
+    )
+    if message is None:
+        return
+    echo = await db.scalar(
+        select(Message).where(
+            Message.session_id == message.session_id,
+            Message.provider_message_id == gateway_id,
+            Message.id != message.id,
+        )
+    )
+    parked = await db.scalar(
+        select(PendingAck.ack).where(
+            PendingAck.session_id == message.session_id,
+            PendingAck.provider_message_id == gateway_id,
+        )
+    )
+    best = _latest(ack.value, message.ack, echo.ack if echo else None, parked)
+    extra: dict[str, Any] = {"error": None}
+    if echo is not None:
+        # Our row is the one clients saw first (the API answered with it): it stays.
+        await db.execute(
+            update(ExternalRef)
+            .where(
+                ExternalRef.organization_id == message.organization_id,
+                ExternalRef.entity_type == "message",
+                ExternalRef.internal_id == echo.id,
+            )
+            .values(internal_id=message.id)
+        )
+        await db.execute(delete(Message).where(Message.id == echo.id))
+        extra["replaces_message_id"] = echo.id
+    if parked is not None:
+        await db.execute(
+            delete(PendingAck).where(
+                PendingAck.session_id == message.session_id,
+                PendingAck.provider_message_id == gateway_id,
+            )
+        )
+    await db.execute(
+        update(messages)
+        .where(messages.c.id == message.id)
+        .values(provider_message_id=gateway_id, ack=best.value)
+    )
+    await db.refresh(message)
+    publish_on_commit(
+        db,
+        ctx.bus,
+        Event(
+            "message_updated",
+            message.organization_id,
+            {**message_json(message), **extra},
+            conversation_id=message.conversation_id,
+        ),
+    )
+
+
+async def _apply_parked_ack(ctx: AppContext, session_id: int, gateway_id: str) -> None:
+    """An ack that arrived while we were writing the gateway's id was parked for a message
+    that did not exist yet; apply it now."""
+    async with ctx.db.session() as db:
+        parked = await db.scalar(
+            select(PendingAck.ack).where(
+                PendingAck.session_id == session_id, PendingAck.provider_message_id == gateway_id
+            )
+        )
+        if parked is None:
+            return
+        with contextlib.suppress(ValueError):
+            await apply_ack(
+                db, ctx.bus, session_id=session_id, provider_message_id=gateway_id, ack=Ack(parked)
+            )
+        await db.execute(
+            delete(PendingAck).where(
+                PendingAck.session_id == session_id, PendingAck.provider_message_id == gateway_id
+            )
+        )
+        await db.commit()
+
+
+async def _retry_or_fail(ctx: AppContext, claim: Claim, reason: str) -> str:
+    if claim.attempts >= ctx.settings.outbox_max_attempts:
+        await _fail(ctx, claim, f"{reason} (gave up after {claim.attempts} attempts)")
+        return "failed"
+    at = utcnow() + retry_delay(ctx, claim.attempts)
+    async with ctx.db.session() as db:
+        await db.execute(
+            update(outbox)
+            .where(outbox.c.id == claim.id, outbox.c.status == "pending")
+            .values(next_attempt_at=at, last_error=reason, updated_at=utcnow())
+        )
+        await db.commit()
+    log.info("outbox will retry", item_id=claim.id, attempts=claim.attempts, reason=reason)
+    return "retried"
+
+
+async def _fail(ctx: AppContext, claim: Claim, reason: str) -> None:
+    async with ctx.db.session() as db:
+        await db.execute(
+            update(outbox)
+            .where(outbox.c.id == claim.id)
+            .values(status="failed", last_error=reason, updated_at=utcnow())
+        )
+        if claim.message_id is not None:
+            await db.execute(
+                update(messages)
+                .where(messages.c.id == claim.message_id, messages.c.ack == Ack.PENDING.value)
+                .values(ack=Ack.FAILED.value)
+            )
+            message = await db.scalar(
+                select(Message)
+                .where(Message.id == claim.message_id)
+                .execution_options(populate_existing=True)
+            )
+            if message is not None:
+                publish_on_commit(
+                    db,
+                    ctx.bus,
+                    Event(
+                        "message_updated",
+                        message.organization_id,
+                        {**message_json(message), "error": reason},
+                        conversation_id=message.conversation_id,
+                    ),
+                )
+        await db.commit()
+    log.warning("outbox gave up", item_id=claim.id, attempts=claim.attempts, reason=reason)
+
+
+async def seconds_until_next(ctx: AppContext) -> float | None:
+    """Until the next retry (or lease end) is due. Items due already were just served or are
+    held behind one of those, so they do not count: a busy loop would not help them."""
+    now = utcnow()
+    async with ctx.db.session() as db:
+        nearest = await db.scalar(
+            select(func.min(OutboxItem.next_attempt_at)).where(
+                OutboxItem.kind == SEND_KIND,
+                OutboxItem.status == "pending",
+                OutboxItem.next_attempt_at > now,
+            )
+        )
+    if nearest is None:
+        return None
+    return max((nearest - utcnow()).total_seconds(), 0.0)
+
+
+def _queued_here(event: Event) -> bool:
+    return (
+        event.name == "new_message"
+        and event.data.get("direction") == "out"
+        and event.data.get("ack") == Ack.PENDING.value
+    )
+
+
+class OutboxRunner:
+    """Runs `deliver_due` in the background of `zapsync serve`."""
+
+    def __init__(self, ctx: AppContext, poll_seconds: float = POLL_SECONDS) -> None:
+        self.ctx = ctx
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _on_event(self, event: Event) -> None:
+        if _queued_here(event):
+            self.wake()
+
+    def start(self) -> None:
+        self.ctx.bus.subscribe(self._on_event)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            # Cleared before the pass, so a message queued during it triggers the next one.
+            self._wake.clear()
+            delay: float | None = self.poll_seconds
+            try:
+                report = await deliver_due(self.ctx)
+                if report.due >= BATCH:
+                    continue
+                delay = await seconds_until_next(self.ctx)
+            except Exception:
+                log.exception("outbox pass failed")
+            timeout = self.poll_seconds if delay is None else min(delay, self.poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.ctx.bus.unsubscribe(self._on_event)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
