@@ -91,7 +91,7 @@ def collect(ctx: AppContext, *names: str) -> list[Event]:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 10.0
+    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], timeout: float = 30.0
 ) -> T:
     """Poll `probe` until `check` holds for its answer; the last answer otherwise fails."""
     deadline = time.monotonic() + timeout
