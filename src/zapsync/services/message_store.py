@@ -16,7 +16,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, delete, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    case,
+    delete,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -53,9 +63,18 @@ pending_table = table_of(PendingAck)
 _RANK_BY_VALUE = {ack.value: rank for ack, rank in ACK_RANK.items()}
 
 
+# Inlined, not bound: an executemany processes every bound parameter of the statement once
+# per row, and as parameters these constants doubled the cost of each upserted message row.
+assert all(value.isalpha() for value in _RANK_BY_VALUE)  # safe to write into SQL text
+_RANK_WHENS: list[tuple[ColumnElement[Any], ColumnElement[Any]]] = [
+    (literal_column(f"'{value}'"), literal_column(str(rank)))
+    for value, rank in _RANK_BY_VALUE.items()
+]
+
+
 def ack_rank(column: Any) -> ColumnElement[int]:
     """The ack's order in SQL, so "never backward" holds inside one atomic UPDATE."""
-    return case(_RANK_BY_VALUE, value=column, else_=-1)
+    return case(*_RANK_WHENS, value=column, else_=literal_column("-1"))
 
 
 def _later_ack_only(table: Table, excluded: Excluded) -> ColumnElement[bool]:
@@ -214,7 +233,8 @@ async def store_messages(
     result = StoreResult()
     chats = chats or {}
     keyed: list[tuple[gateway.Message, str]] = []
-    targets: list[ChatTarget] = []
+    # Each distinct target once (by identity: the memo hands out one object per key).
+    targets: dict[int, ChatTarget] = {}
     # Reading a phone number is slow; a page is mostly one chat, read it once.
     memo: dict[tuple[str, str | None, bool, str | None], ChatTarget | None] = {}
     for message in messages:
@@ -230,13 +250,17 @@ async def store_messages(
         if target is None or not message.provider_message_id:
             result.ignored += 1
             continue
-        targets.append(target)
+        targets.setdefault(id(target), target)
         keyed.append((message, target.chat_key))
     if not keyed:
         return result
 
     resolved = await resolve_chats(
-        db, organization_id=organization_id, session_id=session_id, targets=targets, bus=bus
+        db,
+        organization_id=organization_id,
+        session_id=session_id,
+        targets=list(targets.values()),
+        bus=bus,
     )
     result.conversations_created = {r.conversation_id for r in resolved.values() if r.created}
 
