@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -21,35 +22,41 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def sandbox_process(dialect: str) -> Iterator[str]:
-    """`zapsync sandbox serve` in its own process, as a real gateway would be."""
-    port = free_port()
+def zapsync_process(
+    args: list[str], port: int, ready_path: str, env: dict[str, str] | None = None, log: Any = None
+) -> Iterator[str]:
+    """`python -m zapsync.cli.main ARGS` in its own process; yields its URL once `ready_path`
+    answers 200. Stopped with SIGTERM, then SIGKILL if it does not exit (a flooded server may
+    not)."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "zapsync.cli.main",
-            "sandbox",
-            "serve",
-            "--dialect",
-            dialect,
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "zapsync.cli.main", *args],
+        env=env,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(600):
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/_sandbox/instances", timeout=1).status_code == 200:
+                if httpx.get(url + ready_path, timeout=1).status_code == 200:
                     break
             time.sleep(0.05)
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def sandbox_process(dialect: str) -> Iterator[str]:
+    """`zapsync sandbox serve` in its own process, as a real gateway would be."""
+    port = free_port()
+    args = ["sandbox", "serve", "--dialect", dialect, "--port", str(port)]
+    with zapsync_process(args, port, "/_sandbox/instances") as url:
+        yield url
 
 
 @contextlib.contextmanager

@@ -14,17 +14,14 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import aiohttp
-import httpx
 import psycopg
 import socketio
 
-from bench._common import free_port, sqlite_url
+from bench._common import free_port, sqlite_url, zapsync_process
 from zapsync.security.tokens import hash_token, new_token
 from zapsync.services.context import AppContext
 from zapsync.settings import Settings
@@ -98,28 +95,11 @@ def zapsync_server(url: str) -> Iterator[str]:
         "ZAPSYNC_SCHEDULER": "false",
         "ZAPSYNC_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING"),
     }
-    log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zapsync.cli.main", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
+    with (
+        open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w") as log,
+        zapsync_process(["serve", "--port", str(port)], port, "/health", env, log) as base,
+    ):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def webhook(n: int, run: str) -> bytes:
