@@ -206,9 +206,14 @@ async def test_wrong_api_key_is_rejected_with_the_gateways_reason(sandbox: str) 
 async def test_faults_are_unavailable_not_a_status(
     sandbox: str, raw: httpx.AsyncClient, fault: dict[str, Any]
 ) -> None:
+    setup = WahaGateway(sandbox, KEY, "s1", timeout=10)
+    try:
+        await setup.create_instance(WebhookTarget("http://x.example/wh", SECRET))
+    finally:
+        await setup.aclose()
+    # Impatient only for the calls under test: a loaded machine must not fail the setup.
     gateway = WahaGateway(sandbox, KEY, "s1", timeout=0.3)
     try:
-        await gateway.create_instance(WebhookTarget("http://x.example/wh", SECRET))
         await control(raw, "/fault", fault)
         with pytest.raises(GatewayUnavailable):
             await gateway.get_state()

@@ -19,6 +19,7 @@ from tests.services.helpers import (
 )
 from zapsync.bus.events import Event
 from zapsync.sandbox.world import Fault
+from zapsync.services import conversation_import
 from zapsync.services.context import AppContext
 from zapsync.services.conversation_import import (
     ImportProgress,
@@ -159,8 +160,10 @@ async def test_settings_admit_groups_empty_chats_and_a_shorter_history(
 
 
 async def test_an_import_interrupted_by_a_gateway_fault_resumes_without_duplicates(
-    ctx: AppContext, tenant: Tenant
+    ctx: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Written 500 messages at a time, so the progress (of what is written) moves mid-import.
+    monkeypatch.setattr(conversation_import, "COMMIT_EVERY", 500)
     session_id = await sandbox_session(ctx, tenant)
     inst = instance_of(ctx, session_id)
     ctx.world.seed(inst, chats=40, groups=4, empty=2, messages=3_000)
@@ -200,20 +203,19 @@ class Crash(BaseException):
 
 
 async def test_an_import_left_running_by_a_crash_is_resumed_mid_chat(
-    ctx: AppContext, tenant: Tenant
+    ctx: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session_id = await sandbox_session(ctx, tenant)
     inst = instance_of(ctx, session_id)
-    # ~150 messages a chat: two pages each, so the crash lands between a chat's pages.
+    # 150 messages a chat (pages of 100 and 50) written 250 at a time: the first commit
+    # lands between the second chat's pages, and the crash comes right after it.
+    monkeypatch.setattr(conversation_import, "COMMIT_EVERY", 250)
     ctx.world.seed(inst, chats=12, messages=1_800)
     expected = sum(len(c.messages) for c in inst.chats.values())
-    last = 0
 
     def crash(p: ImportProgress) -> None:
-        nonlocal last
-        if p.messages_created - last == 100 and p.messages_created >= 500:
+        if p.messages_created:
             raise Crash
-        last = p.messages_created
 
     with pytest.raises(Crash):
         await import_conversations(ctx, session_id, trigger="connect", progress=crash)
@@ -221,6 +223,8 @@ async def test_an_import_left_running_by_a_crash_is_resumed_mid_chat(
         run = await db.scalar(select(SyncRun))
         assert run is not None and run.status == "running"
         assert run.cursor["current"] is not None  # stopped inside a chat
+        assert run.report["messages"]["created"] == 250
+    assert (await row_counts(ctx))["messages"] == 250  # the cursor covers what was written
 
     # A worker finding a fresh `running` run leaves it to whoever may still be on it...
     assert await import_pending_retries(ctx) == []
@@ -231,6 +235,27 @@ async def test_an_import_left_running_by_a_crash_is_resumed_mid_chat(
     assert (resumed.synced, resumed.created, resumed.updated) == (12, 12, 0)
     assert resumed.messages["created"] == expected
     assert (await row_counts(ctx))["messages"] == expected
+
+
+async def test_a_slow_gateway_still_sees_its_pages_written_every_few_seconds(
+    ctx: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conversation_import, "COMMIT_EVERY", 1_000_000)
+    monkeypatch.setattr(conversation_import, "COMMIT_AFTER", 0.05)
+    session_id = await sandbox_session(ctx, tenant)
+    inst = instance_of(ctx, session_id)
+    ctx.world.seed(inst, chats=3, messages=600)
+    ctx.world.latency_ms = 60  # each gateway call
+    written: list[int] = []
+
+    def keep(p: ImportProgress) -> None:
+        written.append(p.messages_created)
+
+    report = await import_conversations(ctx, session_id, trigger="manual", progress=keep)
+
+    assert report.status == "succeeded" and report.messages["created"] == 600
+    # Far from COMMIT_EVERY, pages were still written (and reported) along the way.
+    assert any(0 < n < 600 for n in written)
 
 
 async def test_an_import_that_finds_no_chat_is_empty_and_retried(

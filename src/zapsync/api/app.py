@@ -34,6 +34,7 @@ from zapsync.services.import_triggers import watch_connections
 from zapsync.services.outbox import OutboxRunner
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
+from zapsync.services.webhook_batches import WebhookBatcher
 from zapsync.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -64,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watch_connections(ctx)
         realtime.attach(ctx)
         app.state.realtime = realtime
+        webhooks = WebhookBatcher(ctx)
+        webhooks.start()
+        app.state.webhooks = webhooks
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await outbox.stop()
+            await webhooks.stop()
             await realtime.close()
             await pump.stop()
             await ctx.aclose()

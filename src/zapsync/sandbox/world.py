@@ -33,7 +33,9 @@ class Fault(StrEnum):
     MALFORMED = "malformed"  # 200 with a body that is not the contract
 
 
-@dataclass
+# Slots: a seeded world holds every message (200k in the import benchmark), and an import
+# reads each one; slotted, they take less memory and are quicker to read.
+@dataclass(slots=True)
 class SimMessage:
     id: str
     chat_jid: str

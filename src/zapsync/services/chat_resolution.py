@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, or_, select, update
@@ -87,6 +88,15 @@ def target_of(
     jid: str, alt_jid: str | None = None, *, name: str | None = None, unread_count: int = 0
 ) -> ChatTarget | None:
     """The key of the chat `jid` names; None for the Status pseudo-chat and for garbage."""
+    target = _keyed(jid, alt_jid)
+    if target is None or (not name and unread_count <= 0):
+        return target
+    return replace(target, name=clip(name, 200), unread_count=max(unread_count, 0))
+
+
+# Reading a phone number costs more than storing its message; the same few chats recur.
+@lru_cache(maxsize=4096)
+def _keyed(jid: str, alt_jid: str | None) -> ChatTarget | None:
     if is_status_broadcast(jid):
         return None
     try:
@@ -95,16 +105,13 @@ def target_of(
     except InvalidJid:
         return None
     phone_jid = phone_jid_of(jid, alt_jid) if identity.phone_e164 else None
-    chat_jid = phone_jid or primary.canonical
     return ChatTarget(
         chat_key=identity.chat_key,
-        chat_jid=chat_jid,
+        chat_jid=phone_jid or primary.canonical,
         is_group=identity.is_group or primary.kind is JidKind.GROUP,
         phone=identity.phone_e164,
         lid=identity.lid,
         phone_jid=phone_jid,
-        name=clip(name, 200),
-        unread_count=max(unread_count, 0),
     )
 
 

@@ -1,10 +1,12 @@
 """Import a session's chats and their history from its gateway, as one recorded sync run.
 
-The import streams: one page of chats, then one page of a chat's messages at a time, each
-page stored with `store_messages` and committed together with the run's counters and cursor.
-A crash, a restart or a gateway outage leaves a run `running` or `interrupted` with the chats
-already done in its cursor; the next import of the session resumes that run, so the finished
-run counts exactly what a clean run would have.
+The import streams: one page of chats, then one page of a chat's messages at a time. Fetched
+pages wait in a small buffer; every `COMMIT_EVERY` messages or `COMMIT_AFTER` seconds (and
+after each page of chats) the buffer is written with `store_history` in one transaction,
+together with the run's counters and cursor as they stand after those pages. A crash, a
+restart or a gateway outage leaves a run `running` or `interrupted` with the chats already
+done in its cursor; the next import of the session resumes that run, so the finished run
+counts exactly what a clean run would have.
 
 Counts are per chat: `synced` chats admitted and reconciled, `created` chats whose
 conversation this import created, `updated` existing conversations that gained messages or
@@ -19,7 +21,9 @@ a stored message). A run that finds no chat with history is recorded `empty` wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import copy
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,10 +36,10 @@ from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain import gateway
 from zapsync.domain.identity import InvalidJid, JidKind, parse_jid
-from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable
+from zapsync.providers.base import Gateway, GatewayError, GatewayRejected, GatewayUnavailable
 from zapsync.services.context import AppContext
 from zapsync.services.errors import NotFound, ServiceError
-from zapsync.services.message_store import record_chats, store_messages
+from zapsync.services.message_store import StoreResult, record_chats, store_history
 from zapsync.services.runs import run_summary, start_run
 from zapsync.services.session_gateway import gateway_for
 from zapsync.store.models import Session, SyncRun
@@ -52,10 +56,23 @@ MAX_EMPTY_ATTEMPTS = 6
 # A `running` run whose last page is older than this was left by a crash, not in progress.
 STALE_AFTER = timedelta(minutes=5)
 MAX_ERROR_MESSAGES = 50
+# Fetched pages are written (one transaction, with the run's cursor) once they hold this many
+# messages. A commit per 100-message page cost more than the page's rows; and as new messages
+# land all over the (session, provider id) index, each commit rewrites much of it: on SQLite,
+# with 200k messages stored, a commit of 1,000 messages took ~28 ms, one of 5,000 ~37 ms. Not
+# more, as the pages wait in memory (a real gateway's with their raw payloads). They are
+# fetched before their transaction begins, so no transaction waits on the gateway (SQLite
+# writers hold the write lock from BEGIN).
+COMMIT_EVERY = 5000
+# ...or once the oldest of them waited this long: a slow gateway still sees its progress
+# saved (and reported) every few seconds.
+COMMIT_AFTER = 2.0  # seconds
+# Messages per `store_history` call inside a transaction: bounds the rows built at once.
+STORE_EVERY = 1000
 
 sync_runs = table_of(SyncRun)
 _SAVED = ("synced", "created", "updated", "skipped", "errors", "error_messages", "report", "cursor")
-# Saved with every page: built once.
+# Saved with every batch: built once.
 _SAVE_RUN = (
     update(sync_runs)
     .where(sync_runs.c.id == bindparam("b_run"))
@@ -65,12 +82,29 @@ _SAVE_RUN = (
 
 @dataclass(frozen=True, slots=True)
 class ImportProgress:
+    """Told after every page and every chat fetched; `chats_done` and `messages_created`
+    count what is written, so they move a batch at a time."""
+
     chats_listed: int
     chats_done: int
     messages_created: int
 
 
 ProgressCallback = Callable[[ImportProgress], None]
+
+
+@dataclass(slots=True)
+class _Pages:
+    """Fetched messages of one chat, not written yet."""
+
+    chat: gateway.Chat
+    current: dict[str, Any]  # the chat's entry in the cursor
+    messages: list[gateway.Message]
+
+
+# Chat bookkeeping that waits in the buffer behind the chat's pages, so the state saved with
+# a batch describes exactly the pages written so far.
+_Step = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +289,10 @@ class _Import:
         self.organization_id = 0
         self.run_id = 0
         self.state = _State(since=None)
+        # Fetched and not written yet; `state` changes only when they are written.
+        self._buffer: list[_Pages | _Step] = []
+        self._buffered = 0  # messages in the buffer
+        self._buffered_since = 0.0  # monotonic time of the oldest buffered page
         settings = ctx.settings
         self.skip_groups = settings.import_skip_groups
         self.skip_empty = settings.import_skip_empty
@@ -378,20 +416,24 @@ class _Import:
             )
 
     async def _import_all(self, gw: Gateway) -> str:
-        done = set(self.state.done)
+        try:
+            await self._import_chats(gw)
+        except GatewayError:
+            await self._flush()  # the pages fetched before the gateway stopped are whole
+            raise
+        return "partial" if self.state.errors else "succeeded"
+
+    async def _import_chats(self, gw: Gateway) -> None:
+        seen = set(self.state.done)
         async for page in gw.list_chats():
             for chat in page:
                 self.state.listed_now += 1
-                if chat.jid in done:
+                if chat.jid in seen:
                     continue
-                await self._import_chat(gw, chat)
-                if chat.jid in self.state.done:
-                    done.add(chat.jid)
+                if await self._import_chat(gw, chat):
+                    seen.add(chat.jid)
                 self._tell()
-            async with self.ctx.db.session() as db:
-                await self._save(db)  # chats skipped by setting write nothing else
-                await db.commit()
-        return "partial" if self.state.errors else "succeeded"
+            await self._flush()  # also saves the chats skipped by setting, which write nothing
 
     def _skip_reason(self, chat: gateway.Chat) -> str | None:
         try:
@@ -406,92 +448,155 @@ class _Import:
             return "unsupported"  # broadcast lists, channels
         return None
 
-    async def _import_chat(self, gw: Gateway, chat: gateway.Chat) -> None:
-        state = self.state
+    async def _import_chat(self, gw: Gateway, chat: gateway.Chat) -> bool:
+        """Fetch one chat into the buffer; False when the gateway refused it (not done)."""
         reason = self._skip_reason(chat)
         if reason is not None:
-            state.skip(reason)
-            state.done.append(chat.jid)
-            return
-        current = state.current
+            self._buffer.append(lambda db: self._skip_chat(chat, reason))
+            return True
+        current = self.state.current  # a resumed run's chat keeps its counters
         if current is None or current.get("jid") != chat.jid:
             current = {"jid": chat.jid, "created": False, "changed": False, "messages": 0}
-        state.current = current
-        since = state.since
+        since = self.state.since
         last_at = chat.last_message_at
         if since is None or last_at is None or _aware(last_at) >= since:
             try:
                 async for page in gw.list_messages(chat.jid, since=since):
-                    await self._store_page(chat, current, page)
+                    await self._fetched(chat, current, page)
                     self._tell()
             except GatewayRejected as exc:
-                state.error(f"{chat.jid}: {exc.reason}")
-                state.current = None
-                return
+                message = f"{chat.jid}: {exc.reason}"
+                self._buffer.append(lambda db: self._refused_chat(message))
+                return False
+        self._buffer.append(lambda db: self._end_chat(db, chat, current))
+        return True
 
-        async with self.ctx.db.session() as db:
-            if current["messages"] == 0:
-                if self.skip_empty:
-                    state.skip("empty" if chat.last_message_at is None else "outside_history")
-                    self._close_chat(chat)
-                    await self._save(db)
-                    await db.commit()
-                    return
-                resolved = await record_chats(
-                    db,
-                    self.ctx.bus,
-                    organization_id=self.organization_id,
-                    session_id=self.session_id,
-                    chats=[chat],
-                    live=False,
-                )
-                current["created"] = any(r.created for r in resolved.values())
-            if current["created"]:
-                state.created += 1
-            elif current["changed"]:
-                state.updated += 1
-            else:
-                state.skip("unchanged")
-            state.synced += 1
-            self._close_chat(chat)
-            await self._save(db)
-            await db.commit()
+    async def _fetched(
+        self, chat: gateway.Chat, current: dict[str, Any], page: list[gateway.Message]
+    ) -> None:
+        since = self.state.since
+        # Gateways page by count, so the last page may reach past the history window.
+        wanted = page if since is None else [m for m in page if _aware(m.timestamp) >= since]
+        if not wanted:
+            return
+        last = self._buffer[-1] if self._buffer else None
+        if (
+            isinstance(last, _Pages)
+            and last.current is current
+            and len(last.messages) < STORE_EVERY
+        ):
+            last.messages.extend(wanted)
+        else:
+            self._buffer.append(_Pages(chat, current, list(wanted)))
+        if not self._buffered:
+            self._buffered_since = time.monotonic()
+        self._buffered += len(wanted)
+        waited = time.monotonic() - self._buffered_since
+        if self._buffered >= COMMIT_EVERY or waited >= COMMIT_AFTER:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write the buffer and save the run as it stands after it, in one transaction."""
+        buffer, self._buffer, self._buffered = self._buffer, [], 0
+        # A failed write leaves the state as committed, for the run's final record.
+        before = copy.deepcopy(self.state)
+        try:
+            async with self.ctx.db.session() as db:
+                results: dict[int, StoreResult] = {}
+                for batch in _batches([i for i in buffer if isinstance(i, _Pages)]):
+                    results.update(await self._store(db, batch))
+                # The counts in fetch order: a chat's end follows its pages, and the
+                # cursor's `current` ends on the chat the batch stopped in.
+                for item in buffer:
+                    if isinstance(item, _Pages):
+                        self._count(item, results[id(item)])
+                    else:
+                        await item(db)
+                await self._save(db)
+                await db.commit()
+        except BaseException:
+            self.state = before
+            raise
+
+    async def _store(self, db: AsyncSession, batch: list[_Pages]) -> dict[int, StoreResult]:
+        """Store the batch's pages at once; the results by `id` of each."""
+        results = await store_history(
+            db,
+            self.ctx.bus,
+            organization_id=self.organization_id,
+            session_id=self.session_id,
+            pages=[pages.messages for pages in batch],
+            chats={pages.chat.jid: pages.chat for pages in batch},
+        )
+        return {id(pages): result for pages, result in zip(batch, results, strict=True)}
+
+    def _count(self, pages: _Pages, result: StoreResult) -> None:
+        state, current = self.state, pages.current
+        state.current = current
+        current["created"] = current["created"] or bool(result.conversations_created)
+        current["changed"] = current["changed"] or bool(result.created or result.updated)
+        current["messages"] += result.created + result.updated + result.skipped
+        counts = state.messages
+        counts["fetched"] += len(pages.messages)
+        counts["created"] += result.created
+        counts["updated"] += result.updated
+        counts["already_stored"] += result.skipped
+
+    async def _skip_chat(self, chat: gateway.Chat, reason: str) -> None:
+        self.state.skip(reason)
+        self.state.done.append(chat.jid)
+
+    async def _refused_chat(self, message: str) -> None:
+        self.state.error(message)
+        self.state.current = None
+
+    async def _end_chat(
+        self, db: AsyncSession, chat: gateway.Chat, current: dict[str, Any]
+    ) -> None:
+        state = self.state
+        if current["messages"] == 0:
+            if self.skip_empty:
+                state.skip("empty" if chat.last_message_at is None else "outside_history")
+                self._close_chat(chat)
+                return
+            resolved = await record_chats(
+                db,
+                self.ctx.bus,
+                organization_id=self.organization_id,
+                session_id=self.session_id,
+                chats=[chat],
+                live=False,
+            )
+            current["created"] = any(r.created for r in resolved.values())
+        if current["created"]:
+            state.created += 1
+        elif current["changed"]:
+            state.updated += 1
+        else:
+            state.skip("unchanged")
+        state.synced += 1
+        self._close_chat(chat)
 
     def _close_chat(self, chat: gateway.Chat) -> None:
         self.state.done.append(chat.jid)
         self.state.current = None
 
-    async def _store_page(
-        self, chat: gateway.Chat, current: dict[str, Any], page: list[gateway.Message]
-    ) -> None:
-        since = self.state.since
-        # Gateways page by count, so the last page may reach past the history window.
-        wanted = [m for m in page if since is None or _aware(m.timestamp) >= since]
-        if not wanted:
-            return
-        counts = self.state.messages
-        async with self.ctx.db.session() as db:
-            result = await store_messages(
-                db,
-                self.ctx.bus,
-                organization_id=self.organization_id,
-                session_id=self.session_id,
-                messages=wanted,
-                chats={chat.jid: chat},
-                live=False,
-            )
-            current["created"] = current["created"] or bool(result.conversations_created)
-            current["changed"] = current["changed"] or bool(result.created or result.updated)
-            current["messages"] += result.created + result.updated + result.skipped
-            counts["fetched"] += len(wanted)
-            counts["created"] += result.created
-            counts["updated"] += result.updated
-            counts["already_stored"] += result.skipped
-            await self._save(db)
-            await db.commit()
-
 
 _NO_HISTORY = ("empty", "status_broadcast", "unsupported")
+
+
+def _batches(pages: list[_Pages]) -> Iterator[list[_Pages]]:
+    """Consecutive pages, about STORE_EVERY messages at a time."""
+    batch: list[_Pages] = []
+    size = 0
+    for item in pages:
+        if batch and size + len(item.messages) > STORE_EVERY:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
+        size += len(item.messages)
+    if batch:
+        yield batch
 
 
 def _aware(value: datetime) -> datetime:

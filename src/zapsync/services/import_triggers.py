@@ -24,7 +24,7 @@ def watch_connections(ctx: AppContext) -> None:
             name=f"import-{session_id}",
         )
 
-    ctx.bus.subscribe(on_event)
+    ctx.bus.subscribe(on_event, names={"session_status"})
 
 
 def history_arrived(ctx: AppContext, session_id: int) -> None:

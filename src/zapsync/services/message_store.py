@@ -11,22 +11,29 @@ The caller owns the transaction and commits; events go out after that commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Table,
+    Text,
+    Update,
+    and_,
     bindparam,
     case,
     delete,
     literal_column,
     or_,
     select,
+    union_all,
     update,
 )
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -44,7 +51,7 @@ from zapsync.services.contact_links import clip, link_identity
 from zapsync.services.message_views import conversation_json, message_json
 from zapsync.store.models import Contact, Conversation, Message, PendingAck
 from zapsync.store.types import UTCDateTime, utcnow
-from zapsync.store.upsert import Excluded, table_of, upsert_many
+from zapsync.store.upsert import Excluded, insert_missing, table_of, upsert_many
 
 __all__ = [
     "StoreResult",
@@ -53,12 +60,14 @@ __all__ = [
     "apply_edit",
     "link_identity",
     "record_chats",
+    "store_history",
     "store_messages",
 ]
 
 messages_table = table_of(Message)
 conversations_table = table_of(Conversation)
 pending_table = table_of(PendingAck)
+contacts_table = table_of(Contact)
 
 _RANK_BY_VALUE = {ack.value: rank for ack, rank in ACK_RANK.items()}
 
@@ -95,30 +104,63 @@ _ADVANCE_ACK = (
     )
     .values(ack=bindparam("b_ack"))
 )
-_LAST_AT = bindparam("b_at", type_=UTCDateTime())
-_MOVE_LAST_MESSAGE = (
-    update(conversations_table)
-    .where(
-        conversations_table.c.id == bindparam("b_id"),
-        or_(
-            conversations_table.c.last_message_at.is_(None),
-            conversations_table.c.last_message_at <= _LAST_AT,
-        ),
+
+
+def _touch_statement(at: Any, preview: Any, unread: Any) -> Update:
+    """Move a conversation's last message forward (never back) and count live unread."""
+    is_latest = or_(
+        conversations_table.c.last_message_at.is_(None),
+        conversations_table.c.last_message_at <= at,
     )
-    .values(last_message_at=_LAST_AT, last_message_preview=bindparam("b_preview"))
-)
-_COUNT_UNREAD = (
-    update(conversations_table)
-    .where(conversations_table.c.id == bindparam("b_id"))
-    .values(
-        unread_count=conversations_table.c.unread_count + bindparam("b_n"),
+    return update(conversations_table).values(
+        last_message_at=case((is_latest, at), else_=conversations_table.c.last_message_at),
+        last_message_preview=case(
+            (is_latest, preview), else_=conversations_table.c.last_message_preview
+        ),
+        unread_count=conversations_table.c.unread_count + unread,
         # A client writing again reopens a conversation an agent had resolved.
         status=case(
-            (conversations_table.c.status == "resolved", "open"),
+            (and_(unread > 0, conversations_table.c.status == "resolved"), "open"),
             else_=conversations_table.c.status,
         ),
     )
-)
+
+
+_UNREAD = bindparam("b_n", type_=Integer())
+# One conversation (a live message, the usual case): built once.
+_TOUCH_ONE = _touch_statement(
+    bindparam("b_at", type_=UTCDateTime()), bindparam("b_preview"), _UNREAD
+).where(conversations_table.c.id == bindparam("b_id"))
+
+
+# Rows per statement: SQLite allows 500 terms in a compound SELECT.
+TOUCH_CHUNK = 100
+
+
+@lru_cache(maxsize=TOUCH_CHUNK)
+def _touch_many(count: int) -> Update:
+    """`count` conversations in one `UPDATE ... FROM` a list of rows, built and compiled once
+    per count: an executemany costs a round trip per conversation, most of a batch of live
+    messages from many chats. Parameters: `i{k}`, `a{k}`, `p{k}`, `n{k}` for row k."""
+    # A UNION ALL of one-row SELECTs rather than `values()`: SQLAlchemy caches the compiled
+    # form of this statement, and compiling it again for every batch cost more than running it.
+    rows = union_all(
+        *(
+            select(
+                bindparam(f"i{k}", type_=Integer()).label("id"),
+                bindparam(f"a{k}", type_=UTCDateTime()).label("at"),
+                bindparam(f"p{k}", type_=Text()).label("preview"),
+                bindparam(f"n{k}", type_=Integer()).label("n"),
+            )
+            for k in range(count)
+        )
+    )
+    touched = rows.cte("touched")
+    return (
+        _touch_statement(touched.c.at, touched.c.preview, touched.c.n)
+        .where(conversations_table.c.id == touched.c.id)
+        .add_cte(touched)
+    )
 
 
 def _ack_of(value: str | None) -> Ack | None:
@@ -173,33 +215,69 @@ def _default_ack(message: gateway.Message) -> Ack:
     return message.ack or (Ack.SENT if message.from_me else Ack.DELIVERED)
 
 
-def _row(
+# A message's row as `_values` gives it (in the table's column order).
+_ROW_COLUMNS = (
+    "organization_id",
+    "session_id",
+    "conversation_id",
+    "provider_message_id",
+    "direction",
+    "sender",
+    "sender_jid",
+    "type",
+    "raw_type",
+    "body",
+    "media_url",
+    "mime_type",
+    "file_name",
+    "caption",
+    "is_voice_note",
+    "reaction_to",
+    "ack",
+    "sent_at",
+)
+_CONVERSATION, _PMID, _ACK, _SENT_AT = (
+    _ROW_COLUMNS.index(name)
+    for name in ("conversation_id", "provider_message_id", "ack", "sent_at")
+)
+
+
+def _values(
     message: gateway.Message, organization_id: int, session_id: int, conversation_id: int
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
+    """A message's row, as values in `_ROW_COLUMNS` order (the import writes rows as tuples)."""
     kind = message.type
     raw_type = message.raw_type
     if kind is MessageType.OTHER and not raw_type:
         raw_type = "unknown"
-    return {
-        "organization_id": organization_id,
-        "session_id": session_id,
-        "conversation_id": conversation_id,
-        "provider_message_id": message.provider_message_id[:200],
-        "direction": "out" if message.from_me else "in",
-        "sender": "agent" if message.from_me else "client",
-        "sender_jid": clip(message.sender_jid, 100),
-        "type": kind.value,
-        "raw_type": clip(raw_type, 60),
-        "body": message.body,
-        "media_url": message.media_url,
-        "mime_type": clip(message.mime_type, 120),
-        "file_name": clip(message.file_name, 300),
-        "caption": message.caption,
-        "is_voice_note": message.is_voice_note,
-        "reaction_to": clip(message.reaction_to, 200),
-        "ack": _default_ack(message).value,
-        "sent_at": _utc(message.timestamp),
-    }
+    from_me = message.from_me
+    return (
+        organization_id,
+        session_id,
+        conversation_id,
+        message.provider_message_id[:200],
+        "out" if from_me else "in",
+        "agent" if from_me else "client",
+        clip(message.sender_jid, 100),
+        kind.value,
+        clip(raw_type, 60),
+        message.body,
+        message.media_url,
+        clip(message.mime_type, 120),
+        clip(message.file_name, 300),
+        message.caption,
+        message.is_voice_note,
+        clip(message.reaction_to, 200),
+        _default_ack(message).value,
+        _utc(message.timestamp),
+    )
+
+
+def _row(
+    message: gateway.Message, organization_id: int, session_id: int, conversation_id: int
+) -> dict[str, Any]:
+    values = _values(message, organization_id, session_id, conversation_id)
+    return dict(zip(_ROW_COLUMNS, values, strict=True))
 
 
 def _target_for(message: gateway.Message, chat: gateway.Chat | None) -> ChatTarget | None:
@@ -212,6 +290,58 @@ def _target_for(message: gateway.Message, chat: gateway.Chat | None) -> ChatTarg
         # In a one-to-one chat the sender's push name is the person's name.
         target = replace(target, name=clip(message.sender_name, 200))
     return target
+
+
+async def _place_messages(
+    db: AsyncSession,
+    bus: EventBus,
+    organization_id: int,
+    session_id: int,
+    pages: Sequence[Sequence[gateway.Message]],
+    chats: Mapping[str, gateway.Chat],
+    results: Sequence[StoreResult],
+) -> list[tuple[int, gateway.Message, int]]:
+    """Each storable message with its page's index and its conversation (created when new),
+    all pages' chats resolved together; the Status pseudo-chat, garbage addresses and messages
+    without an id count as `ignored` in their page's result."""
+    keyed: list[tuple[int, gateway.Message, str]] = []
+    page_keys: list[set[str]] = [set() for _ in pages]
+    # Each distinct target once (by identity: the memo hands out one object per key).
+    targets: dict[int, ChatTarget] = {}
+    # Reading a phone number is slow; a page is mostly one chat, read it once.
+    memo: dict[tuple[str, str | None, bool, str | None], ChatTarget | None] = {}
+    for index, messages in enumerate(pages):
+        for message in messages:
+            memo_key = (
+                message.chat_jid,
+                message.chat_alt_jid,
+                message.from_me,
+                None if message.from_me else message.sender_name,
+            )
+            if memo_key not in memo:
+                memo[memo_key] = _target_for(message, chats.get(message.chat_jid))
+            target = memo[memo_key]
+            if target is None or not message.provider_message_id:
+                results[index].ignored += 1
+                continue
+            targets.setdefault(id(target), target)
+            keyed.append((index, message, target.chat_key))
+            page_keys[index].add(target.chat_key)
+    if not keyed:
+        return []
+
+    resolved = await resolve_chats(
+        db,
+        organization_id=organization_id,
+        session_id=session_id,
+        targets=list(targets.values()),
+        bus=bus,
+    )
+    for result, keys in zip(results, page_keys, strict=True):
+        result.conversations_created = {
+            resolved[key].conversation_id for key in keys if resolved[key].created
+        }
+    return [(index, message, resolved[key].conversation_id) for index, message, key in keyed]
 
 
 async def store_messages(
@@ -231,42 +361,15 @@ async def store_messages(
     `conversation_updated`; imported ones publish nothing (the import reports one run).
     """
     result = StoreResult()
-    chats = chats or {}
-    keyed: list[tuple[gateway.Message, str]] = []
-    # Each distinct target once (by identity: the memo hands out one object per key).
-    targets: dict[int, ChatTarget] = {}
-    # Reading a phone number is slow; a page is mostly one chat, read it once.
-    memo: dict[tuple[str, str | None, bool, str | None], ChatTarget | None] = {}
-    for message in messages:
-        memo_key = (
-            message.chat_jid,
-            message.chat_alt_jid,
-            message.from_me,
-            None if message.from_me else message.sender_name,
-        )
-        if memo_key not in memo:
-            memo[memo_key] = _target_for(message, chats.get(message.chat_jid))
-        target = memo[memo_key]
-        if target is None or not message.provider_message_id:
-            result.ignored += 1
-            continue
-        targets.setdefault(id(target), target)
-        keyed.append((message, target.chat_key))
-    if not keyed:
+    placed = await _place_messages(
+        db, bus, organization_id, session_id, [messages], chats or {}, [result]
+    )
+    if not placed:
         return result
 
-    resolved = await resolve_chats(
-        db,
-        organization_id=organization_id,
-        session_id=session_id,
-        targets=list(targets.values()),
-        bus=bus,
-    )
-    result.conversations_created = {r.conversation_id for r in resolved.values() if r.created}
-
     by_id: dict[str, tuple[gateway.Message, dict[str, Any]]] = {}
-    for message, key in keyed:
-        row = _row(message, organization_id, session_id, resolved[key].conversation_id)
+    for _, message, conversation_id in placed:
+        row = _row(message, organization_id, session_id, conversation_id)
         if row["provider_message_id"] in by_id:
             result.skipped += 1  # the same message twice in one page
             continue
@@ -304,8 +407,135 @@ async def store_messages(
     return result
 
 
+# The import path (`store_history`), built once.
+_STORED_OF = select(
+    messages_table.c.id,
+    messages_table.c.provider_message_id,
+    messages_table.c.conversation_id,
+    messages_table.c.ack,
+    messages_table.c.created_at,
+).where(
+    messages_table.c.session_id == bindparam("b_session"),
+    messages_table.c.provider_message_id.in_(bindparam("b_pmids", expanding=True)),
+)
+_Stored = Row[int, str, int, str, datetime]  # what _STORED_OF returns
+_ANY_PENDING = (
+    select(pending_table.c.session_id)
+    .where(pending_table.c.session_id == bindparam("b_session"))
+    .limit(1)
+)
+# Ids per lookup: far below SQLite's 32766 bound parameters, whatever a caller passes.
+_LOOKUP_CHUNK = 5000
+_HISTORY_COLUMNS = (*_ROW_COLUMNS, "created_at")
+
+
+async def store_history(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    organization_id: int,
+    session_id: int,
+    pages: Sequence[Sequence[gateway.Message]],
+    chats: Mapping[str, gateway.Chat] | None = None,
+) -> list[StoreResult]:
+    """Store imported messages with the outcome of `store_messages(live=False)` on each page,
+    all pages together in a few cheap statements: an import writes tens of thousands of
+    messages, nearly all new. A page is any group the caller counts apart (the import: one
+    chat's messages); a message repeated in a later page counts as skipped there.
+
+    The messages go in with a plain `INSERT … ON CONFLICT DO NOTHING` (`insert_missing`); only
+    when some were already stored does a lookup find those repeats, to move their acks forward.
+    `message_ids` stays empty: nothing returns the new rows' ids (the live path needs them for
+    its events, and pays for RETURNING).
+    """
+    results = [StoreResult() for _ in pages]
+    placed = await _place_messages(
+        db, bus, organization_id, session_id, pages, chats or {}, results
+    )
+    if not placed:
+        return results
+    by_id: dict[str, tuple[int, gateway.Message, tuple[Any, ...]]] = {}
+    for index, message, conversation_id in placed:
+        values = _values(message, organization_id, session_id, conversation_id)
+        if values[_PMID] in by_id:
+            results[index].skipped += 1  # the same message twice in one batch
+            continue
+        by_id[values[_PMID]] = (index, message, values)
+
+    # Stamped with this call's time: rows stored before carry an older one.
+    marker = utcnow()
+    rows = [(*values, marker) for _, _, values in by_id.values()]
+    inserted = await insert_missing(
+        db, Message, _HISTORY_COLUMNS, rows, conflict=("session_id", "provider_message_id")
+    )
+    repeats: dict[str, _Stored] = {}
+    if inserted < len(by_id):
+        repeats = await _stored_before(db, session_id, list(by_id), marker)
+    moved = await _move_repeat_acks(db, session_id, by_id, repeats)
+    new = by_id.keys() - repeats.keys()
+    pending: Container[int] = ()
+    # Parked acks are rare: one cheap probe spares the lookup of every id of the batch.
+    if await db.scalar(_ANY_PENDING, {"b_session": session_id}) is not None:
+        pending = await _apply_pending_acks(db, session_id, list(by_id), new)
+
+    new_rows: list[tuple[gateway.Message, dict[str, Any]]] = []
+    for pmid, (index, message, values) in by_id.items():
+        result = results[index]
+        if pmid in new:
+            result.created += 1
+            result.conversation_ids.add(values[_CONVERSATION])
+            row = {"conversation_id": values[_CONVERSATION], "sent_at": values[_SENT_AT]}
+            new_rows.append((message, row))
+        elif pmid in moved or repeats[pmid].id in pending:
+            result.updated += 1
+            result.conversation_ids.add(repeats[pmid].conversation_id)
+        else:
+            result.skipped += 1
+    await _touch_conversations(db, new_rows, live=False)
+    for result in results:
+        result.conversation_ids |= result.conversations_created
+    return results
+
+
+async def _move_repeat_acks(
+    db: AsyncSession,
+    session_id: int,
+    by_id: Mapping[str, tuple[int, gateway.Message, tuple[Any, ...]]],
+    repeats: Mapping[str, _Stored],
+) -> set[str]:
+    """Move the stored messages' acks forward to the incoming ones where those are later;
+    returns their provider message ids. (The statement itself never moves an ack back.)"""
+    later = []
+    for pmid, stored in repeats.items():
+        ack = by_id[pmid][2][_ACK]
+        if _RANK_BY_VALUE.get(stored.ack, -1) < _RANK_BY_VALUE[ack]:
+            later.append(
+                {
+                    "b_session": session_id,
+                    "b_pmid": pmid,
+                    "b_ack": ack,
+                    "b_rank": _RANK_BY_VALUE[ack],
+                }
+            )
+    if later:
+        await db.execute(_ADVANCE_ACK, later)
+    return {change["b_pmid"] for change in later}
+
+
+async def _stored_before(
+    db: AsyncSession, session_id: int, pmids: list[str], marker: datetime
+) -> dict[str, _Stored]:
+    """The messages among `pmids` stored before this call (by provider message id)."""
+    stored: dict[str, _Stored] = {}
+    for start in range(0, len(pmids), _LOOKUP_CHUNK):
+        params = {"b_session": session_id, "b_pmids": pmids[start : start + _LOOKUP_CHUNK]}
+        found = await db.execute(_STORED_OF, params)
+        stored.update((r.provider_message_id, r) for r in found.all() if r.created_at != marker)
+    return stored
+
+
 async def _apply_pending_acks(
-    db: AsyncSession, session_id: int, pmids: Sequence[str], created: Mapping[str, int]
+    db: AsyncSession, session_id: int, pmids: Sequence[str], created: Container[str]
 ) -> dict[int, int]:
     """Apply the acks that arrived before their messages, then forget them.
 
@@ -356,16 +586,20 @@ async def _touch_conversations(
         counts = live and not message.from_me and message.type is not MessageType.REACTION
         if counts:
             unread[conversation_id] = unread.get(conversation_id, 0) + 1
-    if latest:
-        await db.execute(
-            _MOVE_LAST_MESSAGE,
-            [
-                {"b_id": cid, "b_at": when, "b_preview": preview}
-                for cid, (when, preview) in latest.items()
-            ],
-        )
-    if unread:
-        await db.execute(_COUNT_UNREAD, [{"b_id": cid, "b_n": n} for cid, n in unread.items()])
+    changes = [
+        (cid, when, preview, unread.get(cid, 0))
+        for cid, (when, preview) in sorted(latest.items())  # one lock order for every writer
+    ]
+    if len(changes) == 1:
+        ((cid, when, preview, n),) = changes
+        await db.execute(_TOUCH_ONE, {"b_id": cid, "b_at": when, "b_preview": preview, "b_n": n})
+    else:
+        for start in range(0, len(changes), TOUCH_CHUNK):
+            chunk = changes[start : start + TOUCH_CHUNK]
+            params: dict[str, Any] = {}
+            for k, (cid, when, preview, n) in enumerate(chunk):
+                params.update({f"i{k}": cid, f"a{k}": when, f"p{k}": preview, f"n{k}": n})
+            await db.execute(_touch_many(len(chunk)), params)
     return set(latest)
 
 
@@ -378,14 +612,14 @@ async def _publish(
 ) -> None:
     ids = [*result.message_ids, *acked_ids]
     if ids:
+        # Core rows, not ORM objects: building objects was most of the cost of a live batch.
         stmt = (
-            select(Message)
-            .where(Message.id.in_(ids))
-            .order_by(Message.sent_at, Message.id)
-            .execution_options(populate_existing=True)
+            select(messages_table)
+            .where(messages_table.c.id.in_(ids))
+            .order_by(messages_table.c.sent_at, messages_table.c.id)
         )
         created = set(result.message_ids)
-        for message in (await db.scalars(stmt)).all():
+        for message in (await db.execute(stmt)).all():
             name: EventName = "new_message" if message.id in created else "message_updated"
             publish_on_commit(
                 db,
@@ -406,13 +640,15 @@ async def publish_conversations(
     """`conversation_updated` with each conversation's current row and contact."""
     if not conversation_ids:
         return
-    stmt = (
-        select(Conversation, Contact)
-        .outerjoin(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.id.in_(sorted(conversation_ids)))
-        .execution_options(populate_existing=True)
-    )
-    for conversation, contact in (await db.execute(stmt)).tuples().all():
+    stmt = select(conversations_table).where(conversations_table.c.id.in_(sorted(conversation_ids)))
+    rows = (await db.execute(stmt)).all()
+    contact_ids = sorted({r.contact_id for r in rows if r.contact_id is not None})
+    contacts_by_id = {}
+    if contact_ids:
+        found = await db.execute(select(contacts_table).where(contacts_table.c.id.in_(contact_ids)))
+        contacts_by_id = {c.id: c for c in found.all()}
+    for conversation in rows:
+        contact = contacts_by_id.get(conversation.contact_id)
         publish_on_commit(
             db,
             bus,

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Row
+
 from zapsync.store.models import Contact, Conversation, Message
+
+# Views read attributes only, so a Core row of the same table serves as well as an ORM object
+# (hot paths skip building objects).
+MessageLike = Message | Row[Any]
+ContactLike = Contact | Row[Any]
+ConversationLike = Conversation | Row[Any]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -15,7 +23,7 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def message_json(message: Message) -> dict[str, Any]:
+def message_json(message: MessageLike) -> dict[str, Any]:
     return {
         "id": message.id,
         "conversation_id": message.conversation_id,
@@ -40,7 +48,7 @@ def message_json(message: Message) -> dict[str, Any]:
     }
 
 
-def contact_json(contact: Contact) -> dict[str, Any]:
+def contact_json(contact: ContactLike) -> dict[str, Any]:
     return {
         "id": contact.id,
         "phone_e164": contact.phone_e164,
@@ -54,7 +62,9 @@ def contact_json(contact: Contact) -> dict[str, Any]:
     }
 
 
-def conversation_json(conversation: Conversation, contact: Contact | None = None) -> dict[str, Any]:
+def conversation_json(
+    conversation: ConversationLike, contact: ContactLike | None = None
+) -> dict[str, Any]:
     """`contact` is embedded when given (list views join it; events include it)."""
     body: dict[str, Any] = {
         "id": conversation.id,

@@ -18,6 +18,7 @@ Contract:
   (a timeout after the gateway took the message) is adopted instead of sending twice.
 - `OutboxRunner` runs `deliver_due` at start (resuming what a restart left), whenever a
   message is queued in this process, when the next retry is due, and every `POLL_SECONDS`.
+  When a session becomes connected again, its sends waiting out a retry delay go at once.
 """
 
 from __future__ import annotations
@@ -157,7 +158,14 @@ async def _claim(ctx: AppContext, item_id: int) -> Claim | None:
             outbox.c.status == "pending",
             outbox.c.next_attempt_at <= now,
         )
-        .values(attempts=outbox.c.attempts + 1, next_attempt_at=now + lease(ctx), updated_at=now)
+        # `last_error` is cleared while in flight: a set one marks a retry that waits, the
+        # only kind `retry_session_now` may hurry.
+        .values(
+            attempts=outbox.c.attempts + 1,
+            next_attempt_at=now + lease(ctx),
+            last_error=None,
+            updated_at=now,
+        )
         .returning(
             outbox.c.id,
             outbox.c.attempts,
@@ -431,6 +439,35 @@ async def seconds_until_next(ctx: AppContext) -> float | None:
     return max((nearest - utcnow()).total_seconds(), 0.0)
 
 
+async def retry_session_now(ctx: AppContext, session_id: int) -> int:
+    """The session is back: its sends waiting out a retry delay are due now, not after the
+    backoff. Items in flight are left alone. Returns how many were hurried."""
+    now = utcnow()
+    async with ctx.db.session() as db:
+        result = await db.execute(
+            update(outbox)
+            .where(
+                outbox.c.session_id == session_id,
+                outbox.c.kind == SEND_KIND,
+                outbox.c.status == "pending",
+                outbox.c.last_error.is_not(None),
+                outbox.c.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now, updated_at=now)
+        )
+        await db.commit()
+    hurried = int(getattr(result, "rowcount", 0) or 0)
+    if hurried:
+        log.info("outbox retries now: session reconnected", session_id=session_id, items=hurried)
+    return hurried
+
+
+def _reconnected(event: Event) -> int | None:
+    if event.name != "session_status" or event.data.get("status") != "connected":
+        return None
+    return int(event.data["session_id"])
+
+
 def _queued_here(event: Event) -> bool:
     return (
         event.name == "new_message"
@@ -452,11 +489,15 @@ class OutboxRunner:
         self._wake.set()
 
     async def _on_event(self, event: Event) -> None:
-        if _queued_here(event):
+        session_id = _reconnected(event)
+        if session_id is not None:
+            if await retry_session_now(self.ctx, session_id):
+                self.wake()
+        elif _queued_here(event):
             self.wake()
 
     def start(self) -> None:
-        self.ctx.bus.subscribe(self._on_event)
+        self.ctx.bus.subscribe(self._on_event, names={"new_message", "session_status"})
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:

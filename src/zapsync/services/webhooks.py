@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.gateway import (
@@ -27,7 +28,7 @@ from zapsync.domain.gateway import (
     Message as DomainMessage,
 )
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.providers.base import WebhookRejected
+from zapsync.providers.base import Gateway, WebhookRejected
 from zapsync.security.tokens import secrets_equal
 from zapsync.services import message_store
 from zapsync.services.contact_links import link_identity
@@ -68,46 +69,127 @@ def _authenticated(session: Session, headers: Mapping[str, str], query: Mapping[
     return bool(given) and secrets_equal(given, session.webhook_secret)
 
 
-async def receive_webhook(
+@dataclass(slots=True)
+class Delivery:
+    """One webhook request as it arrived: verified and parsed only when applied."""
+
+    provider: str
+    session_id: int
+    headers: Mapping[str, str]  # names lower-cased
+    query: Mapping[str, str]
+    body: bytes
+    received_at: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def of(
+        cls,
+        provider: str,
+        session_id: int,
+        headers: Mapping[str, str],
+        query: Mapping[str, str],
+        body: bytes,
+    ) -> Delivery:
+        return cls(provider, session_id, {k.lower(): v for k, v in headers.items()}, query, body)
+
+
+# What applying a delivery gave: its outcome, or why it was refused (nothing of it written).
+DeliveryResult = WebhookOutcome | ServiceError
+
+
+def _verified_events(
     ctx: AppContext,
-    provider: str,
-    session_id: int,
-    headers: Mapping[str, str],
-    query: Mapping[str, str],
-    body: bytes,
-) -> WebhookOutcome:
-    started = time.perf_counter()
+    delivery: Delivery,
+    session: Session | None,
+    gateways: dict[int, Gateway],
+) -> list[WebhookEvent]:
+    if session is None or session.provider != delivery.provider:
+        # Same answer as a wrong secret: do not reveal which session ids exist.
+        raise Unauthorized("unknown session or wrong webhook secret")
+    if session.id not in gateways:
+        gateways[session.id] = gateway_for(ctx, session)
+    gateway = gateways[session.id]
+    if not (
+        _authenticated(session, delivery.headers, delivery.query)
+        or gateway.verify_webhook(delivery.headers, delivery.body, session.webhook_secret)
+    ):
+        log.warning(
+            "webhook refused: wrong secret",
+            provider=delivery.provider,
+            session_id=delivery.session_id,
+        )
+        raise Unauthorized("unknown session or wrong webhook secret")
+    try:
+        return gateway.parse_webhook(delivery.body)
+    except WebhookRejected as exc:
+        log.warning("webhook refused: malformed", session_id=delivery.session_id, reason=exc.reason)
+        raise MalformedWebhook(exc.reason) from None
+
+
+async def apply_deliveries(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
+    """Verify, parse and apply deliveries in one transaction; one result per delivery, in order.
+
+    A refused delivery (unknown session, wrong secret, malformed body) writes nothing and does
+    not stop the others. Each session's events are applied in arrival order. Any other error
+    rolls the whole transaction back and propagates: the caller decides whether to retry the
+    deliveries one by one.
+    """
+    results: list[DeliveryResult] = []
     async with ctx.db.session() as db:
-        session = await db.get(Session, session_id)
-        if session is None or session.provider != provider:
-            # Same answer as a wrong secret: do not reveal which session ids exist.
-            raise Unauthorized("unknown session or wrong webhook secret")
-        gateway = gateway_for(ctx, session)
-        lowered = {k.lower(): v for k, v in headers.items()}
-        if not (
-            _authenticated(session, lowered, query)
-            or gateway.verify_webhook(lowered, body, session.webhook_secret)
-        ):
-            log.warning("webhook refused: wrong secret", provider=provider, session_id=session_id)
-            raise Unauthorized("unknown session or wrong webhook secret")
-        try:
-            events = gateway.parse_webhook(body)
-        except WebhookRejected as exc:
-            log.warning("webhook refused: malformed", session_id=session_id, reason=exc.reason)
-            raise MalformedWebhook(exc.reason) from None
-        outcome = await apply_events(ctx, db, session, events)
+        ids = sorted({d.session_id for d in deliveries})
+        found = await db.scalars(select(Session).where(Session.id.in_(ids)))
+        sessions = {s.id: s for s in found.all()}
+        gateways: dict[int, Gateway] = {}
+        by_session: dict[int, list[WebhookEvent]] = {}
+        for delivery in deliveries:
+            session = sessions.get(delivery.session_id)
+            try:
+                events = _verified_events(ctx, delivery, session, gateways)
+            except ServiceError as exc:
+                results.append(exc)
+                continue
+            by_session.setdefault(delivery.session_id, []).extend(events)
+            results.append(summarize(events))
+        for session_id, events in by_session.items():
+            await apply_events(ctx, db, sessions[session_id], events)
         await db.commit()
-    if outcome.history_arrived:
-        history_arrived(ctx, session_id)
+    for delivery, result in zip(deliveries, results, strict=True):
+        if isinstance(result, WebhookOutcome):
+            _log_delivery(delivery, result)
+            if result.history_arrived:
+                history_arrived(ctx, delivery.session_id)
+    return results
+
+
+def _log_delivery(delivery: Delivery, outcome: WebhookOutcome) -> None:
     log.info(
         "webhook",
-        provider=provider,
-        session_id=session_id,
+        provider=delivery.provider,
+        session_id=delivery.session_id,
         events=outcome.events,
         applied=outcome.applied,
         ignored=outcome.ignored,
-        ms=round((time.perf_counter() - started) * 1000, 2),
+        ms=round((time.perf_counter() - delivery.received_at) * 1000, 2),
     )
+
+
+async def receive_webhook(ctx: AppContext, delivery: Delivery) -> WebhookOutcome:
+    """Apply one delivery in its own transaction; raises what refused it."""
+    (result,) = await apply_deliveries(ctx, [delivery])
+    if isinstance(result, ServiceError):
+        raise result
+    return result
+
+
+def summarize(events: Sequence[WebhookEvent]) -> WebhookOutcome:
+    """What a delivery's events amount to: applied, or ignored as unknown."""
+    outcome = WebhookOutcome()
+    for event in events:
+        outcome.events.append(type(event).__name__)
+        if isinstance(event, UnknownEvent):
+            outcome.ignored.append(event.name)
+        else:
+            outcome.applied += 1
+            outcome.history_arrived |= isinstance(event, HistoryArrived)
     return outcome
 
 
@@ -118,7 +200,6 @@ async def apply_events(
 
     Messages are stored in batches; a batch is written before an event that refers to
     stored messages (ack, edit, delete) so the order of the delivery is kept."""
-    outcome = WebhookOutcome()
     live: list[DomainMessage] = []
     history: list[DomainMessage] = []
     org = session.organization_id
@@ -136,13 +217,10 @@ async def apply_events(
                 )
                 batch.clear()
 
-    for event in events:
-        outcome.events.append(type(event).__name__)
-        if isinstance(event, UnknownEvent):
-            outcome.ignored.append(event.name)
-            continue
-        outcome.applied += 1
+    applicable = [e for e in events if not isinstance(e, UnknownEvent)]
+    if applicable:
         session.last_activity_at = utcnow()
+    for event in applicable:
         if isinstance(event, StatusChanged):
             record_status(
                 db,
@@ -169,7 +247,6 @@ async def apply_events(
         elif isinstance(event, HistoryArrived):
             # Old messages: stored quietly, and an import that found nothing retries now.
             history.extend(event.messages)
-            outcome.history_arrived = True
         elif isinstance(event, MessageAcked):
             await flush()
             await message_store.apply_ack(
@@ -212,4 +289,4 @@ async def apply_events(
                 live=True,
             )
     await flush()
-    return outcome
+    return summarize(events)

@@ -3,18 +3,22 @@
 Every importer writes through `upsert_many` so a page of rows costs one statement (or a few,
 when the page is larger than the engine's bound-parameter limit), never one round trip per row.
 On PostgreSQL the rows travel as one array per column (`INSERT … SELECT unnest(…)`); on SQLite
-as multi-row VALUES.
+as multi-row VALUES. `insert_missing` is the cheaper write for bulk inserts that need only a
+count: no RETURNING, and on SQLite the driver's own executemany.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, Row, Table, bindparam, func, select
+from sqlalchemy import JSON, ColumnElement, CursorResult, Row, Table, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.schema import Column
@@ -117,6 +121,181 @@ async def upsert_many(
     return results
 
 
+async def insert_missing(
+    db: AsyncSession,
+    target: type[Base] | Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    conflict: Sequence[str],
+) -> int:
+    """Insert the `rows` (values in `columns` order) that clash with no stored row, nor an
+    earlier one of `rows`, on the `conflict` columns (DO NOTHING for the others); return how
+    many went in.
+
+    The cheapest bulk write on each engine, for callers that need a count, not the rows (no
+    RETURNING, which makes SQLAlchemy rewrite the rows into multi-row VALUES, several times
+    dearer per row). SQLite gets the rows through the driver's own executemany. PostgreSQL
+    first tries COPY (for 50k message rows, a third less time than an executemany or `unnest`
+    arrays), as an import's rows are nearly always all new; a clash undoes that attempt and
+    the rows go in as in `upsert_many`, the clashes skipped. The counts are the drivers': an
+    executemany's rowcount sums its rows' (`preserve_rowcount` keeps it readable after the
+    async drivers close the cursor), COPY's counts the rows copied.
+    """
+    if not rows:
+        return 0
+    table = table_of(target)
+    columns = tuple(columns)
+    dialect = db.get_bind().dialect
+    stmt, use_unnest, chunk, _ = _statement(
+        table, dialect.name, columns, tuple(conflict), (), None, ()
+    )
+    if dialect.name == "postgresql":
+        copy = _copy_form(table, dialect, columns)
+        if copy is not None:
+            try:
+                async with db.begin_nested():
+                    return await _copy(db, copy, rows)
+            except Exception as exc:  # psycopg's own error: COPY bypasses SQLAlchemy
+                if _sqlstate(exc) != _UNIQUE_VIOLATION:
+                    raise
+    else:
+        direct = _direct_form(stmt, dialect, columns)
+        if direct is not None:
+            sql, driver_rows = direct
+            conn = await db.connection()
+            written = await conn.exec_driver_sql(sql, driver_rows.parameters(rows), _KEEP_COUNT)
+            return written.rowcount
+    return await _insert_chunks(db, stmt, columns, rows, chunk, arrays=use_unnest)
+
+
+_KEEP_COUNT = {"preserve_rowcount": True}
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's error code, raised by psycopg itself or wrapped by SQLAlchemy."""
+    code = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+async def _insert_chunks(
+    db: AsyncSession,
+    stmt: Any,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    chunk: int,
+    *,
+    arrays: bool,
+) -> int:
+    """Run an insert over `rows` through SQLAlchemy, a chunk at a time (as one array per
+    column for `_unnest_source`); the rows inserted. No `_dedupe`: DO NOTHING skips a repeated
+    key like a stored one, on both engines."""
+    inserted = 0
+    for start in range(0, len(rows), chunk):
+        batch = rows[start : start + chunk]
+        params: Any
+        if arrays:
+            by_column = zip(*batch, strict=True)
+            params = {f"u_{name}": list(a) for name, a in zip(columns, by_column, strict=True)}
+        else:
+            params = [dict(zip(columns, row, strict=True)) for row in batch]
+        result = await db.execute(stmt, params, execution_options=_KEEP_COUNT)
+        assert isinstance(result, CursorResult)  # what an INSERT returns
+        inserted += result.rowcount
+    return inserted
+
+
+async def _copy(
+    db: AsyncSession, form: tuple[str, _DriverRows], rows: Sequence[Sequence[Any]]
+) -> int:
+    """COPY the rows in, on the session's own connection and transaction (psycopg)."""
+    sql, driver_rows = form
+    conn = await db.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None  # a checked-out connection
+    async with driver.cursor() as cursor:
+        async with cursor.copy(sql) as copy:
+            for values in driver_rows.parameters(rows):
+                await copy.write_row(values)
+        count: int = cursor.rowcount
+    return count
+
+
+_Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _DriverRows:
+    """What turns rows into the values a driver takes for a statement's parameters."""
+
+    order: Callable[[Sequence[Any]], tuple[Any, ...]] | None  # reorders a row, if needed
+    processors: tuple[tuple[int, _Processor], ...]  # (position, the column's bind processor)
+
+    def parameters(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The values SQLAlchemy would bind, through the same column processors, without the
+        parameter dict it builds and processes per row of an executemany (most of the Python
+        cost of a small row). A value shared by consecutive rows (a batch's timestamp) is
+        processed once."""
+        processors = self.processors
+        seen: list[Any] = [_UNSEEN] * len(processors)
+        done: list[Any] = [None] * len(processors)
+        out = []
+        for row in rows:
+            values = list(self.order(row) if self.order else row)
+            for k, (position, process) in enumerate(processors):
+                value = values[position]
+                if value is not seen[k]:
+                    seen[k], done[k] = value, process(value)
+                values[position] = done[k]
+            out.append(tuple(values))
+        return out
+
+
+_UNSEEN = object()
+
+
+def _driver_rows(
+    table: Table, dialect: Dialect, columns: tuple[str, ...], names: Sequence[str]
+) -> _DriverRows:
+    """For rows in `columns` order, the values of the parameters `names`."""
+    order = None
+    if tuple(names) != columns:
+        order = itemgetter(*(columns.index(name) for name in names))
+    processors = []
+    for position, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((position, process))
+    return _DriverRows(order, tuple(processors))
+
+
+@lru_cache(maxsize=32)
+def _direct_form(
+    stmt: Any, dialect: Dialect, columns: tuple[str, ...]
+) -> tuple[str, _DriverRows] | None:
+    """`stmt` as SQL for the driver's executemany, or None where SQLAlchemy must stay in
+    between: named parameters, or parameters the rows do not carry (Python-side defaults)."""
+    compiled = stmt.compile(dialect=dialect, column_keys=list(columns))
+    names = compiled.positiontup
+    if not compiled.positional or names is None or sorted(names) != sorted(columns):
+        return None
+    return compiled.string, _driver_rows(stmt.table, dialect, columns, names)
+
+
+@lru_cache(maxsize=32)
+def _copy_form(
+    table: Table, dialect: Dialect, columns: tuple[str, ...]
+) -> tuple[str, _DriverRows] | None:
+    """`COPY … FROM STDIN` of `columns`, and the rows' values for it; None when a column left
+    out has a Python-side default (an INSERT through SQLAlchemy fills it in, COPY would not)."""
+    if any(c.default is not None and c.name not in columns for c in table.c):
+        return None
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    sql = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
+    return sql, _driver_rows(table, dialect, columns, columns)
+
+
 @lru_cache(maxsize=128)
 def _statement(
     table: Table,
@@ -133,16 +312,7 @@ def _statement(
         isinstance(table.c[c].type, JSON) for c in columns
     )
     if use_unnest:
-        # One array per column and `INSERT … SELECT unnest(…)`: the SQL text is the same for
-        # any number of rows, so PostgreSQL and psycopg prepare it once. Multi-row VALUES
-        # text changes with the row count and is re-parsed by the driver every time.
-        source = select(
-            *(
-                func.unnest(bindparam(f"u_{name}", type_=postgresql.ARRAY(table.c[name].type)))
-                for name in columns
-            )
-        )
-        stmt = postgresql.insert(table).from_select(list(columns), source)
+        stmt = postgresql.insert(table).from_select(list(columns), _unnest_source(table, columns))
         chunk = _UNNEST_CHUNK
     elif dialect in ("sqlite", "postgresql"):
         insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
@@ -159,6 +329,18 @@ def _statement(
         stmt = stmt.returning(*(table.c[name] for name in returning))
     stamps = bool(update) and "updated_at" in table.c and "updated_at" not in update
     return stmt, use_unnest, chunk, stamps
+
+
+def _unnest_source(table: Table, columns: tuple[str, ...]) -> Any:
+    """`SELECT unnest(:u_a), unnest(:u_b), …`: one array per column. The SQL text is the same
+    for any number of rows, so PostgreSQL and psycopg prepare it once; multi-row VALUES text
+    changes with the row count and is re-parsed by the driver every time."""
+    return select(
+        *(
+            func.unnest(bindparam(f"u_{name}", type_=postgresql.ARRAY(table.c[name].type)))
+            for name in columns
+        )
+    )
 
 
 def _on_conflict(

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from zapsync.api.deps import Ctx
-from zapsync.services.webhooks import receive_webhook
+from zapsync.services.webhook_batches import WebhookBatcher
+from zapsync.services.webhooks import Delivery
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -18,13 +18,12 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 @router.post("/{provider}/{session_id}", responses={202: {}, 400: {}, 401: {}})
 # Evolution with `byEvents` appends the event as a path suffix (`/messages-upsert`).
 @router.post("/{provider}/{session_id}/{event_suffix}", include_in_schema=False)
-async def gateway_webhook(
-    provider: str, session_id: int, request: Request, ctx: Ctx
-) -> JSONResponse:
+async def gateway_webhook(provider: str, session_id: int, request: Request) -> JSONResponse:
     body = await request.body()
-    outcome = await receive_webhook(
-        ctx, provider, session_id, request.headers, request.query_params, body
-    )
+    # Applied with the other deliveries waiting, in one transaction; answered after commit.
+    batcher: WebhookBatcher = request.app.state.webhooks
+    delivery = Delivery.of(provider, session_id, request.headers, request.query_params, body)
+    outcome = await batcher.receive(delivery)
     content: dict[str, Any] = {"received": outcome.events, "applied": outcome.applied}
     if outcome.only_unknown:
         content["ignored"] = outcome.ignored

@@ -1,0 +1,120 @@
+"""Webhook deliveries arriving together are applied together, yet each is answered alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from tests.conftest import Tenant
+from tests.support.sessions import insert_session
+from zapsync.services import webhooks
+from zapsync.services.context import AppContext
+from zapsync.services.webhook_batches import WebhookBatcher
+from zapsync.store.models import Conversation, Message
+
+SECRET = {"X-Zapsync-Token": "hook-secret"}
+
+
+def upsert(n: int, chat: int | None = None) -> bytes:
+    chat = n if chat is None else chat
+    body: dict[str, Any] = {
+        "event": "messages.upsert",
+        "instance": "vendas",
+        "data": {
+            "key": {
+                "remoteJid": f"5511987{chat:06d}@s.whatsapp.net",
+                "fromMe": False,
+                "id": f"BATCH{n:06d}",
+            },
+            "pushName": f"Cliente {chat}",
+            "message": {"conversation": f"mensagem {n}"},
+            "messageType": "conversation",
+            "messageTimestamp": int(time.time()) + n,
+        },
+    }
+    return json.dumps(body).encode()
+
+
+async def message_count(ctx: AppContext, sid: int) -> int:
+    async with ctx.db.session() as db:
+        return int(
+            await db.scalar(
+                select(func.count()).select_from(Message).where(Message.session_id == sid)
+            )
+            or 0
+        )
+
+
+async def test_concurrent_deliveries_each_get_their_own_answer(
+    client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant
+) -> None:
+    sid = await insert_session(ctx, tenant, "evolution", status="connected")
+    url = f"/api/v1/webhooks/evolution/{sid}"
+    good = [client.post(url, content=upsert(n, chat=n % 7), headers=SECRET) for n in range(40)]
+    wrong = client.post(url, content=upsert(900), headers={"X-Zapsync-Token": "nope"})
+    malformed = client.post(url, content=b'{"event": "messages.upsert", "data": ', headers=SECRET)
+    unknown = client.post(url, content=b'{"event": "labels.edit", "data": {}}', headers=SECRET)
+    answers = await asyncio.gather(*good, wrong, malformed, unknown)
+
+    assert [a.status_code for a in answers[:40]] == [200] * 40
+    assert all(a.json()["applied"] == 1 for a in answers[:40])
+    assert answers[40].status_code == 401
+    assert answers[41].status_code == 400
+    assert answers[41].headers["content-type"].startswith("application/problem+json")
+    assert answers[42].status_code == 202 and answers[42].json()["ignored"] == ["labels.edit"]
+    # Every good message stored once; nothing of the refused ones.
+    assert await message_count(ctx, sid) == 40
+    async with ctx.db.session() as db:
+        unread = (
+            await db.scalars(
+                select(Conversation.unread_count).where(Conversation.session_id == sid)
+            )
+        ).all()
+    assert sorted(unread) == sorted([6, 6, 6, 6, 6, 5, 5])  # 40 messages over 7 chats
+
+
+async def test_a_failing_batch_is_replayed_one_by_one(
+    app: FastAPI,
+    ctx: AppContext,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database error on one delivery fails that request only; the others are stored."""
+    sid = await insert_session(ctx, tenant, "evolution", status="connected")
+    real = webhooks.apply_events
+
+    async def poisoned(ctx: AppContext, db: Any, session: Any, events: Any) -> Any:
+        if any("POISON" in str(getattr(e, "message", "")) for e in events):
+            raise RuntimeError("database refused the row")
+        return await real(ctx, db, session, events)
+
+    monkeypatch.setattr(webhooks, "apply_events", poisoned)
+    batcher: WebhookBatcher = app.state.webhooks
+    blocker = asyncio.Event()
+    original_apply = batcher._apply
+
+    async def held(batch: Any) -> None:
+        await blocker.wait()  # let every delivery queue up, so they form one batch
+        await original_apply(batch)
+
+    monkeypatch.setattr(batcher, "_apply", held)
+    url = f"/api/v1/webhooks/evolution/{sid}"
+    bodies = [upsert(n) for n in range(5)]
+    bodies.insert(2, upsert(99).replace(b"mensagem 99", b"POISON"))
+    # A real server answers 500 rather than raising into the client.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zapsync.test") as client:
+        posts = [asyncio.ensure_future(client.post(url, content=b, headers=SECRET)) for b in bodies]
+        await asyncio.sleep(0.2)
+        blocker.set()
+        answers = await asyncio.gather(*posts)
+
+    assert [a.status_code for a in answers] == [200, 200, 500, 200, 200, 200]
+    assert await message_count(ctx, sid) == 5
