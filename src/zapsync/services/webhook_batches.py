@@ -4,8 +4,11 @@ Gateways post one HTTP request per message. At hundreds of messages a second, a 
 per request costs more than the work in it, and on SQLite every one of them queues for the
 single writer lock. Requests hand their delivery to this queue; one worker takes everything
 waiting, applies it in one transaction (`apply_deliveries`) and answers every request after
-the commit. Nothing waits on a timer: alone, a delivery is a batch of one; under load the
-batches grow by themselves while the previous one is written (group commit).
+the commit. Alone, a delivery is a batch of one and waits for nothing; under load the
+batches grow while the previous one is written (group commit), and a batch that follows one
+with company lingers `LINGER` seconds for the requests still being read: gateways and load
+balancers send in waves, and without the wait every wave split into a batch of one (a batch
+costs ~5 ms of CPU, a message in it ~0.3 ms) and a batch of the rest.
 
 A request's answer still means "stored": it waits for its batch's commit. When a batch fails
 as a whole (a database error), it is rolled back and each delivery is applied again alone, so
@@ -31,6 +34,7 @@ from zapsync.services.webhooks import (
 log = structlog.get_logger(__name__)
 
 MAX_BATCH = 200
+LINGER = 0.002
 
 
 @dataclass(slots=True)
@@ -40,14 +44,16 @@ class _Waiting:
 
 
 class WebhookBatcher:
-    def __init__(self, ctx: AppContext, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, ctx: AppContext, max_batch: int = MAX_BATCH, linger: float = LINGER) -> None:
         self.ctx = ctx
         self.max_batch = max_batch
+        self.linger = linger
         # One worker: a second one measured no faster on PostgreSQL (the process is CPU-bound)
         # and would only wait for SQLite's single writer lock.
         self.workers = 1
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._busy = False  # the last batch had more than one delivery
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -79,8 +85,11 @@ class WebhookBatcher:
     async def _work(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            if self._busy:
+                await asyncio.sleep(self.linger)
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._busy = len(batch) > 1
             try:
                 await self._apply(batch)
             finally:
