@@ -27,12 +27,14 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    func,
     literal_column,
     or_,
     select,
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -155,12 +157,27 @@ def _touch_many(count: int) -> Update:
             for k in range(count)
         )
     )
-    touched = rows.cte("touched")
+    return _touch_from(rows.cte("touched"))
+
+
+def _touch_from(touched: Any) -> Update:
     return (
         _touch_statement(touched.c.at, touched.c.preview, touched.c.n)
         .where(conversations_table.c.id == touched.c.id)
         .add_cte(touched)
     )
+
+
+# PostgreSQL: the rows as one array per column, so the SQL text is the same for any count and
+# psycopg parses and prepares it once (it re-parses long statements on every run).
+_TOUCH_ARRAYS = _touch_from(
+    select(
+        func.unnest(bindparam("t_id", type_=postgresql.ARRAY(Integer()))).label("id"),
+        func.unnest(bindparam("t_at", type_=postgresql.ARRAY(UTCDateTime()))).label("at"),
+        func.unnest(bindparam("t_preview", type_=postgresql.ARRAY(Text()))).label("preview"),
+        func.unnest(bindparam("t_n", type_=postgresql.ARRAY(Integer()))).label("n"),
+    ).cte("touched")
+)
 
 
 def _ack_of(value: str | None) -> Ack | None:
@@ -214,6 +231,8 @@ def _default_ack(message: gateway.Message) -> Ack:
     # An incoming message reached this phone; an outgoing one reached WhatsApp's server.
     return message.ack or (Ack.SENT if message.from_me else Ack.DELIVERED)
 
+
+_ALL_MESSAGE_COLUMNS = tuple(messages_table.c.keys())
 
 # A message's row as `_values` gives it (in the table's column order).
 _ROW_COLUMNS = (
@@ -387,11 +406,13 @@ async def store_messages(
         conflict=("session_id", "provider_message_id"),
         update=("ack",),
         update_where=_later_ack_only,
-        returning=("id", "provider_message_id", "conversation_id", "created_at"),
+        # Whole rows: the events are built from them, not selected back.
+        returning=_ALL_MESSAGE_COLUMNS,
     )
     created = {r.provider_message_id: r.id for r in written if r.created_at == marker}
     acked = {r.id: r.conversation_id for r in written if r.created_at != marker}
-    acked.update(await _apply_pending_acks(db, session_id, list(by_id), created))
+    moved, parked = await _apply_pending_acks(db, session_id, list(by_id), created)
+    acked.update(moved)
     result.created = len(created)
     result.message_ids = sorted(created.values())
     result.updated = len(acked)
@@ -403,7 +424,10 @@ async def store_messages(
     result.conversation_ids |= result.conversations_created
 
     if live:
-        await _publish(db, bus, organization_id, result, list(acked))
+        # A parked ack changed some rows after they were written: those are read again.
+        current = [r for r in written if r.provider_message_id not in parked]
+        stale = [*moved, *(r.id for r in written if r.provider_message_id in parked)]
+        await _publish(db, bus, organization_id, result, current, stale)
     return result
 
 
@@ -476,7 +500,7 @@ async def store_history(
     pending: Container[int] = ()
     # Parked acks are rare: one cheap probe spares the lookup of every id of the batch.
     if await db.scalar(_ANY_PENDING, {"b_session": session_id}) is not None:
-        pending = await _apply_pending_acks(db, session_id, list(by_id), new)
+        pending, _ = await _apply_pending_acks(db, session_id, list(by_id), new)
 
     new_rows: list[tuple[gateway.Message, dict[str, Any]]] = []
     for pmid, (index, message, values) in by_id.items():
@@ -536,16 +560,17 @@ async def _stored_before(
 
 async def _apply_pending_acks(
     db: AsyncSession, session_id: int, pmids: Sequence[str], created: Container[str]
-) -> dict[int, int]:
+) -> tuple[dict[int, int], set[str]]:
     """Apply the acks that arrived before their messages, then forget them.
 
     Returns {message id: conversation id} of already-stored messages whose ack moved (an ack
-    parked while a concurrent delivery was storing its message).
+    parked while a concurrent delivery was storing its message), and the provider ids of
+    every message that had a parked ack.
     """
     found = await db.execute(_PENDING_OF, {"b_session": session_id, "b_pmids": list(pmids)})
     pending = {r.provider_message_id: _ack_of(r.ack) for r in found.all()}
     if not pending:
-        return {}
+        return {}, set()
     changes = [
         {"b_pmid": pmid, "b_ack": ack.value, "b_rank": ACK_RANK[ack]}
         for pmid, ack in pending.items()
@@ -561,12 +586,12 @@ async def _apply_pending_acks(
     )
     repeats = [pmid for pmid in pending if pmid not in created]
     if not repeats:
-        return {}
+        return {}, set(pending)
     stmt = select(messages_table.c.id, messages_table.c.conversation_id).where(
         messages_table.c.session_id == session_id,
         messages_table.c.provider_message_id.in_(repeats),
     )
-    return {r.id: r.conversation_id for r in (await db.execute(stmt)).all()}
+    return {r.id: r.conversation_id for r in (await db.execute(stmt)).all()}, set(pending)
 
 
 async def _touch_conversations(
@@ -590,9 +615,16 @@ async def _touch_conversations(
         (cid, when, preview, unread.get(cid, 0))
         for cid, (when, preview) in sorted(latest.items())  # one lock order for every writer
     ]
+    if not changes:
+        return set()
     if len(changes) == 1:
         ((cid, when, preview, n),) = changes
         await db.execute(_TOUCH_ONE, {"b_id": cid, "b_at": when, "b_preview": preview, "b_n": n})
+    elif db.get_bind().dialect.name == "postgresql":
+        ids, ats, previews, ns = (list(column) for column in zip(*changes, strict=True))
+        await db.execute(
+            _TOUCH_ARRAYS, {"t_id": ids, "t_at": ats, "t_preview": previews, "t_n": ns}
+        )
     else:
         for start in range(0, len(changes), TOUCH_CHUNK):
             chunk = changes[start : start + TOUCH_CHUNK]
@@ -608,18 +640,19 @@ async def _publish(
     bus: EventBus,
     organization_id: int,
     result: StoreResult,
-    acked_ids: Sequence[int],
+    rows: Sequence[Row[Any]],
+    stale_ids: Sequence[int],
 ) -> None:
-    ids = [*result.message_ids, *acked_ids]
-    if ids:
+    """`new_message` or `message_updated` for each row (whole message rows, as written), and
+    for the messages `stale_ids` names, read again; then `conversation_updated`."""
+    messages = list(rows)
+    if stale_ids:
         # Core rows, not ORM objects: building objects was most of the cost of a live batch.
-        stmt = (
-            select(messages_table)
-            .where(messages_table.c.id.in_(ids))
-            .order_by(messages_table.c.sent_at, messages_table.c.id)
-        )
+        stmt = select(messages_table).where(messages_table.c.id.in_(sorted(set(stale_ids))))
+        messages.extend((await db.execute(stmt)).all())
+    if messages:
         created = set(result.message_ids)
-        for message in (await db.execute(stmt)).all():
+        for message in sorted(messages, key=lambda m: (m.sent_at, m.id)):
             name: EventName = "new_message" if message.id in created else "message_updated"
             publish_on_commit(
                 db,
