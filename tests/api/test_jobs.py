@@ -87,11 +87,14 @@ async def test_cron_route_needs_the_cron_secret(
         assert resp.status_code == 401, headers
     async with ctx.db.session() as db:
         assert (await db.scalars(select(SyncRun))).first() is None
-    ok = await client.post(
-        "/api/v1/cron/status-sync", headers={"Authorization": "Bearer test-cron-secret"}
-    )
-    assert ok.status_code == 200
-    assert ok.json()["checked"] == 0
+    for method in ("POST", "GET"):  # hosted crons (Vercel's) send GET
+        ok = await client.request(
+            method, "/api/v1/cron/status-sync", headers={"Authorization": "Bearer test-cron-secret"}
+        )
+        assert ok.status_code == 200, method
+        assert ok.json()["checked"] == 0
+    refused = await client.get("/api/v1/cron/status-sync", headers={"Authorization": "Bearer x"})
+    assert refused.status_code == 401
 
 
 def run_cli(settings: Settings, *args: str) -> dict[str, Any]:

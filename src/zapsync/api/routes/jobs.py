@@ -58,7 +58,9 @@ async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, A
     return await spec.func(ctx, principal.organization_id, "manual")
 
 
+# GET too: Vercel Cron and many hosted schedulers can only send a GET.
 @cron_router.post("/{name}")
+@cron_router.get("/{name}")
 async def cron_job(
     name: str,
     ctx: Ctx,
