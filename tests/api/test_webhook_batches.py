@@ -118,3 +118,42 @@ async def test_a_failing_batch_is_replayed_one_by_one(
 
     assert [a.status_code for a in answers] == [200, 200, 500, 200, 200, 200]
     assert await message_count(ctx, sid) == 5
+
+
+async def test_after_a_busy_batch_the_next_waits_for_the_rest_of_the_wave(
+    app: FastAPI,
+    ctx: AppContext,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Gateways send in waves: a wave still arriving joins one batch (one transaction), while a
+    lone delivery is applied at once."""
+    sid = await insert_session(ctx, tenant, "evolution", status="connected")
+    batcher: WebhookBatcher = app.state.webhooks
+    batcher.linger = 0.3  # wide, so the test does not race the clock
+    sizes: list[int] = []
+    original_apply = batcher._apply
+
+    async def counted(batch: Any) -> None:
+        sizes.append(len(batch))
+        await original_apply(batch)
+
+    monkeypatch.setattr(batcher, "_apply", counted)
+    url = f"/api/v1/webhooks/evolution/{sid}"
+
+    async def post(n: int, after: float = 0.0) -> int:
+        await asyncio.sleep(after)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://zapsync.test") as c:
+            return (await c.post(url, content=upsert(n, chat=n % 3), headers=SECRET)).status_code
+
+    started = time.perf_counter()
+    assert await post(0) == 200  # alone: no wait
+    assert time.perf_counter() - started < batcher.linger
+    # A wave: four together (one batch), then the next one opens while two more are coming.
+    assert await asyncio.gather(*(post(n) for n in range(1, 5))) == [200] * 4
+    wave = [post(5), post(6, after=0.05), post(7, after=0.1)]
+    assert await asyncio.gather(*wave) == [200] * 3
+    assert sizes[0] == 1
+    assert sizes[-1] == 3, sizes  # 6 and 7 arrived while 5's batch lingered
+    assert await message_count(ctx, sid) == 8
