@@ -710,7 +710,10 @@ async def record_chats(
     """
     by_jid: dict[str, ChatTarget] = {}
     for chat in chats:
-        target = target_of(chat.jid, chat.alt_jid, name=chat.name, unread_count=chat.unread_count)
+        # Live, every message counts itself as unread when it arrives; a chat event's own
+        # count (Evolution's `unreadMessages`) would count the first message twice.
+        unread = 0 if live else chat.unread_count
+        target = target_of(chat.jid, chat.alt_jid, name=chat.name, unread_count=unread)
         if target is not None:
             by_jid[chat.jid] = target
     if not by_jid:
