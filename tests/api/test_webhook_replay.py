@@ -214,9 +214,10 @@ async def captured(
             hook.order = (step_of[event.message.provider_message_id], 1, 0)
         elif isinstance(event, MessageAcked):
             hook.order = (step_of[event.provider_message_id], 2, ACK_RANK[event.ack])
-        else:
-            jid = event.chat.jid if isinstance(event, ChatSeen) else event.jid
-            hook.order = (first_in_chat.get(jid, len(plan)), 0, int(isinstance(event, ContactSeen)))
+        elif isinstance(event, ChatSeen):
+            hook.order = (first_in_chat.get(event.chat.jid, len(plan)), 0, 0)
+        elif isinstance(event, ContactSeen):
+            hook.order = (first_in_chat.get(event.jid, len(plan)), 0, 1)
     hooks.sort(key=lambda h: h.order)
 
     # What zapsync's adapter reads in them is what the sandbox was told to do.
