@@ -1,11 +1,12 @@
 """`make run`'s demo: an organization, a token kept across restarts, a sandbox session that
-pairs after a QR scan."""
+pairs after a QR scan and then shows its phone's conversations."""
 
 from __future__ import annotations
 
 import httpx
 from asgi_lifespan import LifespanManager
 
+from tests.support.inbox import settle
 from zapsync.api.app import create_app
 from zapsync.settings import Settings
 
@@ -13,6 +14,7 @@ from zapsync.settings import Settings
 async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Settings) -> None:
     demo_settings = settings.model_copy(update={"demo": True})
     tokens = []
+    shown: list[list[tuple[str, str]]] = []
     for _ in range(2):  # a restart reuses the token and does not add a second session
         app = create_app(demo_settings)
         async with LifespanManager(app):
@@ -28,7 +30,25 @@ async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Sett
                 assert qr.status_code == 200 and qr.json()["code"]
                 scan = await client.post(f"/api/v1/sandbox/sessions/{sid}/scan", headers=headers)
                 assert scan.status_code == 200
-                await app.state.sandbox_pump.drain()
+                await settle(app)  # pairing starts the import
                 session = (await client.get(f"/api/v1/sessions/{sid}", headers=headers)).json()
                 assert session["status"] == "connected"
+                listed = (await client.get("/api/v1/conversations", headers=headers)).json()
+                shown.append(
+                    [(c["contact"]["name"], c["contact"]["phone_e164"]) for c in listed["items"]]
+                )
     assert tokens[0] == tokens[1]
+    # Newest first, the old 8-digit mobile spelling read as the 9-digit number; the second
+    # start imports the phone again and nothing is doubled.
+    assert (
+        shown[0]
+        == shown[1]
+        == [
+            ("Fernanda Rocha", "+5585988887777"),
+            ("Carlos Mendes", "+5541991112222"),
+            ("Ana Lima", "+5531987651234"),
+            ("João Pereira", "+5521998765432"),
+            ("Maria Souza", "+5511987654321"),
+        ]
+    )
+    assert listed["items"][0]["last_message_preview"] == "Vocês abrem no feriado?"

@@ -1,5 +1,5 @@
 """The sandbox demo `make run` loads: an organization, an admin and a token kept in the data
-dir so every restart reuses it."""
+dir so every restart reuses it, and a sandbox session whose phone has a few customers' chats."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from zapsync.sandbox.demo_phone import fill_demo_phone
 from zapsync.security.tokens import hash_token
 from zapsync.services import accounts
 from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
+from zapsync.services.session_gateway import sandbox_instance_name
 from zapsync.services.sessions import create_session
 from zapsync.store.models import ApiToken, Organization, Session, User
 
@@ -63,4 +65,7 @@ async def load_demo(ctx: AppContext) -> Demo:
                 ctx, db, principal, name="Demo WhatsApp", provider="sandbox", config={}
             )
             session_id = session.id
-        return Demo(org.id, user.id, plain, str(token_path), session_id)
+    phone = ctx.world.get(sandbox_instance_name(session_id))
+    if phone is not None:
+        fill_demo_phone(ctx.world, phone)
+    return Demo(org.id, user.id, plain, str(token_path), session_id)
