@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -13,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.store.models import Organization, User
+
+PG_ADMIN_URL = os.environ.get("ZAPSYNC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def free_port() -> int:
@@ -63,6 +71,31 @@ def sandbox_process(dialect: str) -> Iterator[str]:
 def sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as tmp:
         yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+
+
+@contextlib.contextmanager
+def postgres_url(label: str = "bench") -> Iterator[str]:
+    """The async URL of a new, empty PostgreSQL database, dropped afterwards."""
+    name = f"zapsync_bench_{label}_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def bench_owner(db: AsyncSession) -> User:
+    """The organization and admin the benchmark's sessions belong to (flushed, not committed)."""
+    org = Organization(name="bench")
+    db.add(org)
+    await db.flush()
+    user = User(organization_id=org.id, email="bench@zapsync.local", role="admin")
+    db.add(user)
+    await db.flush()
+    return user
 
 
 def ratio_line(name: str, value: float, baseline: float, unit: str, target: str) -> str:

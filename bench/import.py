@@ -28,7 +28,6 @@ import gc
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import insert, select
 
+from bench._common import bench_owner, postgres_url
 from zapsync.services.context import AppContext
 from zapsync.services.conversation_import import import_conversations
 from zapsync.services.session_gateway import sandbox_instance_name
@@ -57,7 +56,6 @@ from zapsync.store.models import (
 )
 from zapsync.store.upsert import table_of
 
-PG_ADMIN_URL = os.environ.get("ZAPSYNC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHATS = 200
 DEFAULT_SIZES = "50000,100000,200000"
 QUICK_SIZES = "5000,10000"
@@ -78,17 +76,9 @@ def fresh_database(backend: str, folder: Path, label: str) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    name = f"zapsync_bench_{label}_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        url = f"{base}/{name}"
+    with postgres_url(label) as url:
         upgrade(url)
         yield url
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -133,14 +123,9 @@ class PeakSampler:
 
 async def make_session(ctx: AppContext) -> int:
     async with ctx.db.session() as db:
-        org = Organization(name="bench")
-        db.add(org)
-        await db.flush()
-        user = User(organization_id=org.id, email="bench@zapsync.local", role="admin")
-        db.add(user)
-        await db.flush()
+        user = await bench_owner(db)
         session = Session(
-            organization_id=org.id,
+            organization_id=user.organization_id,
             created_by=user.id,
             name="bench",
             provider="sandbox",

@@ -19,31 +19,16 @@ import time
 from collections.abc import Iterator
 
 import aiohttp
-import psycopg
 import socketio
 
-from bench._common import free_port, sqlite_url, zapsync_process
+from bench._common import bench_owner, free_port, postgres_url, sqlite_url, zapsync_process
 from zapsync.security.tokens import hash_token, new_token
 from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
-from zapsync.store.models import ApiToken, Organization, Session, User
+from zapsync.store.models import ApiToken, Session
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "bench-hook-secret"
-
-
-@contextlib.contextmanager
-def pg_url() -> Iterator[str]:
-    name = f"zapsync_bench_{os.getpid()}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def seed(url: str) -> tuple[str, int]:
@@ -51,24 +36,19 @@ async def seed(url: str) -> tuple[str, int]:
     ctx = AppContext.create(settings)
     try:
         async with ctx.db.session() as db:
-            org = Organization(name="bench")
-            db.add(org)
-            await db.flush()
-            user = User(organization_id=org.id, email="bench@zapsync.local", role="admin")
-            db.add(user)
-            await db.flush()
+            user = await bench_owner(db)
             token = new_token()
             db.add(
                 ApiToken(
                     user_id=user.id,
-                    organization_id=org.id,
+                    organization_id=user.organization_id,
                     token_hash=hash_token(token),
                     prefix=token[:8],
                 )
             )
             config = {"base_url": "http://127.0.0.1:9", "api_key": "k", "instance": "bench"}
             session = Session(
-                organization_id=org.id,
+                organization_id=user.organization_id,
                 created_by=user.id,
                 name="bench",
                 provider="evolution",
@@ -221,7 +201,7 @@ def measure(backend: str, url: str, args: argparse.Namespace) -> dict[str, float
 def main(args: argparse.Namespace) -> None:
     rows = []
     for backend in args.backends.split(","):
-        maker = sqlite_url if backend == "sqlite" else pg_url
+        maker = sqlite_url if backend == "sqlite" else postgres_url
         with maker() as url:
             rows.append((backend, measure(backend, url, args)))
     print(

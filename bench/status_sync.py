@@ -12,12 +12,12 @@ import time
 
 import httpx
 
-from bench._common import sandbox_process, sqlite_url
+from bench._common import bench_owner, sandbox_process, sqlite_url
 from zapsync.services.context import AppContext
 from zapsync.services.status_sync import apply_status_sync
 from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
-from zapsync.store.models import Organization, Session, User
+from zapsync.store.models import Session
 
 LATENCY_MS = 50
 CONFIG_KEY = {"evolution": "instance", "waha": "session", "megaapi": "instance_key"}
@@ -35,18 +35,13 @@ AUTH = {
 
 async def seed(ctx: AppContext, base_url: str, dialect: str, count: int) -> None:
     async with ctx.db.session() as db:
-        org = Organization(name="bench")
-        db.add(org)
-        await db.flush()
-        user = User(organization_id=org.id, email="bench@zapsync.local", role="admin")
-        db.add(user)
-        await db.flush()
+        user = await bench_owner(db)
         field, secret = AUTH[dialect]
         for n in range(count):
             config = {"base_url": base_url, field: secret, CONFIG_KEY[dialect]: f"bench-{n}"}
             db.add(
                 Session(
-                    organization_id=org.id,
+                    organization_id=user.organization_id,
                     created_by=user.id,
                     name=f"s{n}",
                     provider=dialect,
