@@ -40,7 +40,7 @@ class AppContext:
         )
 
     async def aclose(self) -> None:
-        await self.tasks.cancel()
+        await self.tasks.close()  # first: bus deliveries drained below may try to start work
         await self.bus.drain()
         await self.gateways.aclose()
         await self.db.dispose()

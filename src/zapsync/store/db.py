@@ -43,12 +43,16 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_writers_queue(engine: Engine) -> None:
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_autocommit_driver)
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+
+
 def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "connect", _sqlite_autocommit_driver)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        _sqlite_writers_queue(engine.sync_engine)
         return engine
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
@@ -56,9 +60,10 @@ def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def make_sync_engine(url: str) -> Engine:
+    """Migrations, CLI checks: on SQLite they queue for the write lock like the app does."""
     engine = create_engine(sync_url(url))
     if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
+        _sqlite_writers_queue(engine)
     return engine
 
 
