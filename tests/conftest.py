@@ -39,6 +39,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         ZAPSYNC_SCHEDULER=False,
         ZAPSYNC_HEAL_BASE_DELAY=0,
         ZAPSYNC_GATEWAY_TIMEOUT=2.0,
+        # Where sandbox gateways post webhooks: nowhere (the discard port), never into a
+        # zapsync the developer runs on the default :8000 beside the suite.
+        ZAPSYNC_PUBLIC_URL="http://127.0.0.1:9",
     )
 
 

@@ -55,8 +55,13 @@ class SandboxEventPump:
     async def drain(self) -> None:
         await self.queue.join()
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Apply what is queued (for `grace` seconds at most), then stop: cancelled in the
+        middle of a transaction, an event's SQLite connection kept the write lock until it
+        was garbage-collected."""
         if self._task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.queue.join(), grace)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
