@@ -141,9 +141,10 @@ TOUCH_CHUNK = 100
 
 @lru_cache(maxsize=TOUCH_CHUNK)
 def _touch_many(count: int) -> Update:
-    """`count` conversations in one `UPDATE ... FROM` a list of rows, built and compiled once
-    per count: an executemany costs a round trip per conversation, most of a batch of live
-    messages from many chats. Parameters: `i{k}`, `a{k}`, `p{k}`, `n{k}` for row k."""
+    """SQLite's form: `count` conversations in one `UPDATE ... FROM` a list of rows, built and
+    compiled once per count: an executemany costs a round trip per conversation, most of a
+    batch of live messages from many chats. Parameters: `i{k}`, `a{k}`, `p{k}`, `n{k}` for
+    row k. (PostgreSQL takes `_TOUCH_ARRAYS`, one statement for any count.)"""
     # A UNION ALL of one-row SELECTs rather than `values()`: SQLAlchemy caches the compiled
     # form of this statement, and compiling it again for every batch cost more than running it.
     rows = union_all(
