@@ -51,9 +51,12 @@ async def test_a_send_waiting_out_an_outage_goes_when_the_session_reconnects(
         json={"type": "text", "content": "ainda aí?"},
     )
     assert sent.status_code == 202, sent.text
-    # One failed attempt, then a retry scheduled ten minutes out.
-    state = await eventually(lambda: outbox_state(ctx), lambda s: bool(s) and s[0][0] >= 1)
-    assert state[0][1] is not None
+    # One failed attempt, then a retry scheduled ten minutes out. The claim counts the attempt
+    # before the gateway call and the failure is written after it, so wait for the reason.
+    state = await eventually(
+        lambda: outbox_state(ctx), lambda s: bool(s) and s[0][0] >= 1 and s[0][1] is not None
+    )
+    assert state[0][0] == 1
     assert instance(app, sid).sent == []
 
     # The status sync finds the silent drop and restarts the session: connected again.
