@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 
@@ -20,6 +21,7 @@ from tests.services.helpers import (
 from zapsync.bus.events import Event
 from zapsync.sandbox.world import Fault
 from zapsync.services import conversation_import
+from zapsync.services.background import BackgroundTasks
 from zapsync.services.context import AppContext
 from zapsync.services.conversation_import import (
     ImportProgress,
@@ -196,6 +198,45 @@ async def test_an_import_interrupted_by_a_gateway_fault_resumes_without_duplicat
     counts = await row_counts(ctx)
     assert counts["messages"] == expected
     assert counts["conversations"] == 34
+
+
+async def test_an_import_running_at_shutdown_stops_between_pages_and_resumes_on_restart(
+    ctx: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conversation_import, "COMMIT_EVERY", 100)
+    session_id = await sandbox_session(ctx, tenant)
+    inst = instance_of(ctx, session_id)
+    ctx.world.seed(inst, chats=20, messages=2_000)
+    expected = sum(len(c.messages) for c in inst.chats.values())
+    ctx.world.latency_ms = 20  # each gateway call: the import is still going when asked to stop
+    under_way = asyncio.Event()
+
+    def watch(p: ImportProgress) -> None:
+        if p.chats_done >= 2:
+            under_way.set()
+
+    ctx.tasks.grace = 60  # a cancel would only come after a minute: the stop must be its own
+    ctx.tasks.spawn(
+        import_conversations(ctx, session_id, trigger="connect", progress=watch), name="import"
+    )
+    await asyncio.wait_for(under_way.wait(), timeout=30)
+    await ctx.tasks.close()
+
+    async with ctx.db.session() as db:
+        run = await db.scalar(select(SyncRun))
+        assert run is not None and run.status == "interrupted"
+        assert any("zapsync stopped" in m for m in run.error_messages)
+        assert run.report["needs_retry"] is True
+        written = run.report["messages"]["created"]
+    assert 0 < written < expected
+    assert (await row_counts(ctx))["messages"] == written  # the run covers what was written
+
+    ctx.tasks = BackgroundTasks()  # the next start of the process
+    ctx.world.latency_ms = 0
+    (resumed,) = await import_pending_retries(ctx)
+    assert resumed.run_id == run.id and resumed.status == "succeeded"
+    assert resumed.messages["created"] == expected
+    assert (await row_counts(ctx))["messages"] == expected  # the chat it stopped in, once
 
 
 class Crash(BaseException):

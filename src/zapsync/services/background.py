@@ -1,5 +1,10 @@
 """Fire-and-forget work of this process (imports after a connect, retries), tracked so
-shutdown and tests can wait for it and failures are logged, never lost silently."""
+shutdown and tests can wait for it and failures are logged, never lost silently.
+
+Shutdown asks long work to stop before it cancels it: work cancelled in the middle of a
+query left its SQLite connection holding the write lock until a garbage-collection pass,
+while work that looks at `stopping` between pages stops at a point where nothing is open.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,15 @@ log = structlog.get_logger(__name__)
 
 
 class BackgroundTasks:
-    def __init__(self) -> None:
+    def __init__(self, *, grace: float = 5.0) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self.grace = grace  # seconds work has to stop by itself before it is cancelled
+
+    @property
+    def stopping(self) -> bool:
+        """True once shutdown began: long work should end at its next safe point."""
+        return self._closed
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
         if self._closed:
@@ -39,8 +50,13 @@ class BackgroundTasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel what runs and start nothing more."""
+        """Start nothing more, let what runs stop at its next safe point, cancel what is late."""
         self._closed = True
-        for task in list(self._tasks):
+        running = list(self._tasks)
+        if not running:
+            return
+        _, late = await asyncio.wait(running, timeout=self.grace)
+        for task in late:
+            log.warning("background task cancelled at shutdown", task=task.get_name())
             task.cancel()
-        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await asyncio.gather(*late, return_exceptions=True)

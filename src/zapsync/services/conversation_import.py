@@ -274,6 +274,10 @@ async def import_conversations(
         return await _Import(ctx, session_id, trigger, progress).run()
 
 
+class _Stopping(Exception):
+    """This process is shutting down: the run ends `interrupted` and resumes at the next start."""
+
+
 class _Import:
     def __init__(
         self,
@@ -310,6 +314,9 @@ class _Import:
         except GatewayUnavailable as exc:
             status = "interrupted"
             self.state.stop(f"gateway unavailable: {exc.reason}")
+        except _Stopping:
+            status = "interrupted"
+            self.state.stop("zapsync stopped; the import resumes where it was")
         except GatewayRejected as exc:
             self.state.stop(f"gateway refused: {exc.reason}")
         except Exception as exc:
@@ -418,8 +425,8 @@ class _Import:
     async def _import_all(self, gw: Gateway) -> str:
         try:
             await self._import_chats(gw)
-        except GatewayError:
-            await self._flush()  # the pages fetched before the gateway stopped are whole
+        except (GatewayError, _Stopping):
+            await self._flush()  # the pages fetched before the stop are whole
             raise
         return "partial" if self.state.errors else "succeeded"
 
@@ -427,6 +434,7 @@ class _Import:
         seen = set(self.state.done)
         async for page in gw.list_chats():
             for chat in page:
+                self._stop_if_asked()
                 self.state.listed_now += 1
                 if chat.jid in seen:
                     continue
@@ -434,6 +442,11 @@ class _Import:
                     seen.add(chat.jid)
                 self._tell()
             await self._flush()  # also saves the chats skipped by setting, which write nothing
+
+    def _stop_if_asked(self) -> None:
+        # Between pages nothing is open; a cancel could land in the middle of a query.
+        if self.ctx.tasks.stopping:
+            raise _Stopping
 
     def _skip_reason(self, chat: gateway.Chat) -> str | None:
         try:
@@ -464,6 +477,7 @@ class _Import:
                 async for page in gw.list_messages(chat.jid, since=since):
                     await self._fetched(chat, current, page)
                     self._tell()
+                    self._stop_if_asked()
             except GatewayRejected as exc:
                 message = f"{chat.jid}: {exc.reason}"
                 self._buffer.append(lambda db: self._refused_chat(message))
