@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.support.contracts import CONTRACTS
-from tests.support.receiver import Delivery, Receiver, receiving
-from tests.support.servers import serve_in_thread
+from tests.support.gateways import control, serving_dialect
+from tests.support.receiver import Delivery, Receiver
 from zapsync.domain.gateway import (
     Ack,
     ContactSeen,
@@ -34,8 +34,6 @@ from zapsync.providers.base import (
 )
 from zapsync.providers.evolution import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
 from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
-from zapsync.sandbox.server import build_sandbox_app
-from zapsync.sandbox.webhook_sender import WebhookSender
 
 SECRET = "s3cr3t-for-tests"
 PHONE = "5511900000001"
@@ -55,15 +53,8 @@ def real(number: str) -> Any:
 
 @pytest.fixture
 def sandbox() -> Iterator[str]:
-    sender = WebhookSender(attempts=2, base_delay=0.01, timeout=2.0)
-    with serve_in_thread(build_sandbox_app("evolution", sender=sender)) as url:
+    with serving_dialect("evolution", retry_delay=0.01) as url:
         yield url
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving("/hook") as rec:
-        yield rec
 
 
 @pytest.fixture
@@ -78,12 +69,6 @@ async def raw(sandbox: str) -> AsyncIterator[httpx.AsyncClient]:
     """Plain HTTP to the sandbox, for what the adapter does not expose."""
     async with httpx.AsyncClient(base_url=sandbox, headers={"apikey": GLOBAL_API_KEY}) as client:
         yield client
-
-
-async def control(raw: httpx.AsyncClient, path: str, body: Any = None, **params: Any) -> Any:
-    resp = await raw.post(f"/_sandbox{path}", json=body, params=params)
-    resp.raise_for_status()
-    return resp.json()
 
 
 async def paired(

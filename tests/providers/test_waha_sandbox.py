@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.support.contracts import CONTRACTS
-from tests.support.receiver import Receiver, receiving
-from tests.support.servers import serve_in_thread
+from tests.support.gateways import control, serving_dialect
+from tests.support.receiver import Receiver
 from zapsync.domain.gateway import (
     Ack,
     MessageAcked,
@@ -31,8 +31,6 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.waha import WahaGateway
-from zapsync.sandbox.server import build_sandbox_app
-from zapsync.sandbox.webhook_sender import WebhookSender
 
 KEY = "sandbox-waha-key"
 SECRET = "s3cr3t-for-tests"
@@ -43,15 +41,8 @@ SAMPLE = CONTRACTS / "waha" / "webhook.message.json"
 
 @pytest.fixture
 def sandbox() -> Iterator[str]:
-    sender = WebhookSender(attempts=2, base_delay=0.01, timeout=2.0)
-    with serve_in_thread(build_sandbox_app("waha", sender=sender)) as url:
+    with serving_dialect("waha", retry_delay=0.01) as url:
         yield url
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving("/hook") as rec:
-        yield rec
 
 
 @pytest.fixture
@@ -66,12 +57,6 @@ async def raw(sandbox: str) -> AsyncIterator[httpx.AsyncClient]:
     """Plain HTTP to the sandbox, for what the adapter does not expose."""
     async with httpx.AsyncClient(base_url=sandbox, headers={"X-Api-Key": KEY}) as client:
         yield client
-
-
-async def control(raw: httpx.AsyncClient, path: str, body: Any = None, **params: Any) -> Any:
-    resp = await raw.post(f"/_sandbox{path}", json=body, params=params)
-    resp.raise_for_status()
-    return resp.json()
 
 
 async def paired(

@@ -75,7 +75,22 @@ class SandboxGateway:
 
 
 @contextmanager
+def serving_dialect(dialect: str, *, retry_delay: float = 0.05) -> Iterator[str]:
+    """A sandbox speaking `dialect` on a loopback port; its base URL. Its webhooks are tried
+    twice, `retry_delay` seconds apart."""
+    sender = WebhookSender(attempts=2, base_delay=retry_delay, timeout=2.0)
+    with serve_in_thread(build_sandbox_app(dialect, sender=sender)) as url:
+        yield url
+
+
+@contextmanager
 def running_sandbox(dialect: str) -> Iterator[SandboxGateway]:
-    app = build_sandbox_app(dialect, sender=WebhookSender(attempts=2, base_delay=0.05, timeout=2))
-    with serve_in_thread(app) as url:
+    with serving_dialect(dialect) as url:
         yield SandboxGateway(dialect, url)
+
+
+async def control(raw: httpx.AsyncClient, path: str, body: Any = None, **params: Any) -> Any:
+    """A call to the sandbox's control API (`/_sandbox...`), acting as the phone or the world."""
+    resp = await raw.post(f"/_sandbox{path}", json=body, params=params)
+    resp.raise_for_status()
+    return resp.json()
