@@ -14,7 +14,7 @@ from zapsync.settings import Settings
 async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Settings) -> None:
     demo_settings = settings.model_copy(update={"demo": True})
     tokens = []
-    shown: list[list[tuple[str, str]]] = []
+    shown: list[list[tuple[str, str, int]]] = []
     for _ in range(2):  # a restart reuses the token and does not add a second session
         app = create_app(demo_settings)
         async with LifespanManager(app):
@@ -35,20 +35,24 @@ async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Sett
                 assert session["status"] == "connected"
                 listed = (await client.get("/api/v1/conversations", headers=headers)).json()
                 shown.append(
-                    [(c["contact"]["name"], c["contact"]["phone_e164"]) for c in listed["items"]]
+                    [
+                        (c["contact"]["name"], c["contact"]["phone_e164"], c["unread_count"])
+                        for c in listed["items"]
+                    ]
                 )
     assert tokens[0] == tokens[1]
-    # Newest first, the old 8-digit mobile spelling read as the 9-digit number; the second
-    # start imports the phone again and nothing is doubled.
+    # Newest first, the old 8-digit mobile spelling read as the 9-digit number, unread what
+    # came after the shop's last reply as on the phone; the second start imports the phone
+    # again and nothing is doubled, not even the unread counts.
     assert (
         shown[0]
         == shown[1]
         == [
-            ("Fernanda Rocha", "+5585988887777"),
-            ("Carlos Mendes", "+5541991112222"),
-            ("Ana Lima", "+5531987651234"),
-            ("João Pereira", "+5521998765432"),
-            ("Maria Souza", "+5511987654321"),
+            ("Fernanda Rocha", "+5585988887777", 1),
+            ("Carlos Mendes", "+5541991112222", 1),
+            ("Ana Lima", "+5531987651234", 1),
+            ("João Pereira", "+5521998765432", 1),
+            ("Maria Souza", "+5511987654321", 0),
         ]
     )
     assert listed["items"][0]["last_message_preview"] == "Vocês abrem no feriado?"

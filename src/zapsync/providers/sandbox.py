@@ -167,6 +167,7 @@ class SandboxGateway:
                     name=c.name,
                     is_group=c.is_group,
                     alt_jid=c.alt_jid,
+                    unread_count=c.unread,
                     last_message_at=(
                         datetime.fromtimestamp(c.last_timestamp, UTC) if c.messages else None
                     ),

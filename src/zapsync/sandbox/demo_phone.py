@@ -8,7 +8,8 @@ import time
 from zapsync.sandbox.world import SimInstance, SimMessage, World
 
 # (phone, push name, [(from_me, text), ...]) oldest first; one chat under the old 8-digit
-# mobile spelling, which zapsync folds into the same person as the 9-digit one.
+# mobile spelling, which zapsync folds into the same person as the 9-digit one. The shop has
+# not read what customers wrote after its last reply: the inbox shows those chats as unread.
 _CHATS: list[tuple[str, str, list[tuple[bool, str]]]] = [
     (
         "5511987654321",
@@ -63,6 +64,7 @@ def fill_demo_phone(world: World, inst: SimInstance) -> None:
         jid = f"{phone}@s.whatsapp.net"
         chat = world.add_chat(inst, jid, name=name)
         start = now - (len(_CHATS) - c) * 86_400  # a day apart, the last one yesterday
+        answered = max((n for n, (from_me, _) in enumerate(lines) if from_me), default=-1)
         for n, (from_me, text) in enumerate(lines):
             chat.messages.append(
                 SimMessage(
@@ -71,7 +73,7 @@ def fill_demo_phone(world: World, inst: SimInstance) -> None:
                     from_me=from_me,
                     timestamp=start + n * 600,
                     body=text,
-                    ack=3,
+                    ack=3 if from_me or n < answered else 2,  # 2: delivered, not read
                     push_name=None if from_me else name,
                 )
             )

@@ -67,6 +67,17 @@ class SimChat:
     def last_timestamp(self) -> int:
         return self.messages[-1].timestamp if self.messages else 0
 
+    @property
+    def unread(self) -> int:
+        """Incoming messages after our last reply that nobody read yet (what the phone shows)."""
+        count = 0
+        for msg in reversed(self.messages):
+            if msg.from_me:
+                break
+            if msg.ack < 3:
+                count += 1
+        return count
+
 
 @dataclass
 class WebhookConfig:

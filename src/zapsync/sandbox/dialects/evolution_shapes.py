@@ -241,17 +241,6 @@ def message_record(inst: SimInstance, msg: SimMessage, instance_id: str) -> dict
     }
 
 
-def unread_count(chat: SimChat) -> int:
-    """Incoming messages after our last reply that nobody read yet."""
-    count = 0
-    for msg in reversed(chat.messages):
-        if msg.from_me:
-            break
-        if msg.ack < 3:
-            count += 1
-    return count
-
-
 def chat_row(inst: SimInstance, chat: SimChat, instance_id: str, now: float) -> dict[str, Any]:
     """`findChats[]`. The 24 h customer-service window opens on the last incoming message."""
     last = chat.messages[-1]
@@ -268,7 +257,7 @@ def chat_row(inst: SimInstance, chat: SimChat, instance_id: str, now: float) -> 
         "windowExpires": window_end,
         "windowActive": bool(inbound) and inbound[-1] + 86400 > now,
         "lastMessage": last_message(inst, last, instance_id),
-        "unreadCount": unread_count(chat),
+        "unreadCount": chat.unread,
         "isSaved": False,
     }
 
