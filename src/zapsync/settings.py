@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_MAX_UPLOAD_MB")
     outbox_max_attempts: int = Field(default=6, ge=1, alias="ZAPSYNC_OUTBOX_MAX_ATTEMPTS")
     outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
+    read_receipts: bool = Field(default=True, alias="ZAPSYNC_READ_RECEIPTS")
     socketio_channel: str = Field(default="zapsync", alias="ZAPSYNC_SOCKETIO_CHANNEL")
 
     # the built-in sandbox gateway and its demo

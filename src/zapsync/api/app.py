@@ -32,6 +32,7 @@ from zapsync.services.context import AppContext
 from zapsync.services.demo import Demo, load_demo
 from zapsync.services.import_triggers import watch_connections
 from zapsync.services.outbox import OutboxRunner
+from zapsync.services.read_receipts import watch_reads
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.services.webhook_batches import WebhookBatcher
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
         watch_connections(ctx)
+        watch_reads(ctx)
         realtime.attach(ctx)
         app.state.realtime = realtime
         webhooks = WebhookBatcher(ctx)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -116,6 +116,11 @@ class Gateway(Protocol):
     async def send_text(self, to_jid: str, text: str) -> SentMessage: ...
 
     async def send_media(self, to_jid: str, media: MediaToSend) -> SentMessage: ...
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
+        """Send read receipts (blue ticks) for these incoming messages of the chat; False when
+        the gateway has no way to (the messages stay unread on the phone)."""
+        ...
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         """True when the delivery is signed by the gateway (where it signs). Gateways that

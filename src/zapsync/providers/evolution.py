@@ -7,7 +7,7 @@ header, which Evolution sends as given and the receiver checks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -328,6 +328,14 @@ class EvolutionGateway:
         if media.file_name:
             body["fileName"] = media.file_name
         return self._sent(await self._call("POST", self._path("message/sendMedia"), json=body))
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
+        keys = [{"remoteJid": chat_jid, "fromMe": False, "id": i} for i in message_ids]
+        if keys:
+            await self._call(
+                "POST", self._path("chat/markMessageAsRead"), json={"readMessages": keys}
+            )
+        return True
 
     # --- webhooks ---------------------------------------------------------------
 

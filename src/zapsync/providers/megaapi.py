@@ -9,7 +9,7 @@ session secret travels in the webhook URL's query string (`?token=<secret>`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -218,6 +218,9 @@ class MegaApiGateway:
         if media.mime_type:
             data["mimeType"] = media.mime_type
         return await self._send("/rest/sendMessage/{key}/mediaUrl", data)
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
+        return False  # no read-receipt route is documented (see contracts/GATEWAYS.md)
 
     # --- webhooks -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ events a webhook parser returns, and the app feeds them to the same service."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from zapsync.domain.gateway import (
@@ -210,6 +210,14 @@ class SandboxGateway:
         except ConnectionError as exc:
             raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
         return SentMessage(msg.id)
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
+        await self._enter()
+        try:
+            self.world.read(self._inst(), chat_jid, message_ids)
+        except ConnectionError as exc:
+            raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
+        return True
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
         return False

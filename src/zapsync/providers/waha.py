@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -298,6 +298,13 @@ class WahaGateway:
         # WAHA Core sends video and voice only through Plus endpoints; a file always goes.
         path = "sendImage" if media.type == "image" else "sendFile"
         return await self._send(path, chat_id, body)
+
+    async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
+        # WAHA reads the chat's unread messages itself; its message ids are its own serialized
+        # form, so the chat is what is named.
+        chat_id = quote(payloads.waha_jid(chat_jid), safe="@")
+        await self._call("POST", f"{self._s}/chats/{chat_id}/messages/read", expect=dict)
+        return True
 
     # --- webhooks -------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ def describe(inst: SimInstance) -> dict[str, Any]:
         "qr_code": inst.qr_code,
         "chats": len(inst.chats),
         "messages": sum(len(c.messages) for c in inst.chats.values()),
+        "unread": {c.jid: c.unread for c in inst.chats.values() if c.unread},
         "sent": [{"id": m.id, "to": m.chat_jid, "body": m.body} for m in inst.sent],
         "webhook": inst.webhook.url if inst.webhook else None,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -247,6 +247,23 @@ class World:
         inst.sent.append(msg)
         self.add_message(inst, msg)
         return msg
+
+    def read(
+        self, inst: SimInstance, chat_jid: str, ids: Iterable[str] | None = None
+    ) -> list[SimMessage]:
+        """Read receipts sent through the gateway's API: the chat's incoming messages (those in
+        `ids`, or every unread one) become read, and are returned. Raises when the link is not
+        open."""
+        if inst.state is not LinkState.OPEN or inst.zombie:
+            raise ConnectionError("Connection Closed")
+        wanted = None if ids is None else set(ids)
+        chat = inst.chats.get(chat_jid)
+        read: list[SimMessage] = []
+        for msg in chat.messages if chat else []:
+            if not msg.from_me and msg.ack < 3 and (wanted is None or msg.id in wanted):
+                msg.ack = 3
+                read.append(msg)
+        return read
 
     def set_ack(self, inst: SimInstance, chat_jid: str, message_id: str, ack: int) -> None:
         chat = inst.chats.get(chat_jid)

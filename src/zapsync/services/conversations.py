@@ -170,6 +170,7 @@ async def mark_read(
 ) -> Conversation:
     """Zero the unread count; `messages_read` goes out when something changed."""
     conversation = await get_conversation(db, principal, conversation_id)
+    unread = conversation.unread_count
     changed = await db.execute(
         update(Conversation)
         .where(Conversation.id == conversation.id, Conversation.unread_count != 0)
@@ -187,6 +188,7 @@ async def mark_read(
                     "conversation_id": conversation.id,
                     "session_id": conversation.session_id,
                     "unread_count": 0,
+                    "marked_read": unread,  # how many were unread: the receipts to send
                     "user_id": principal.user_id,
                 },
                 conversation_id=conversation.id,

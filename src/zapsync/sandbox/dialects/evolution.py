@@ -460,6 +460,30 @@ class EvolutionDialect:
                         add(m.sender_jid, m.push_name, "group_member", m.timestamp)
             return EvoJSON(list(rows.values()))
 
+        @r.post("/chat/markMessageAsRead/{name}")
+        @_rendered
+        async def mark_read(request: Request, name: str) -> Response:
+            """`chat.controller.ts` readMessage: `{readMessages:[{remoteJid, fromMe, id}]}`."""
+            inst, _ = self._instance(request, name)
+            body = await _body(request)
+            keys = body.get("readMessages")
+            if not isinstance(keys, list) or not keys:
+                raise EvoError(400, ['instance requires property "readMessages"'])
+            by_chat: dict[str, list[str]] = {}
+            for key in keys:
+                key = _obj(key)
+                jid, msg_id = key.get("remoteJid"), key.get("id")
+                if not isinstance(jid, str) or not isinstance(msg_id, str):
+                    raise EvoError(400, ['readMessages[] requires "remoteJid" and "id"'])
+                if key.get("fromMe") is not True:
+                    by_chat.setdefault(jid, []).append(msg_id)
+            try:
+                for jid, ids in by_chat.items():
+                    self.world.read(inst, jid, ids)
+            except ConnectionError as exc:
+                raise EvoError(500, str(exc) or "Connection Closed") from None
+            return EvoJSON({"message": "Read messages", "read": "success"}, status_code=201)
+
         @r.post("/message/sendText/{name}")
         @_rendered
         async def send_text(request: Request, name: str) -> Response:

@@ -610,6 +610,16 @@ def build(world: World, sender: WebhookSender) -> DialectFrontEnd:
             msgs = msgs[:100]  # WAHA's default page
         return [wa_message(inst, m) for m in page(msgs, request)]
 
+    @router.post("/{name}/chats/{chat_id}/messages/read")
+    async def read_messages(name: str, chat_id: str) -> dict[str, Any]:
+        """Every unread message of the chat is read (the receipts go to the sender)."""
+        inst = front.running(name, "WORKING")
+        try:
+            read = front.world.read(inst, world_jid(chat_id))
+        except ConnectionError as exc:
+            raise nest_error(500, str(exc) or "Connection Closed") from None
+        return {"ids": [serialized_id(inst, m) for m in read]}
+
     @router.post("/sendText", status_code=201)
     async def send_text(request: Request) -> dict[str, Any]:
         body = await json_body(request)
