@@ -220,11 +220,21 @@ async def test_client_events_answer_and_act_within_the_organization(
             bad = await sio.call("send_message", {"conversation_id": mine, "type": "text"})
             assert bad["ok"] is False and bad["status"] == 422
 
+            await customer_writes(http, tenant, sid, "e o prazo?")  # after our reply: unread
+            phone = await http.get(f"/api/v1/sandbox/sessions/{sid}", headers=tenant.headers)
+            assert phone.json()["unread"] == {"5511987654321@s.whatsapp.net": 1}
             read = await sio.call("mark_as_read", {"conversation_id": mine})
             assert read["ok"] is True and read["conversation"]["unread_count"] == 0
             await first(
                 received, lambda e, d: e == "messages_read" and d["conversation_id"] == mine
             )
+            # ...and the phone's chat is read too (read receipts).
+            for _ in range(250):
+                phone = await http.get(f"/api/v1/sandbox/sessions/{sid}", headers=tenant.headers)
+                if phone.json()["unread"] == {}:
+                    break
+                await asyncio.sleep(0.02)
+            assert phone.json()["unread"] == {}, phone.json()
             assert (await sio.call("mark_as_read", theirs))["status"] == 404
             assert (await sio.call("leave_conversation", {"conversation_id": mine}))["ok"] is True
 

@@ -38,6 +38,12 @@ async def _instance(ctx: Ctx, db: Db, principal: CurrentPrincipal, session_id: i
     return inst
 
 
+@router.get("/{session_id}")
+async def phone(session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+    """What the simulated phone holds: its link state, chats, unread chats and what it sent."""
+    return describe(await _instance(ctx, db, principal, session_id))
+
+
 @router.post("/{session_id}/scan")
 async def scan(
     session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal, body: ScanIn | None = None
