@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.support.databases import backends, migrated_database, wipe
+from tests.support.receiver import Receiver, receiving
 from zapsync.api.app import create_app
 from zapsync.services import accounts
 from zapsync.services.context import AppContext
@@ -43,6 +44,13 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # zapsync the developer runs on the default :8000 beside the suite.
         ZAPSYNC_PUBLIC_URL="http://127.0.0.1:9",
     )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP receiver for a sandbox gateway's webhooks, at `{url}/hook`."""
+    with receiving("/hook") as rec:
+        yield rec
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from structlog.testing import capture_logs
 
 from tests.conftest import Tenant, make_tenant
-from tests.support.gateways import SandboxGateway, running_sandbox
+from tests.support.gateways import SandboxGateway, create_session, running_sandbox
 from tests.support.inbox import (
     connected_session,
     conversations_of,
@@ -46,13 +46,7 @@ async def test_reading_a_conversation_reads_it_on_the_gateways_phone(
     client: httpx.AsyncClient, tenant: Tenant, gateway: SandboxGateway, ctx: AppContext
 ) -> None:
     name = gateway.new_instance()
-    created = await client.post(
-        "/api/v1/sessions",
-        headers=tenant.headers,
-        json={"name": "Vendas", "provider": gateway.dialect, "config": gateway.config(name)},
-    )
-    assert created.status_code == 201, created.text
-    sid = created.json()["id"]
+    sid = (await create_session(client, tenant, gateway, name))["id"]
     for text in ("oi", "tem o tênis azul?"):
         gateway.control(
             f"/instances/{name}/messages", {"chat_jid": JID, "body": text, "notify": False}

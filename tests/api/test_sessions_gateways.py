@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
-from tests.support.gateways import SandboxGateway, running_sandbox
+from tests.support.gateways import SandboxGateway, create_session, running_sandbox
 from zapsync.services.context import AppContext
 from zapsync.store.models import SessionStatusEvent
 
@@ -31,24 +31,11 @@ def _no_fault(gateway: SandboxGateway) -> Iterator[None]:
     gateway.fault("none")
 
 
-async def create(
-    client: httpx.AsyncClient, tenant: Tenant, gateway: SandboxGateway, instance: str
-) -> dict[str, object]:
-    resp = await client.post(
-        "/api/v1/sessions",
-        headers=tenant.headers,
-        json={"name": "Vendas", "provider": gateway.dialect, "config": gateway.config(instance)},
-    )
-    assert resp.status_code == 201, resp.text
-    body: dict[str, object] = resp.json()
-    return body
-
-
 async def test_lifecycle_create_qr_pair_drop_heal_logout_delete(
     client: httpx.AsyncClient, tenant: Tenant, gateway: SandboxGateway, ctx: AppContext
 ) -> None:
     instance = gateway.new_instance()
-    created = await create(client, tenant, gateway, instance)
+    created = await create_session(client, tenant, gateway, instance)
     sid = created["id"]
     assert created["status"] in ("qr_pending", "connecting", "disconnected")
 
@@ -140,7 +127,7 @@ async def test_failed_checks_never_change_the_stored_status(
     fault: str,
 ) -> None:
     instance = gateway.new_instance()
-    sid = (await create(client, tenant, gateway, instance))["id"]
+    sid = (await create_session(client, tenant, gateway, instance))["id"]
     gateway.scan(instance)
     await client.post("/api/v1/status-sync", headers=tenant.headers)
     gateway.fault(fault, hang_seconds=3.0)
@@ -176,7 +163,7 @@ async def test_one_gateway_instance_twice_is_409(
     client: httpx.AsyncClient, tenant: Tenant, gateway: SandboxGateway, ctx: AppContext
 ) -> None:
     instance = gateway.new_instance()
-    await create(client, tenant, gateway, instance)
+    await create_session(client, tenant, gateway, instance)
     async with ctx.db.session() as db:
         events = await db.scalar(select(func.count()).select_from(SessionStatusEvent))
     resp = await client.post(

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Tenant
-from tests.support.gateways import SandboxGateway, running_sandbox
-from tests.support.receiver import Delivery, Receiver, receiving
+from tests.support.gateways import SandboxGateway, control, running_sandbox
+from tests.support.receiver import Delivery, Receiver
 from tests.support.sessions import insert_session
 from zapsync.domain.gateway import (
     ACK_RANK,
@@ -99,19 +99,6 @@ def provider_id(dialect: str, phone: str, from_me: bool, world_id: str) -> str:
 def sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxGateway]:
     with running_sandbox(request.param) as gateway:
         yield gateway
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with receiving("/hook") as rec:
-        yield rec
-
-
-async def control(http: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await http.post(f"/_sandbox{path}", json=body)
-    resp.raise_for_status()
-    result: dict[str, Any] = resp.json()
-    return result
 
 
 async def make_traffic(

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import Tenant
 from tests.support.servers import serve_in_thread
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
@@ -94,3 +95,17 @@ async def control(raw: httpx.AsyncClient, path: str, body: Any = None, **params:
     resp = await raw.post(f"/_sandbox{path}", json=body, params=params)
     resp.raise_for_status()
     return resp.json()
+
+
+async def create_session(
+    client: httpx.AsyncClient, tenant: Tenant, gateway: SandboxGateway, instance: str
+) -> dict[str, Any]:
+    """A session on `gateway`'s `instance`, created through zapsync's API."""
+    resp = await client.post(
+        "/api/v1/sessions",
+        headers=tenant.headers,
+        json={"name": "Vendas", "provider": gateway.dialect, "config": gateway.config(instance)},
+    )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body

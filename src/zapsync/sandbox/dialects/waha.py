@@ -586,7 +586,7 @@ def build(world: World, sender: WebhookSender) -> DialectFrontEnd:
             item: dict[str, Any] = {"id": waha_jid(chat.jid), "name": chat.name}
             if chat.messages:
                 item["conversationTimestamp"] = chat.last_timestamp
-            item["unreadCount"] = sum(1 for m in chat.messages if not m.from_me and m.ack < 3)
+            item["unreadCount"] = chat.unread
             out.append(item)
         return out
 
