@@ -24,10 +24,16 @@ class Cipher:
         return self._fernet.encrypt(json.dumps(value, sort_keys=True).encode()).decode()
 
     def decrypt_json(self, token: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.decrypt_text(token))
+        return data
+
+    def encrypt_text(self, value: str) -> str:
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt_text(self, token: str) -> str:
         try:
-            data: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
+            return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise CredentialsUnreadable(
                 "stored credentials cannot be decrypted with the current ZAPSYNC_SECRET_KEY"
             ) from None
-        return data
