@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     # sending: uploads, the outbox's retries, Socket.IO fan-out across replicas
     max_upload_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_MAX_UPLOAD_MB")
+    media_url_hours: float = Field(default=4.0, gt=0, alias="ZAPSYNC_MEDIA_URL_HOURS")
     outbox_max_attempts: int = Field(default=6, ge=1, alias="ZAPSYNC_OUTBOX_MAX_ATTEMPTS")
     outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
     read_receipts: bool = Field(default=True, alias="ZAPSYNC_READ_RECEIPTS")

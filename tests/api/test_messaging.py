@@ -4,6 +4,7 @@ outage, failed with a reason, uploads checked and served, and never a duplicate 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from tests.support.inbox import (
 )
 from zapsync.api.app import create_app
 from zapsync.sandbox.world import Fault
+from zapsync.services import media
 from zapsync.services.context import AppContext
 from zapsync.services.outbox import deliver_due
 from zapsync.settings import Settings
@@ -182,7 +184,66 @@ async def test_an_upload_is_kept_served_by_signed_url_and_sent(
     assert (await client.get(unsigned, headers=tenant.headers)).content == PNG
     assert (await client.get(unsigned, headers=other_tenant.headers)).status_code == 404
     forged = await client.get(unsigned, params={"sig": "0" * 32})
-    assert forged.status_code == 401
+    assert forged.status_code == 403
+    assert "signature is not valid" in problem_of(forged)["detail"]
+
+
+async def an_upload(client: httpx.AsyncClient, tenant: Tenant, conversation_id: int) -> str:
+    """The name of a file uploaded and sent in the conversation."""
+    resp = await client.post(
+        f"/api/v1/conversations/{conversation_id}/messages",
+        headers=tenant.headers,
+        files={"file": ("foto.png", PNG, "image/png")},
+    )
+    assert resp.status_code == 202, resp.text
+    return httpx.URL(resp.json()["media_url"]).path.rsplit("/", 1)[1]
+
+
+async def test_a_signed_media_url_expires_and_a_token_still_opens_the_file(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, settings: Settings
+) -> None:
+    name = await an_upload(client, tenant, await a_conversation(app, client, tenant))
+    secret = settings.resolved_secret_key()
+    lifetime = int(settings.media_url_hours * 3600)
+    now = int(time.time())
+    fresh = httpx.URL(media.signed_url(settings, secret, name, issued_at=now - lifetime + 60))
+    assert (await client.get(fresh.raw_path.decode())).content == PNG
+    stale = httpx.URL(media.signed_url(settings, secret, name, issued_at=now - lifetime - 60))
+    expired = await client.get(stale.raw_path.decode())
+    assert expired.status_code == 410
+    assert "expired" in problem_of(expired)["detail"]
+    with_token = await client.get(stale.raw_path.decode(), headers=tenant.headers)
+    assert with_token.content == PNG
+
+
+async def test_a_tampered_media_url_is_refused_with_a_reason_never_a_500(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, settings: Settings
+) -> None:
+    conversation_id = await a_conversation(app, client, tenant)
+    name = await an_upload(client, tenant, conversation_id)
+    other = await an_upload(client, tenant, conversation_id)
+    secret = settings.resolved_secret_key()
+    sig = media.sign(secret, name)
+    stamp, digest = sig.split(".")
+    later = media.sign(secret, name, issued_at=int(time.time()) + 86400).split(".")[0]
+    tampered = [
+        media.sign(secret, other),  # another file's signature
+        media.sign("another-secret", name),
+        f"{stamp}.{digest[:-2]}",
+        f"{later}.{digest}",  # pushed into the future to live longer
+        digest,
+        "0" * 32,  # the unexpiring kind zapsync used to issue
+        "é",
+        "ação.✓",
+        "",
+    ]
+    for bad in tampered:
+        resp = await client.get(f"/api/v1/media/{name}", params={"sig": bad})
+        assert resp.status_code == 403, (bad, resp.text)
+        assert "signature is not valid" in problem_of(resp)["detail"]
+    raw = await client.get(f"/api/v1/media/{name}?sig=%FF%FE.%C3")
+    assert raw.status_code == 403, raw.text
+    assert (await client.get(f"/api/v1/media/{name}", params={"sig": sig})).content == PNG
 
 
 async def test_uploads_and_bodies_of_the_wrong_kind_are_refused_with_a_reason(

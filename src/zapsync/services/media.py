@@ -3,15 +3,14 @@
 
 The gateway downloads the file itself and cannot carry a zapsync token, so an upload is
 reachable at `{ZAPSYNC_PUBLIC_URL}/api/v1/media/{name}?sig=…`: the name is random and the
-signature (an HMAC of the name under the secret key) proves zapsync issued it. A token of
-the owning organization opens it too.
+signature (itsdangerous' timestamped HMAC of the name under the secret key) proves zapsync
+issued it, for `ZAPSYNC_MEDIA_URL_HOURS` (a leaked URL stops working). A token of the owning
+organization opens it at any time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import mimetypes
 import re
 import secrets
@@ -20,7 +19,9 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from zapsync.services.errors import Invalid, NotFound, ServiceError
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+
+from zapsync.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from zapsync.settings import Settings
 
 MEDIA_TYPES = ("image", "video", "audio", "document")
@@ -109,13 +110,63 @@ def check_url_media(kind: str, url: str, mime: str | None) -> str | None:
     return mime
 
 
-def sign(secret_key: str, name: str) -> str:
-    digest = hmac.new(f"media:{secret_key}".encode(), name.encode(), hashlib.sha256)
-    return digest.hexdigest()[:32]
+class LinkExpired(ServiceError):
+    status_code = 410
+    title = "Gone"
 
 
-def signature_ok(secret_key: str, name: str, sig: str | None) -> bool:
-    return bool(sig) and hmac.compare_digest(sign(secret_key, name), sig or "")
+_SALT = "zapsync.media-url"
+
+
+class _IssuedAt(TimestampSigner):
+    """A signer whose clock is given: URLs issued at a known time (tests, and nothing else)."""
+
+    def __init__(self, secret_key: str, issued_at: int) -> None:
+        super().__init__(secret_key, salt=_SALT)
+        self._issued_at = issued_at
+
+    def get_timestamp(self) -> int:
+        return self._issued_at
+
+
+def _signer(secret_key: str, issued_at: int | None = None) -> TimestampSigner:
+    if issued_at is None:
+        return TimestampSigner(secret_key, salt=_SALT)
+    return _IssuedAt(secret_key, issued_at)
+
+
+def sign(secret_key: str, name: str, *, issued_at: int | None = None) -> str:
+    """The `sig` of a media URL: `<timestamp>.<hmac>` (the name is the URL's path)."""
+    token = _signer(secret_key, issued_at).sign(name).decode()
+    return token[len(name) + 1 :]
+
+
+def signature_refusal(
+    secret_key: str, name: str, sig: str, max_age_seconds: int
+) -> ServiceError | None:
+    """None for a URL zapsync issued less than `max_age_seconds` ago; else why not: 410
+    (expired) or 403 (anything else: forged, cut, another file's, not even ASCII)."""
+    try:
+        _signer(secret_key).unsign(f"{name}.{sig}", max_age=max_age_seconds)
+    except SignatureExpired:
+        return LinkExpired(
+            "this media URL has expired (ZAPSYNC_MEDIA_URL_HOURS); "
+            "open it with a token or send the file again"
+        )
+    except BadSignature:
+        return Forbidden("this media URL's signature is not valid")
+    return None
+
+
+def url_lifetime_seconds(settings: Settings) -> int:
+    return int(settings.media_url_hours * 3600)
+
+
+def signed_url(
+    settings: Settings, secret_key: str, name: str, *, issued_at: int | None = None
+) -> str:
+    sig = sign(secret_key, name, issued_at=issued_at)
+    return f"{settings.public_url}/api/v1/media/{name}?sig={sig}"
 
 
 def owner_of(name: str) -> int | None:
@@ -179,7 +230,7 @@ async def store_upload(
     name = f"{organization_id}-{secrets.token_urlsafe(16)}{_extension(mime, file_name)}"
     target = media_dir(settings) / name
     size = await asyncio.to_thread(_copy, source, target, max_bytes(settings), mime)
-    url = f"{settings.public_url}/api/v1/media/{name}?sig={sign(secret_key, name)}"
+    url = signed_url(settings, secret_key, name)
     return StoredMedia(name=name, url=url, mime_type=mime, size=size)
 
 

@@ -26,9 +26,18 @@ async def get_media(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     sig: Annotated[str | None, Query(description="the signature of a URL zapsync issued")] = None,
 ) -> FileResponse:
-    if not media.signature_ok(ctx.settings.resolved_secret_key(), name, sig):
+    refused = (
+        media.signature_refusal(
+            ctx.settings.resolved_secret_key(), name, sig, media.url_lifetime_seconds(ctx.settings)
+        )
+        if sig is not None
+        else Unauthorized("a signed media URL or an Authorization: Bearer <token> is required")
+    )
+    if refused is not None:
         if creds is None:
-            raise Unauthorized("a signed media URL or an Authorization: Bearer <token> is required")
+            raise refused
+        # A token of the owner opens the file whatever the sig says (an agent opening an old
+        # link from the conversation).
         principal = await get_principal(ctx, creds)
         if media.owner_of(name) != principal.organization_id:
             raise NotFound(f"no media called {name!r}")
