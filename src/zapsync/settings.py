@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default=f"sqlite+aiosqlite:///{DATA_DIR}/zapsync.db")
     redis_url: str | None = None
     secret_key: SecretStr | None = Field(default=None, alias="ZAPSYNC_SECRET_KEY")
+    # Secrets ZAPSYNC_SECRET_KEY replaced, comma-separated: what they encrypted still opens
+    # (and is re-encrypted under the new one at start-up).
+    old_secret_keys: SecretStr | None = Field(default=None, alias="ZAPSYNC_OLD_SECRET_KEYS")
     cron_secret: SecretStr | None = None
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ZAPSYNC_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="ZAPSYNC_HOST")
@@ -103,6 +106,12 @@ class Settings(BaseSettings):
         key_file.write_text(key)
         key_file.chmod(0o600)
         return key
+
+    def resolved_old_secret_keys(self) -> list[str]:
+        if self.old_secret_keys is None:
+            return []
+        keys = self.old_secret_keys.get_secret_value().split(",")
+        return [k.strip() for k in keys if k.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -29,6 +29,7 @@ from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
 from zapsync.sandbox.world import World
 from zapsync.services.context import AppContext
+from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
 from zapsync.services.import_triggers import watch_connections
 from zapsync.services.outbox import OutboxRunner
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
+        await rotate_stored_credentials(ctx.db, ctx.cipher)  # before anything decrypts
         watch_connections(ctx)
         watch_reads(ctx)
         realtime.attach(ctx)

@@ -29,7 +29,7 @@ class AppContext:
         return cls(
             settings=settings,
             db=Database(settings.database_url),
-            cipher=Cipher(settings.resolved_secret_key()),
+            cipher=Cipher(settings.resolved_secret_key(), settings.resolved_old_secret_keys()),
             bus=EventBus(),
             gateways=GatewayFactory(
                 world,

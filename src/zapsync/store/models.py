@@ -34,6 +34,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# The `info` of a column holding a `Cipher` token: start-up re-encrypts every such column under
+# the current key (services/credential_rotation.py), so a new one needs nothing else.
+ENCRYPTED: dict[str, Any] = {"encrypted": True}
+
+
 def _created() -> Mapped[datetime]:
     return mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
@@ -93,7 +98,7 @@ class Session(Base):
     provider: Mapped[str] = mapped_column(String(20))
     # provider + base URL + instance; NULL once archived so the instance can be added again
     gateway_key: Mapped[str | None] = mapped_column(String(600))
-    config_encrypted: Mapped[str] = mapped_column(Text)
+    config_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     webhook_secret: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="disconnected")
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -229,7 +234,7 @@ class Integration(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     provider: Mapped[str] = mapped_column(String(20))
-    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    credentials_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="connected")
     created_at: Mapped[datetime] = _created()

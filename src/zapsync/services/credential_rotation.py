@@ -1,0 +1,74 @@
+"""Re-encrypt stored credentials under the current ZAPSYNC_SECRET_KEY, once at start-up.
+
+Every column whose `info` is `store.models.ENCRYPTED` is read; a value written under an old
+key (one of ZAPSYNC_OLD_SECRET_KEYS, or the sha256-derived key of earlier versions) is
+rewritten under the current one. A value already current is left alone, so a second run
+changes nothing. The write is conditional on the value still being the one read: a config
+saved meanwhile (or another replica rotating at the same time) is never overwritten.
+Values no key opens are counted and left as they are; no value is ever logged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Column, Table, select
+
+from zapsync.security.crypto import Cipher, CredentialsUnreadable
+from zapsync.store.db import Database
+from zapsync.store.models import Base
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RotationReport:
+    checked: int = 0
+    rotated: int = 0
+    unreadable: int = 0
+
+
+def encrypted_columns() -> list[tuple[Table, Column[str]]]:
+    return [
+        (table, column)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if column.info.get("encrypted")
+    ]
+
+
+async def rotate_stored_credentials(db: Database, cipher: Cipher) -> RotationReport:
+    report = RotationReport()
+    for table, column in encrypted_columns():
+        (key,) = table.primary_key.columns
+        async with db.session() as session:
+            rows = (await session.execute(select(key, column).where(column.is_not(None)))).all()
+            for row_id, token in rows:
+                report.checked += 1
+                if cipher.is_current(token):
+                    continue
+                try:
+                    fresh = cipher.rotate(token)
+                except CredentialsUnreadable:
+                    report.unreadable += 1
+                    log.warning(
+                        "stored credentials unreadable with every configured key",
+                        table=table.name,
+                        row_id=row_id,
+                    )
+                    continue
+                await session.execute(
+                    table.update()
+                    .where(key == row_id, column == token)
+                    .values({column.name: fresh})
+                )
+                report.rotated += 1
+            await session.commit()
+    log.info(
+        "stored credentials checked",
+        checked=report.checked,
+        rotated=report.rotated,
+        unreadable=report.unreadable,
+    )
+    return report
