@@ -3,6 +3,7 @@ with one line naming it (see `load_settings`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     # sessions and status
     max_sessions_per_user: int = Field(default=5, ge=1, alias="ZAPSYNC_MAX_SESSIONS_PER_USER")
     gateway_timeout: float = Field(default=10.0, gt=0, alias="ZAPSYNC_GATEWAY_TIMEOUT")
+    # Networks a base_url or media URL may reach although security/urls.py refuses them.
+    url_allow_networks: str = Field(default="", alias="ZAPSYNC_URL_ALLOW_NETWORKS")
     status_sync_concurrency: int = Field(default=50, ge=1, alias="ZAPSYNC_STATUS_SYNC_CONCURRENCY")
     status_sync_interval_minutes: int = Field(default=5, ge=1, alias="ZAPSYNC_STATUS_SYNC_MINUTES")
     unreachable_after_failures: int = Field(default=3, ge=1, alias="ZAPSYNC_UNREACHABLE_AFTER")
@@ -83,6 +86,16 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("url_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP network (like 10.0.0.0/8)") from None
+        return value
 
     @property
     def is_sqlite(self) -> bool:

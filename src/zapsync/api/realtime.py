@@ -26,6 +26,7 @@ import structlog
 from fastapi.encoders import jsonable_encoder
 
 from zapsync.bus.events import Event
+from zapsync.security.urls import url_policy
 from zapsync.services import conversations as conv_svc
 from zapsync.services.accounts import Principal, authenticate
 from zapsync.services.context import AppContext
@@ -214,7 +215,14 @@ class Realtime:
             request = parse_send_request(body)
             ctx = self._context()
             async with ctx.db.session() as db:
-                message = await queue_send(db, ctx.bus, principal, conversation_id, request)
+                message = await queue_send(
+                    db,
+                    ctx.bus,
+                    principal,
+                    conversation_id,
+                    request,
+                    url_policy=url_policy(ctx.settings),
+                )
             payload = {**message_json(message), "error": None}
             return {"ok": True, "message": jsonable_encoder(payload)}
 

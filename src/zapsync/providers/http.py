@@ -1,8 +1,15 @@
 """One way to call a gateway over HTTP: errors become GatewayUnavailable (cannot know) or
-GatewayRejected (the gateway said no), with the gateway's own reason when it gave one."""
+GatewayRejected (the gateway said no), with the gateway's own reason when it gave one.
+
+A gateway's URL is the user's to choose, so what comes back is bounded: at most
+`MAX_BODY_BYTES`, within twice the call's timeout in all (a server trickling bytes resets
+every read timeout), never a redirect followed, and no more of an error body than the short
+reason field a gateway's JSON carries.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,29 +17,40 @@ import aiohttp
 import httpx
 
 from zapsync.providers.base import GatewayRejected, GatewayUnavailable
+from zapsync.security.urls import unsafe_reason
 
 DEFAULT_TIMEOUT = 10.0
+MAX_BODY_BYTES = 64 * 1024 * 1024
+REASON_CHARS = 300
 
 
-def gateway_reason(resp: httpx.Response) -> str:
-    """The human reason in a gateway's error body (Evolution, WAHA, MegaAPI shapes)."""
+def _short(text: str) -> str:
+    """One line of at most REASON_CHARS: what a gateway's reason field may put in an error."""
+    line = " ".join(text.split())
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 1] + "…"
+
+
+def gateway_reason(resp: httpx.Response, body: bytes | None = None) -> str:
+    """The human reason in a gateway's JSON error body (Evolution, WAHA, MegaAPI shapes); a
+    body that is not JSON is never echoed (it may be any page the URL points at). `body` is
+    the response's, read already (streamed)."""
+    fallback = f"HTTP {resp.status_code} {resp.reason_phrase}".strip()
     try:
-        data = resp.json()
-    except ValueError:
-        text = resp.text.strip()
-        return text[:200] or resp.reason_phrase
+        data = json.loads(resp.content if body is None else body)
+    except (ValueError, UnicodeDecodeError):
+        return fallback
     if isinstance(data, dict):
         response = data.get("response")
         if isinstance(response, dict) and response.get("message"):
             msg = response["message"]
-            return "; ".join(map(str, msg)) if isinstance(msg, list) else str(msg)
+            return _short("; ".join(map(str, msg)) if isinstance(msg, list) else str(msg))
         for key in ("message", "error", "detail"):
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value
+                return _short(value)
             if isinstance(value, list) and value:
-                return "; ".join(map(str, value))
-    return resp.reason_phrase or f"HTTP {resp.status_code}"
+                return _short("; ".join(map(str, value)))
+    return fallback
 
 
 def transport_failure(exc: httpx.HTTPError, method: str, url: str) -> str:
@@ -43,12 +61,29 @@ def transport_failure(exc: httpx.HTTPError, method: str, url: str) -> str:
     return f"gateway unreachable on {method} {url}: {exc or exc.__class__.__name__}"
 
 
+class _TooLarge(Exception):
+    pass
+
+
+async def _bounded_body(resp: httpx.Response) -> bytes:
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _TooLarge
+    body = bytearray()
+    async for chunk in resp.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _TooLarge
+    return bytes(body)
+
+
 async def request_json(
     client: httpx.AsyncClient,
     method: str,
     url: str,
     *,
     expect: type = object,
+    timeout: float = DEFAULT_TIMEOUT,
     **kwargs: Any,
 ) -> Any:
     """Send one request and return its JSON body, or raise a GatewayError.
@@ -56,21 +91,38 @@ async def request_json(
     `expect` (dict or list) is checked so a 200 with the wrong shape counts as unavailable.
     """
     try:
-        resp = await client.request(method, url, **kwargs)
+        async with asyncio.timeout(2 * timeout):
+            async with client.stream(method, url, timeout=timeout, **kwargs) as resp:
+                body = await _bounded_body(resp)
+    except TimeoutError:
+        raise GatewayUnavailable(f"gateway timed out on {method} {url}") from None
+    except _TooLarge:
+        raise GatewayUnavailable(
+            f"gateway sent more than {MAX_BODY_BYTES // (1024 * 1024)} MB on {method} {url}"
+        ) from None
     except httpx.HTTPError as exc:
+        refused = unsafe_reason(exc)
+        if refused is not None:
+            raise GatewayRejected(f"zapsync does not call {url}: {refused}") from None
         raise GatewayUnavailable(transport_failure(exc, method, url)) from None
     if resp.status_code >= 500:
         raise GatewayUnavailable(
-            f"gateway error {resp.status_code}: {gateway_reason(resp)}",
+            f"gateway error {resp.status_code}: {gateway_reason(resp, body)}",
             status_code=resp.status_code,
         )
     if resp.status_code >= 400:
-        raise GatewayRejected(gateway_reason(resp), status_code=resp.status_code)
-    if not resp.content:
+        raise GatewayRejected(gateway_reason(resp, body), status_code=resp.status_code)
+    if resp.is_redirect:
+        raise GatewayRejected(
+            f"gateway answered {resp.status_code} (a redirect) on {method} {url}; zapsync does "
+            "not follow a gateway's redirects: set base_url to where it points",
+            status_code=resp.status_code,
+        )
+    if not body:
         return None
     try:
-        data = resp.json()
-    except (ValueError, json.JSONDecodeError):
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
         raise GatewayUnavailable(
             f"gateway sent a body that is not JSON on {method} {url}"
         ) from None

@@ -8,6 +8,7 @@ from zapsync.bus.memory import EventBus
 from zapsync.providers.registry import GatewayFactory
 from zapsync.sandbox.world import World
 from zapsync.security.crypto import Cipher
+from zapsync.security.urls import url_policy
 from zapsync.services.background import BackgroundTasks
 from zapsync.settings import Settings
 from zapsync.store.db import Database
@@ -35,6 +36,7 @@ class AppContext:
                 world,
                 settings.gateway_timeout,
                 max_connections=max(100, settings.status_sync_concurrency * 2),
+                policy=url_policy(settings),
             ),
             world=world,
         )

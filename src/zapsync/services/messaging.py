@@ -17,6 +17,7 @@ from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import MessageType
+from zapsync.security.urls import UnsafeUrl, UrlPolicy
 from zapsync.services.accounts import Principal
 from zapsync.services.conversations import SEND_KIND, get_conversation
 from zapsync.services.errors import Conflict, Invalid
@@ -104,9 +105,14 @@ async def queue_send(
     principal: Principal,
     conversation_id: int,
     request: SendRequest,
+    *,
+    url_policy: UrlPolicy = UrlPolicy(),
 ) -> Message:
     """Store the outgoing message (`ack=pending`) and its outbox item, commit, publish
-    `new_message` and `conversation_updated`. Returns the stored message."""
+    `new_message` and `conversation_updated`. Returns the stored message.
+
+    A media URL the gateway would download from a cloud metadata or link-local address is
+    refused (422): the gateway usually runs beside zapsync, inside the same network."""
     conversation = await get_conversation(db, principal, conversation_id)
     session = await db.get(Session, conversation.session_id)
     if session is None or session.archived_at is not None:
@@ -117,6 +123,10 @@ async def queue_send(
     mime_type = None
     if request.type != "text":
         mime_type = check_url_media(request.type, request.url or "", request.mime_type)
+        try:
+            await url_policy.check(request.url or "", "url")
+        except UnsafeUrl as exc:
+            raise Invalid(exc.reason) from None
     now = utcnow()
     message = Message(
         organization_id=principal.organization_id,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from zapsync.providers.registry import PROVIDERS
+from zapsync.security.urls import UnsafeUrl, UrlPolicy
 from zapsync.services.errors import Invalid
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -31,6 +32,16 @@ def validate_config(provider: str, config: Mapping[str, Any]) -> dict[str, str]:
             raise Invalid("config.base_url must start with http:// or https://")
         clean["base_url"] = clean["base_url"].rstrip("/")
     return clean
+
+
+async def check_base_url(policy: UrlPolicy, clean: Mapping[str, str]) -> None:
+    """422 for a base_url whose host is, or resolves to, an address zapsync never calls
+    (cloud metadata, link-local); loopback and LAN gateways pass."""
+    if "base_url" in clean:
+        try:
+            await policy.check(clean["base_url"], "config.base_url")
+        except UnsafeUrl as exc:
+            raise Invalid(exc.reason) from None
 
 
 def gateway_key(provider: str, config: Mapping[str, str], session_ref: str) -> str:

@@ -14,10 +14,11 @@ from zapsync.domain.gateway import LiveState, QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import GatewayError, WebhookTarget
 from zapsync.security.tokens import new_webhook_secret
+from zapsync.security.urls import url_policy
 from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
 from zapsync.services.errors import Conflict, Invalid, NotFound
-from zapsync.services.session_config import gateway_key, validate_config
+from zapsync.services.session_config import check_base_url, gateway_key, validate_config
 from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import record_status
 from zapsync.store.models import Session
@@ -67,6 +68,7 @@ async def create_session(
 ) -> tuple[Session, QrCode | None]:
     """Contact the gateway first; nothing is stored unless it accepted."""
     clean = validate_config(provider, config)
+    await check_base_url(url_policy(ctx.settings), clean)
     limit = ctx.settings.max_sessions_per_user
     active = await db.scalar(
         select(func.count())

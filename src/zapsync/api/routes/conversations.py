@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.security.urls import url_policy
 from zapsync.services import conversations as svc
 from zapsync.services import media
 from zapsync.services.accounts import Principal
@@ -151,7 +152,9 @@ async def send_message(
     else:
         raise media.UnsupportedMedia("send application/json or multipart/form-data")
     try:
-        message = await queue_send(db, ctx.bus, principal, conversation_id, body)
+        message = await queue_send(
+            db, ctx.bus, principal, conversation_id, body, url_policy=url_policy(ctx.settings)
+        )
     except BaseException:
         if stored is not None:
             media.discard(ctx.settings, stored.name)
