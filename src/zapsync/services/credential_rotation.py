@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import structlog
 from sqlalchemy import Column, Table, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from zapsync.security.crypto import Cipher, CredentialsUnreadable
 from zapsync.store.db import Database
@@ -39,7 +40,28 @@ def encrypted_columns() -> list[tuple[Table, Column[str]]]:
 
 
 async def rotate_stored_credentials(db: Database, cipher: Cipher) -> RotationReport:
+    """Best effort: a database that cannot be read now leaves the values as they are (they
+    still open under the old keys) and is tried again at the next start."""
     report = RotationReport()
+    try:
+        await _rotate(db, cipher, report)
+    except SQLAlchemyError as exc:
+        log.warning(
+            "stored credentials not rotated: the database failed",
+            error=f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}",
+            rotated=report.rotated,
+        )
+        return report
+    log.info(
+        "stored credentials checked",
+        checked=report.checked,
+        rotated=report.rotated,
+        unreadable=report.unreadable,
+    )
+    return report
+
+
+async def _rotate(db: Database, cipher: Cipher, report: RotationReport) -> None:
     for table, column in encrypted_columns():
         (key,) = table.primary_key.columns
         async with db.session() as session:
@@ -65,10 +87,3 @@ async def rotate_stored_credentials(db: Database, cipher: Cipher) -> RotationRep
                 )
                 report.rotated += 1
             await session.commit()
-    log.info(
-        "stored credentials checked",
-        checked=report.checked,
-        rotated=report.rotated,
-        unreadable=report.unreadable,
-    )
-    return report
