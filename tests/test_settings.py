@@ -21,6 +21,8 @@ def test_plain_urls_get_the_async_drivers() -> None:
         ("ZAPSYNC_PORT", "99999", "ZAPSYNC_PORT"),
         ("ZAPSYNC_PUBLIC_URL", "example.com", "ZAPSYNC_PUBLIC_URL"),
         ("ZAPSYNC_LOG_FORMAT", "xml", "ZAPSYNC_LOG_FORMAT"),
+        ("ZAPSYNC_URL_ALLOW_NETWORKS", "10.0.0.0/8, intranet", "ZAPSYNC_URL_ALLOW_NETWORKS"),
+        ("ZAPSYNC_MEDIA_URL_HOURS", "0", "ZAPSYNC_MEDIA_URL_HOURS"),
     ],
 )
 def test_a_wrong_setting_is_named_in_one_line(
@@ -39,3 +41,10 @@ def test_secret_key_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:
     assert (tmp_path / "secret.key").read_text() == first
     assert (tmp_path / "secret.key").stat().st_mode & 0o077 == 0
     assert Settings(ZAPSYNC_DATA_DIR=tmp_path).resolved_secret_key() == first
+
+
+def test_old_secret_keys_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZAPSYNC_OLD_SECRET_KEYS", " first-key, ,second-key ")
+    settings = load_settings()
+    assert settings.resolved_old_secret_keys() == ["first-key", "second-key"]
+    assert "first-key" not in repr(settings)
