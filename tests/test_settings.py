@@ -21,6 +21,8 @@ def test_plain_urls_get_the_async_drivers() -> None:
         ("ZAPSYNC_PORT", "99999", "ZAPSYNC_PORT"),
         ("ZAPSYNC_PUBLIC_URL", "example.com", "ZAPSYNC_PUBLIC_URL"),
         ("ZAPSYNC_LOG_FORMAT", "xml", "ZAPSYNC_LOG_FORMAT"),
+        ("ZAPSYNC_WEBHOOK_RATE_LIMIT", "lots", "ZAPSYNC_WEBHOOK_RATE_LIMIT"),
+        ("ZAPSYNC_WEBHOOK_MAX_BODY_MB", "0", "ZAPSYNC_WEBHOOK_MAX_BODY_MB"),
     ],
 )
 def test_a_wrong_setting_is_named_in_one_line(

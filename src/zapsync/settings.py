@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # webhooks from gateways: bodies, replays, rate limits (`limits` syntax, e.g. "100/second")
     webhook_max_body_mb: float = Field(default=4.0, gt=0, alias="ZAPSYNC_WEBHOOK_MAX_BODY_MB")
     webhook_replay_window: int = Field(default=300, ge=1, alias="ZAPSYNC_WEBHOOK_REPLAY_WINDOW")
-    webhook_rate_limit: str = Field(default="1000/second", alias="ZAPSYNC_WEBHOOK_RATE_LIMIT")
+    webhook_rate_limit: str = Field(default="3000/second", alias="ZAPSYNC_WEBHOOK_RATE_LIMIT")
     webhook_refusal_limit: str = Field(default="60/minute", alias="ZAPSYNC_WEBHOOK_REFUSAL_LIMIT")
 
     # conversation import (chats and their history, when a session connects or on demand)
