@@ -23,6 +23,8 @@ def test_plain_urls_get_the_async_drivers() -> None:
         ("ZAPSYNC_LOG_FORMAT", "xml", "ZAPSYNC_LOG_FORMAT"),
         ("ZAPSYNC_URL_ALLOW_NETWORKS", "10.0.0.0/8, intranet", "ZAPSYNC_URL_ALLOW_NETWORKS"),
         ("ZAPSYNC_MEDIA_URL_HOURS", "0", "ZAPSYNC_MEDIA_URL_HOURS"),
+        ("ZAPSYNC_WEBHOOK_RATE_LIMIT", "lots", "ZAPSYNC_WEBHOOK_RATE_LIMIT"),
+        ("ZAPSYNC_WEBHOOK_MAX_BODY_MB", "0", "ZAPSYNC_WEBHOOK_MAX_BODY_MB"),
     ],
 )
 def test_a_wrong_setting_is_named_in_one_line(

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -46,6 +47,12 @@ class Settings(BaseSettings):
     heal_max_attempts: int = Field(default=5, ge=0, alias="ZAPSYNC_HEAL_MAX_ATTEMPTS")
     heal_base_delay_seconds: float = Field(default=30.0, ge=0, alias="ZAPSYNC_HEAL_BASE_DELAY")
 
+    # webhooks from gateways: bodies, replays, rate limits (`limits` syntax, e.g. "100/second")
+    webhook_max_body_mb: float = Field(default=4.0, gt=0, alias="ZAPSYNC_WEBHOOK_MAX_BODY_MB")
+    webhook_replay_window: int = Field(default=300, ge=1, alias="ZAPSYNC_WEBHOOK_REPLAY_WINDOW")
+    webhook_rate_limit: str = Field(default="3000/second", alias="ZAPSYNC_WEBHOOK_RATE_LIMIT")
+    webhook_refusal_limit: str = Field(default="60/minute", alias="ZAPSYNC_WEBHOOK_REFUSAL_LIMIT")
+
     # conversation import (chats and their history, when a session connects or on demand)
     import_skip_groups: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_GROUPS")
     import_skip_empty: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_EMPTY")
@@ -78,6 +85,15 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value.removeprefix(prefix)
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+psycopg://")):
             raise ValueError("must be an sqlite:/// or postgresql:// URL")
+        return value
+
+    @field_validator("webhook_rate_limit", "webhook_refusal_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError('must be a rate like "100/second" or "10/second;500/minute"') from None
         return value
 
     @field_validator("public_url")

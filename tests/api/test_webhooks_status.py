@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 
 import httpx
 from sqlalchemy import select
@@ -111,10 +112,15 @@ async def test_unknown_event_is_accepted_and_ignored(
 async def test_waha_hmac_signature_authenticates_the_delivery(
     client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant
 ) -> None:
-    sid = await insert_session(ctx, tenant, "waha", status="connected")
+    sid = await insert_session(ctx, tenant, "waha", status="connected", signing_key="sign-key")
     payload = sample("waha/webhook.session-status.json")
+    # Signed now: a signed delivery older than the replay window is refused.
+    now = int(time.time() * 1000)
+    payload["timestamp"] = now
+    for n, point in enumerate(payload["payload"]["statuses"]):
+        point["timestamp"] = now - 3 + n
     body = json.dumps(payload).encode()
-    good = hmac.new(b"hook-secret", body, hashlib.sha512).hexdigest()
+    good = hmac.new(b"sign-key", body, hashlib.sha512).hexdigest()
     bad = hmac.new(b"another-key", body, hashlib.sha512).hexdigest()
     url = f"/api/v1/webhooks/waha/{sid}"
     headers = {"X-Webhook-Hmac-Algorithm": "sha512"}

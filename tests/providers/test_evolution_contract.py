@@ -40,6 +40,7 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import (
+    UNSIGNED,
     GatewayRejected,
     GatewayUnavailable,
     WebhookRejected,
@@ -883,4 +884,4 @@ def test_malformed_bodies_are_rejected_with_400(body: bytes) -> None:
 def test_evolution_does_not_sign_webhooks() -> None:
     gw = EvolutionGateway("http://unused.invalid", "k", "vendas")
     body = (EVOLUTION / "webhook.messages-upsert.text.json").read_bytes()
-    assert gw.verify_webhook({"X-Zapsync-Token": "secret"}, body, "secret") is False
+    assert gw.verify_webhook({"X-Zapsync-Token": "secret"}, body, "secret") == UNSIGNED

@@ -23,7 +23,7 @@ from zapsync.domain.gateway import (
     UnknownEvent,
 )
 from zapsync.domain.status import SessionStatus
-from zapsync.providers.base import GatewayUnavailable, WebhookRejected
+from zapsync.providers.base import UNSIGNED, GatewayUnavailable, WebhookRejected
 from zapsync.providers.megaapi import MegaApiGateway
 from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN, message_payload
 from zapsync.sandbox.server import build_sandbox_app
@@ -194,7 +194,7 @@ def test_an_event_that_only_names_a_message_is_not_taken_for_one() -> None:
 def test_megaapi_does_not_sign_webhooks() -> None:
     gateway = MegaApiGateway("http://unused", "t", "k")
 
-    assert gateway.verify_webhook({}, b"{}", "secret") is False
+    assert gateway.verify_webhook({}, b"{}", "secret") == UNSIGNED
 
 
 # --- request and response samples over HTTP -------------------------------------------

@@ -5,6 +5,7 @@ the right domain values."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,9 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus
 from zapsync.providers import waha_payloads as payloads
-from zapsync.providers.base import WebhookRejected
+from zapsync.providers.base import UNSIGNED, Signature, WebhookRejected
 from zapsync.providers.http import gateway_reason
-from zapsync.providers.waha import WahaGateway
+from zapsync.providers.waha import WahaGateway, signature
 
 CONTRACTS = SHARED / "waha"
 REAL = CONTRACTS / "real-2024.10.8"
@@ -59,12 +60,12 @@ def body_of(envelope: Any) -> bytes:
 
 def test_docs_test_vector_verifies(gw: WahaGateway) -> None:
     headers = {"X-Webhook-Hmac": VECTOR_HMAC, "X-Webhook-Hmac-Algorithm": "sha512"}
-    assert gw.verify_webhook(headers, VECTOR_BODY, VECTOR_KEY)
+    assert gw.verify_webhook(headers, VECTOR_BODY, VECTOR_KEY).signature is Signature.VALID
 
 
 def test_header_names_are_case_insensitive(gw: WahaGateway) -> None:
     headers = {"x-webhook-hmac": VECTOR_HMAC.upper(), "X-WEBHOOK-HMAC-ALGORITHM": "SHA512"}
-    assert gw.verify_webhook(headers, VECTOR_BODY, VECTOR_KEY)
+    assert gw.verify_webhook(headers, VECTOR_BODY, VECTOR_KEY).signature is Signature.VALID
 
 
 @pytest.mark.parametrize(
@@ -78,15 +79,31 @@ def test_header_names_are_case_insensitive(gw: WahaGateway) -> None:
             VECTOR_BODY,
             VECTOR_KEY,
         ),
-        ({}, VECTOR_BODY, VECTOR_KEY),  # 2024 core: hmac ignored, nothing signed
         ({"X-Webhook-Hmac": VECTOR_HMAC}, VECTOR_BODY, ""),
     ],
-    ids=["wrong-key", "body-changed", "forged", "other-algorithm", "unsigned", "no-secret"],
+    ids=["wrong-key", "body-changed", "forged", "other-algorithm", "no-secret"],
 )
-def test_wrong_or_missing_signature_is_rejected(
+def test_wrong_signature_is_invalid(
     gw: WahaGateway, headers: dict[str, str], body: bytes, secret: str
 ) -> None:
-    assert not gw.verify_webhook(headers, body, secret)
+    assert gw.verify_webhook(headers, body, secret).signature is Signature.INVALID
+
+
+def test_no_signature_is_absent_not_invalid(gw: WahaGateway) -> None:
+    # 2024 core ignores `hmac` and signs nothing: the receiver falls back to the secret.
+    assert gw.verify_webhook({}, VECTOR_BODY, VECTOR_KEY) == UNSIGNED
+
+
+def test_a_valid_signature_dates_the_delivery_by_the_signed_body() -> None:
+    body = b'{"event":"message","timestamp":1741249702485}'
+    headers = {
+        "X-Webhook-Hmac": signature(body, VECTOR_KEY),
+        "X-Webhook-Timestamp": "1000",  # not covered by the HMAC: the body's time wins
+    }
+    check = WahaGateway("http://waha.test", "k", "default").verify_webhook(
+        headers, body, VECTOR_KEY
+    )
+    assert check.signed_at == datetime(2025, 3, 6, 8, 28, 22, 485000, tzinfo=UTC)
 
 
 # --- documented samples -------------------------------------------------------------------
@@ -153,7 +170,11 @@ def test_every_ack_value(gw: WahaGateway, ack: int, expected: Ack) -> None:
 def test_session_status_sample_new_shape(gw: WahaGateway) -> None:
     [event] = gw.parse_webhook((CONTRACTS / "webhook.session-status.json").read_bytes())
     assert event == StatusChanged(
-        status=SessionStatus.QR_PENDING, raw_status="SCAN_QR_CODE", phone="5511912340000"
+        status=SessionStatus.QR_PENDING,
+        raw_status="SCAN_QR_CODE",
+        phone="5511912340000",
+        # when the session entered SCAN_QR_CODE, from its `statuses`
+        at=datetime(2025, 11, 20, 14, 1, 44, tzinfo=UTC),
     )
 
 

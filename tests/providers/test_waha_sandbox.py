@@ -28,12 +28,14 @@ from zapsync.providers.base import (
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
+    Signature,
     WebhookTarget,
 )
 from zapsync.providers.waha import WahaGateway
 
 KEY = "sandbox-waha-key"
 SECRET = "s3cr3t-for-tests"
+SIGNING_KEY = "signing-key-for-tests"
 PHONE = "5511900000001"
 CUSTOMER = "5511988887777@s.whatsapp.net"
 SAMPLE = CONTRACTS / "waha" / "webhook.message.json"
@@ -100,13 +102,14 @@ async def test_create_shows_a_qr_and_pairing_connects(
 async def test_create_again_attaches_and_moves_the_webhook(
     gw: WahaGateway, raw: httpx.AsyncClient
 ) -> None:
-    await gw.create_instance(WebhookTarget("http://old.example/hook", SECRET))
-    info = await gw.create_instance(WebhookTarget("http://new.example/hook", SECRET))
+    await gw.create_instance(WebhookTarget("http://old.example/hook", SECRET, SIGNING_KEY))
+    info = await gw.create_instance(WebhookTarget("http://new.example/hook", SECRET, SIGNING_KEY))
     assert info.status is SessionStatus.QR_PENDING
     session = (await raw.get("/api/sessions/s1")).json()
     [hook] = session["config"]["webhooks"]
     assert hook["url"] == "http://new.example/hook"
-    assert hook["hmac"] == {"key": SECRET}
+    # The key WAHA signs with is not the secret that travels in the header.
+    assert hook["hmac"] == {"key": SIGNING_KEY}
     assert hook["customHeaders"] == [{"name": "X-Zapsync-Token", "value": SECRET}]
     assert "message.any" in hook["events"] and "message" not in hook["events"]
 
@@ -304,17 +307,23 @@ async def test_send_refused_when_not_working_and_zombie_fails(
 async def test_signed_webhooks_carry_status_messages_and_acks(
     gw: WahaGateway, raw: httpx.AsyncClient, receiver: Receiver
 ) -> None:
-    await gw.create_instance(WebhookTarget(receiver.url, SECRET))
+    await gw.create_instance(WebhookTarget(receiver.url, SECRET, SIGNING_KEY))
     await control(raw, "/instances/s1/scan", {"phone": PHONE, "push_name": "Loja"})
     statuses = await receiver.wait_for("session.status", 3)  # STARTING, SCAN_QR_CODE, WORKING
     for d in statuses:
         assert d.headers["x-webhook-hmac-algorithm"] == "sha512"
         assert d.headers["x-webhook-request-id"] and d.headers["x-webhook-timestamp"].isdigit()
         assert d.headers["x-zapsync-token"] == SECRET
-        assert gw.verify_webhook(d.headers, d.body, SECRET)
-        assert not gw.verify_webhook(d.headers, d.body, "someone-else")
+        assert gw.verify_webhook(d.headers, d.body, SIGNING_KEY).signature is Signature.VALID
+        # signed with the signing key, not with the secret that travels beside it
+        assert gw.verify_webhook(d.headers, d.body, SECRET).signature is Signature.INVALID
+        assert gw.verify_webhook(d.headers, d.body, "someone-else").signature is Signature.INVALID
     events = [e for d in statuses for e in gw.parse_webhook(d.body)]
-    assert StatusChanged(SessionStatus.CONNECTED, "WORKING", phone=PHONE) in events
+    assert any(
+        e == StatusChanged(SessionStatus.CONNECTED, "WORKING", phone=PHONE, at=e.at) and e.at
+        for e in events
+        if isinstance(e, StatusChanged)
+    )
     assert any(
         isinstance(e, StatusChanged) and e.status is SessionStatus.QR_PENDING for e in events
     )
@@ -323,7 +332,7 @@ async def test_signed_webhooks_carry_status_messages_and_acks(
         raw, "/instances/s1/messages", {"chat_jid": CUSTOMER, "body": "oi", "push_name": "Ana"}
     )
     [d] = await receiver.wait_for("message.any")
-    assert gw.verify_webhook(d.headers, d.body, SECRET)
+    assert gw.verify_webhook(d.headers, d.body, SIGNING_KEY).signature is Signature.VALID
     [event] = gw.parse_webhook(d.body)
     assert isinstance(event, MessageReceived)
     msg = event.message
@@ -364,7 +373,7 @@ async def test_message_and_message_any_both_subscribed_double_up(
     [any_] = await receiver.wait_for("message.any")
     ids = set()
     for d in (plain, any_):
-        assert gw.verify_webhook(d.headers, d.body, SECRET)
+        assert gw.verify_webhook(d.headers, d.body, SECRET).signature is Signature.VALID
         [event] = gw.parse_webhook(d.body)
         assert isinstance(event, MessageReceived)
         ids.add(event.message.provider_message_id)

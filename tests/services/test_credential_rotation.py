@@ -60,6 +60,10 @@ class Running:
             await db.commit()
 
 
+# encrypted values a session keeps: its gateway config, webhook secret and signing key
+SESSION_VALUES = 3
+
+
 @asynccontextmanager
 async def zapsync(settings: Settings, **changes: Any) -> AsyncIterator[Running]:
     """zapsync started with `changes` to the suite's settings, stopped after."""
@@ -105,7 +109,9 @@ async def test_credentials_stored_by_earlier_versions_open_and_are_rewritten_at_
         assert Cipher(SECRET).decrypt_json(fresh) == config
 
     async with zapsync(settings) as z:
-        assert (z.rotation()["checked"], z.rotation()["rotated"]) == (1, 0)
+        # the config and the session's webhook secrets are checked; none needs rewriting
+        assert z.rotation()["checked"] >= 2
+        assert z.rotation()["rotated"] == 0
         assert await z.stored(session_id) == fresh, "a current value is left alone"
 
 
@@ -115,12 +121,13 @@ async def test_a_replaced_secret_key_still_opens_until_rotation_makes_it_unneede
     tenant, session_id = await a_session(settings, gateway)
 
     async with zapsync(settings, secret_key=NEW) as z:
-        assert z.rotation()["unreadable"] == 1, "without the old key it cannot open"
+        # the config, the webhook secret and the signing key
+        assert z.rotation()["unreadable"] == SESSION_VALUES, "without the old key it cannot open"
 
     old = {"secret_key": NEW, "old_secret_keys": SecretStr(f"another-one, {SECRET}")}
     with capture_logs() as everything:
         async with zapsync(settings, **old) as z:
-            assert (z.rotation()["rotated"], z.rotation()["unreadable"]) == (1, 0)
+            assert (z.rotation()["rotated"], z.rotation()["unreadable"]) == (SESSION_VALUES, 0)
             assert (await z.status_of(tenant, session_id)).status_code == 200
             stored = await z.stored(session_id)
     assert SECRET not in repr(everything) and stored not in repr(everything)

@@ -57,7 +57,7 @@ def test_cli_imports_a_session_with_a_progress_bar_and_a_summary(tmp_path: Path)
                 provider="evolution",
                 gateway_key=f"evolution:{base_url}:cli-0",
                 config_encrypted=Cipher(SECRET).encrypt_json(config),
-                webhook_secret="hook-secret",
+                webhook_secret_encrypted=Cipher(SECRET).encrypt_text("hook-secret"),
                 status="connected",
                 check_failures=0,
                 heal_attempts=0,

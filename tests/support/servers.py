@@ -26,12 +26,17 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
-    for _ in range(500):
+    # A loaded machine can take seconds to run an app's start-up: wait for it, never yield a
+    # URL nobody listens on yet.
+    for _ in range(3000):
         if server.started:
             break
         if not thread.is_alive():
             raise RuntimeError("test server failed to start")
         threading.Event().wait(0.01)
+    else:
+        server.should_exit = True
+        raise RuntimeError("test server did not start within 30 s")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

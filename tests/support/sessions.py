@@ -15,8 +15,11 @@ async def insert_session(
     status: str = "qr_pending",
     config: dict[str, str] | None = None,
     secret: str = "hook-secret",
+    signing_key: str | None = None,
     name: str = "Loja",
 ) -> int:
+    """`signing_key` None: a row as written before there were separate signing keys (the
+    gateway signs with the secret)."""
     config = (
         config
         or {
@@ -34,7 +37,10 @@ async def insert_session(
             provider=provider,
             gateway_key=None,
             config_encrypted=ctx.cipher.encrypt_json(config),
-            webhook_secret=secret,
+            webhook_secret_encrypted=ctx.cipher.encrypt_text(secret),
+            webhook_signing_key_encrypted=ctx.cipher.encrypt_text(signing_key)
+            if signing_key
+            else None,
             status=status,
             check_failures=0,
             heal_attempts=0,

@@ -3,6 +3,7 @@ tests can hand in their own settings."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from zapsync import __version__
+from zapsync.api.body_limit import BodyLimitMiddleware, BodyRule, megabytes
 from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
@@ -25,6 +27,7 @@ from zapsync.api.routes import (
     status_sync,
     webhooks,
 )
+from zapsync.api.routes.webhooks import WebhookLimits
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
 from zapsync.sandbox.world import World
@@ -32,14 +35,20 @@ from zapsync.services.context import AppContext
 from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
 from zapsync.services.import_triggers import watch_connections
+from zapsync.services.media import max_bytes
 from zapsync.services.outbox import OutboxRunner
 from zapsync.services.read_receipts import watch_reads
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.services.webhook_batches import WebhookBatcher
+from zapsync.services.webhook_refusals import RefusalCounter
+from zapsync.services.webhook_secrets import seal_legacy_secrets
+from zapsync.services.webhooks import KnownSessions
 from zapsync.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
+
+WEBHOOK_SETTING = "ZAPSYNC_WEBHOOK_MAX_BODY_MB"
 
 
 def announce_demo(settings: Settings, demo: Demo) -> None:
@@ -54,6 +63,19 @@ def announce_demo(settings: Settings, demo: Demo) -> None:
     )
 
 
+def body_rules(settings: Settings) -> list[BodyRule]:
+    webhook_bytes = int(settings.webhook_max_body_mb * 1024 * 1024)
+    upload_bytes = max_bytes(settings) + conversations.MULTIPART_OVERHEAD
+    return [
+        BodyRule("POST", re.compile(webhooks.PATH), webhook_bytes, megabytes(WEBHOOK_SETTING)),
+        BodyRule("POST", re.compile(conversations.SEND_PATH), upload_bytes, upload_too_large),
+    ]
+
+
+def upload_too_large(limit: int) -> str:
+    return f"the upload is larger than the {limit / 1024 / 1024:g} MB limit (ZAPSYNC_MAX_UPLOAD_MB)"
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
@@ -64,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.create(settings, world)
         app.state.ctx = ctx
+        await seal_legacy_secrets(ctx)  # plaintext webhook secrets from before 0003
         await rotate_stored_credentials(ctx.db, ctx.cipher)  # before anything decrypts
         watch_connections(ctx)
         watch_reads(ctx)
@@ -72,6 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks = WebhookBatcher(ctx)
         webhooks.start()
         app.state.webhooks = webhooks
+        app.state.webhook_sessions = KnownSessions(ctx)
+        app.state.webhook_limits = WebhookLimits(
+            settings.webhook_rate_limit, settings.webhook_refusal_limit
+        )
+        app.state.webhook_refusals = RefusalCounter()
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump
@@ -104,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Keeps WhatsApp connections, conversations and contacts true in one database.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware, rules=body_rules(settings))
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)

@@ -129,6 +129,9 @@ class StatusChanged:
     raw_status: str
     reason: str | None = None
     phone: str | None = None
+    # the gateway's own time of the change, where it gives one: an event older than the
+    # last one applied must not move the status back
+    at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

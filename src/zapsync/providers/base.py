@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 from zapsync.domain.gateway import (
@@ -60,12 +61,31 @@ def webhook_object(body: bytes, gateway: str) -> dict[str, Any]:
     return doc
 
 
+class Signature(StrEnum):
+    ABSENT = "absent"
+    VALID = "valid"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureCheck:
+    signature: Signature
+    # When the gateway signed, where the signed bytes say so: a replay window needs a time
+    # the signature covers.
+    signed_at: datetime | None = None
+
+
+UNSIGNED = SignatureCheck(Signature.ABSENT)
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
     """Where and how the gateway must deliver webhooks for one session."""
 
     url: str
-    secret: str
+    secret: str  # sent back with every delivery (a header, or `?token=`)
+    # What a gateway that signs its deliveries signs with; never sent. None: do not sign.
+    signing_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +142,12 @@ class Gateway(Protocol):
         the gateway has no way to (the messages stay unread on the phone)."""
         ...
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        """True when the delivery is signed by the gateway (where it signs). Gateways that
-        do not sign return False, and the receiver falls back to the session secret."""
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, signing_key: str
+    ) -> SignatureCheck:
+        """The delivery's signature checked against `signing_key`: absent (this gateway or
+        this delivery is not signed), valid, or invalid. The receiver never lets anything
+        outvote an invalid one (see services/webhook_auth.py)."""
         ...
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:

@@ -28,9 +28,11 @@ from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evol
 from zapsync.providers import evolution_payloads as payloads
 from zapsync.providers.baileys import recipient
 from zapsync.providers.base import (
+    UNSIGNED,
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
+    SignatureCheck,
     WebhookTarget,
 )
 from zapsync.providers.evolution_payloads import event_name, qr_code
@@ -339,8 +341,10 @@ class EvolutionGateway:
 
     # --- webhooks ---------------------------------------------------------------
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return False  # Evolution does not sign; the receiver checks X-Zapsync-Token instead
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, signing_key: str
+    ) -> SignatureCheck:
+        return UNSIGNED  # Evolution does not sign; the receiver checks X-Zapsync-Token instead
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
         return payloads.parse_webhook(body)

@@ -34,9 +34,11 @@ from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_mega
 from zapsync.providers import baileys
 from zapsync.providers.baileys import PayloadError, ack_of, phone_of, recipient, str_of
 from zapsync.providers.base import (
+    UNSIGNED,
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
+    SignatureCheck,
     WebhookRejected,
     WebhookTarget,
     webhook_object,
@@ -224,9 +226,11 @@ class MegaApiGateway:
 
     # --- webhooks -------------------------------------------------------------------
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, signing_key: str
+    ) -> SignatureCheck:
         """MegaAPI signs nothing; the receiver checks the `token` in the URL instead."""
-        return False
+        return UNSIGNED
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
         """MegaAPI posts one flat Baileys-style object per event, with no envelope."""

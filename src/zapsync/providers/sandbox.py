@@ -27,9 +27,11 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import (
+    UNSIGNED,
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
+    SignatureCheck,
     WebhookRejected,
     WebhookTarget,
 )
@@ -219,8 +221,10 @@ class SandboxGateway:
             raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
         return True
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
-        return False
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, signing_key: str
+    ) -> SignatureCheck:
+        return UNSIGNED
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
         raise WebhookRejected("the sandbox provider delivers its events in process, not by webhook")

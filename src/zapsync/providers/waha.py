@@ -2,8 +2,9 @@
 
 Status comes from `GET /api/sessions/{s}`, which still answers for a STOPPED session
 (the list hides those unless `all=true`). Webhooks are signed with HMAC-SHA512 by WAHA
-versions that sign; the session secret also travels in a custom header for those that do
-not (2024 core ignores `hmac`), so the receiver can fall back to it.
+versions that sign, under the session's signing key; the session secret (a different value:
+the key must never travel) goes in a custom header for versions that do not sign (2024 core
+ignores `hmac`). A signature that is there and wrong is refused whatever the header says.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus
 from zapsync.providers import waha_payloads as payloads
 from zapsync.providers.base import (
+    UNSIGNED,
     GatewayRejected,
     GatewayUnavailable,
     MediaToSend,
+    Signature,
+    SignatureCheck,
     WebhookRejected,
     WebhookTarget,
     webhook_object,
@@ -101,7 +105,7 @@ class WahaGateway:
         return {
             "url": webhook.url,
             "events": list(WEBHOOK_EVENTS),
-            "hmac": {"key": webhook.secret},
+            "hmac": {"key": webhook.signing_key} if webhook.signing_key else None,
             "customHeaders": [{"name": TOKEN_HEADER, "value": webhook.secret}],
         }
 
@@ -308,15 +312,19 @@ class WahaGateway:
 
     # --- webhooks -------------------------------------------------------------------
 
-    def verify_webhook(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+    def verify_webhook(
+        self, headers: Mapping[str, str], body: bytes, signing_key: str
+    ) -> SignatureCheck:
         lowered = {k.lower(): v for k, v in headers.items()}
         given = lowered.get(SIGNATURE_HEADER)
-        if not given or not secret:
-            return False
+        if given is None:
+            return UNSIGNED
         algorithm = lowered.get(ALGORITHM_HEADER, "sha512").strip().lower()
-        if algorithm != "sha512":
-            return False
-        return hmac.compare_digest(given.strip().lower(), signature(body, secret))
+        if algorithm != "sha512" or not signing_key:
+            return SignatureCheck(Signature.INVALID)  # presented, and not one we can check
+        if not hmac.compare_digest(given.strip().lower(), signature(body, signing_key)):
+            return SignatureCheck(Signature.INVALID)
+        return SignatureCheck(Signature.VALID, signed_at=payloads.signed_at(body, lowered))
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:
         envelope = webhook_object(body, "WAHA")

@@ -9,6 +9,8 @@ Message ids stay exactly as WAHA serializes them (`false_<chat>_<id>`), because 
 from __future__ import annotations
 
 import contextlib
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -309,6 +311,41 @@ def reaction(payload: Any) -> Message:
 # --- webhooks -------------------------------------------------------------------------
 
 
+def ms_time(value: Any) -> datetime | None:
+    """A WAHA time in milliseconds since the epoch (a number, or digits in a string)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        ms = float(value)
+        return datetime.fromtimestamp(ms / 1000, UTC) if ms > 0 else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def signed_at(body: bytes, headers: Mapping[str, str]) -> datetime | None:
+    """When WAHA sent a signed delivery: the envelope's `timestamp`, which the HMAC covers;
+    else (versions whose envelope has none) `X-Webhook-Timestamp`, which it does not, but
+    which still dates a delivery replayed as it was captured. `headers` lower-cased."""
+    with contextlib.suppress(ValueError):
+        envelope = json.loads(body)
+        if isinstance(envelope, dict) and (at := ms_time(envelope.get("timestamp"))):
+            return at
+    return ms_time(headers.get("x-webhook-timestamp"))
+
+
+def _status_time(payload: dict[str, Any], raw: str, envelope: dict[str, Any]) -> datetime | None:
+    """When the session entered `raw`: its entry in `statuses` (newer WAHA), else the
+    envelope's own time; None from versions that send neither."""
+    points = payload.get("statuses")
+    if isinstance(points, list) and points:
+        last = points[-1]
+        if isinstance(last, dict) and last.get("status") == raw:
+            at = ms_time(last.get("timestamp"))
+            if at is not None:
+                return at
+    return ms_time(envelope.get("timestamp"))
+
+
 def _status_changed(payload: dict[str, Any], envelope: dict[str, Any]) -> WebhookEvent:
     raw = payload.get("status")
     if not isinstance(raw, str):
@@ -319,7 +356,8 @@ def _status_changed(payload: dict[str, Any], envelope: dict[str, Any]) -> Webhoo
         return UnknownEvent(f"session.status:{raw}")
     me = envelope.get("me")
     phone = phone_of(id_str(me.get("id"))) if isinstance(me, dict) else None
-    return StatusChanged(status=status, raw_status=raw, phone=phone)
+    at = _status_time(payload, raw, envelope)
+    return StatusChanged(status=status, raw_status=raw, phone=phone, at=at)
 
 
 _ENGINE_STATES = {
@@ -337,7 +375,7 @@ _ENGINE_STATES = {
 }
 
 
-def _state_change(payload: Any) -> WebhookEvent:
+def _state_change(payload: Any, at: datetime | None) -> WebhookEvent:
     """The engine's own socket state (NOWEB: Baileys `connection.update`)."""
     raw = payload
     if isinstance(payload, dict):
@@ -355,7 +393,7 @@ def _state_change(payload: Any) -> WebhookEvent:
             if code == 401:  # Baileys loggedOut: the phone must pair again
                 status = SessionStatus.LOGGED_OUT
             reason = f"{code} {detail.get('message') or detail.get('error') or ''}".strip()
-    return StatusChanged(status=status, raw_status=f"state.change:{raw}", reason=reason)
+    return StatusChanged(status=status, raw_status=f"state.change:{raw}", reason=reason, at=at)
 
 
 def _acked(payload: dict[str, Any]) -> WebhookEvent:
@@ -419,7 +457,7 @@ def event(envelope: Any) -> list[WebhookEvent]:
     name = envelope["event"]
     payload = envelope.get("payload")
     if name == "state.change":
-        return [_state_change(payload)]
+        return [_state_change(payload, ms_time(envelope.get("timestamp")))]
     known = (
         "session.status",
         "message",

@@ -11,6 +11,11 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers the answer needs (e.g. Retry-After)."""
+        return {}
+
 
 class NotFound(ServiceError):
     status_code = 404

@@ -39,12 +39,27 @@ def record_status(
     reason: str | None = None,
     phone: str | None = None,
     at: datetime | None = None,
+    reported_at: datetime | None = None,
     **event_extra: Any,
 ) -> bool:
     """Set `status` if it differs from the stored one; True when it changed.
 
     An unchanged status writes no history row, so a webhook delivered twice records one event.
+    `reported_at` is the gateway's own time of the change, where it gives one: a report no
+    newer than the last one applied is stale (a late retry, a replay) and changes nothing,
+    so a status the gateway has since left cannot come back until it reports it again.
     """
+    if is_stale(session, reported_at):
+        log.info(
+            "stale status event ignored",
+            session_id=session.id,
+            status=status.value,
+            reported_at=reported_at.isoformat() if reported_at else None,
+            newest_applied=session.status_event_at.isoformat() if session.status_event_at else None,
+        )
+        return False
+    if reported_at is not None:
+        session.status_event_at = reported_at
     at = at or utcnow()
     if phone:
         session.phone = phone
@@ -87,6 +102,11 @@ def record_status(
         ),
     )
     return True
+
+
+def is_stale(session: Session, reported_at: datetime | None) -> bool:
+    newest = session.status_event_at
+    return reported_at is not None and newest is not None and reported_at <= newest
 
 
 def record_attempt(

@@ -13,7 +13,6 @@ from zapsync.bus.events import Event
 from zapsync.domain.gateway import LiveState, QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import GatewayError, WebhookTarget
-from zapsync.security.tokens import new_webhook_secret
 from zapsync.security.urls import url_policy
 from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
@@ -21,6 +20,7 @@ from zapsync.services.errors import Conflict, Invalid, NotFound
 from zapsync.services.session_config import check_base_url, gateway_key, validate_config
 from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import record_status
+from zapsync.services.webhook_secrets import new_secrets, secrets_of
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -33,7 +33,8 @@ class GatewayFailed(Invalid):
 
 def webhook_target(ctx: AppContext, session: Session) -> WebhookTarget:
     url = f"{ctx.settings.public_url}/api/v1/webhooks/{session.provider}/{session.id}"
-    return WebhookTarget(url=url, secret=session.webhook_secret)
+    secrets = secrets_of(ctx.cipher, session)
+    return WebhookTarget(url=url, secret=secrets.secret, signing_key=secrets.signing_key)
 
 
 def gateway_failed(action: str, exc: GatewayError) -> GatewayFailed:
@@ -96,11 +97,11 @@ async def create_session(
         provider=provider,
         gateway_key=key,
         config_encrypted=ctx.cipher.encrypt_json(clean),
-        webhook_secret=new_webhook_secret(),
         status=SessionStatus.DISCONNECTED.value,
         check_failures=0,
         heal_attempts=0,
     )
+    new_secrets(ctx.cipher, session)
     db.add(session)
     await db.flush()
     if key is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import select
@@ -29,27 +30,25 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import Gateway, WebhookRejected
-from zapsync.security.tokens import secrets_equal
 from zapsync.services import message_store
 from zapsync.services.contact_links import link_identity
 from zapsync.services.context import AppContext
-from zapsync.services.errors import ServiceError, Unauthorized
+from zapsync.services.errors import ServiceError
 from zapsync.services.import_triggers import history_arrived
 from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import record_status
 from zapsync.services.sessions import publish_qr
+from zapsync.services.webhook_auth import NOT_YOURS, Refusal, WebhookRefused, authenticate
+from zapsync.services.webhook_secrets import secrets_of
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
 
-TOKEN_HEADER = "x-zapsync-token"
-
-
-class MalformedWebhook(ServiceError):
-    status_code = 400
-    title = "Malformed webhook"
+class MalformedWebhook(WebhookRefused):
+    def __init__(self, detail: str) -> None:
+        super().__init__(Refusal.MALFORMED, detail)
 
 
 @dataclass
@@ -62,11 +61,6 @@ class WebhookOutcome:
     @property
     def only_unknown(self) -> bool:
         return bool(self.ignored) and self.applied == 0
-
-
-def _authenticated(session: Session, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-    given = headers.get(TOKEN_HEADER) or query.get("token") or ""
-    return bool(given) and secrets_equal(given, session.webhook_secret)
 
 
 @dataclass(slots=True)
@@ -92,6 +86,35 @@ class Delivery:
         return cls(provider, session_id, {k.lower(): v for k, v in headers.items()}, query, body)
 
 
+class KnownSessions:
+    """Which session ids take webhooks of which provider, asked before a body is read.
+
+    Only a cheap first filter: sessions found are remembered for `ttl` seconds (gateways post
+    many deliveries per session), ids not found are asked again each time. The batch that
+    applies a delivery loads the session anew and is what decides (archived, deleted)."""
+
+    def __init__(self, ctx: AppContext, ttl: float = 30.0) -> None:
+        self.ctx = ctx
+        self.ttl = ttl
+        self._seen: dict[int, tuple[str, float]] = {}
+
+    async def check(self, provider: str, session_id: int) -> None:
+        """Raise WebhookRefused (unknown session) unless `session_id` is one of `provider`."""
+        now = time.monotonic()
+        seen = self._seen.get(session_id)
+        if seen is None or now - seen[1] > self.ttl:
+            async with self.ctx.db.session() as db:
+                found = await db.scalar(select(Session.provider).where(Session.id == session_id))
+            if found is None:
+                self._seen.pop(session_id, None)
+                raise WebhookRefused(Refusal.UNKNOWN_SESSION, NOT_YOURS)
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            seen = self._seen[session_id] = (found, now)
+        if seen[0] != provider:
+            raise WebhookRefused(Refusal.UNKNOWN_SESSION, NOT_YOURS)
+
+
 # What applying a delivery gave: its outcome, or why it was refused (nothing of it written).
 DeliveryResult = WebhookOutcome | ServiceError
 
@@ -103,32 +126,33 @@ def _verified_events(
     gateways: dict[int, Gateway],
 ) -> list[WebhookEvent]:
     if session is None or session.provider != delivery.provider:
-        # Same answer as a wrong secret: do not reveal which session ids exist.
-        raise Unauthorized("unknown session or wrong webhook secret")
+        raise WebhookRefused(Refusal.UNKNOWN_SESSION, NOT_YOURS)
     if session.id not in gateways:
         gateways[session.id] = gateway_for(ctx, session)
     gateway = gateways[session.id]
-    if not (
-        _authenticated(session, delivery.headers, delivery.query)
-        or gateway.verify_webhook(delivery.headers, delivery.body, session.webhook_secret)
-    ):
-        log.warning(
-            "webhook refused: wrong secret",
-            provider=delivery.provider,
-            session_id=delivery.session_id,
-        )
-        raise Unauthorized("unknown session or wrong webhook secret")
+    authenticate(
+        gateway,
+        delivery.headers,
+        delivery.query,
+        delivery.body,
+        secrets_of(ctx.cipher, session),
+        window=timedelta(seconds=ctx.settings.webhook_replay_window),
+        now=utcnow(),
+    )
+    if session.archived_at is not None:
+        # A gateway re-sending after the delete must not bring the session back.
+        raise WebhookRefused(Refusal.ARCHIVED, f"session {session.id} was deleted")
     try:
         return gateway.parse_webhook(delivery.body)
     except WebhookRejected as exc:
-        log.warning("webhook refused: malformed", session_id=delivery.session_id, reason=exc.reason)
         raise MalformedWebhook(exc.reason) from None
 
 
 async def apply_deliveries(ctx: AppContext, deliveries: Sequence[Delivery]) -> list[DeliveryResult]:
     """Verify, parse and apply deliveries in one transaction; one result per delivery, in order.
 
-    A refused delivery (unknown session, wrong secret, malformed body) writes nothing and does
+    A refused delivery (see `Refusal`: unknown or archived session, wrong secret or signature,
+    malformed body) writes nothing and does
     not stop the others. Each session's events are applied in arrival order. Any other error
     rolls the whole transaction back and propagates: the caller decides whether to retry the
     deliveries one by one.
@@ -230,6 +254,7 @@ async def apply_events(
                 StatusSource.WEBHOOK,
                 reason=event.reason or f"gateway reports {event.raw_status}",
                 phone=event.phone,
+                reported_at=event.at,
             )
         elif isinstance(event, QrUpdated):
             if session.status != SessionStatus.CONNECTED.value:

@@ -99,10 +99,15 @@ class Session(Base):
     # provider + base URL + instance; NULL once archived so the instance can be added again
     gateway_key: Mapped[str | None] = mapped_column(String(600))
     config_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
-    webhook_secret: Mapped[str] = mapped_column(String(64))
+    # Fernet tokens (see services/webhook_secrets.py): the secret that travels with each
+    # delivery, and the key gateways sign with, which never does (NULL on rows from before 0003)
+    webhook_secret_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
+    webhook_signing_key_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
     status: Mapped[str] = mapped_column(String(20), default="disconnected")
     status_reason: Mapped[str | None] = mapped_column(Text)
     status_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the gateway's own time of the last status event applied: an older one is stale
+    status_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     check_failures: Mapped[int] = mapped_column(Integer, default=0)
     heal_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_heal_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 
 Status = Literal["open", "pending", "resolved"]
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and the other fields of an upload
+SEND_PATH = r"/api/v1/conversations/[^/]+/messages"  # the send route, for the body limit
 
 
 class ConversationUpdate(BaseModel):
