@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
     read_receipts: bool = Field(default=True, alias="ZAPSYNC_READ_RECEIPTS")
     socketio_channel: str = Field(default="zapsync", alias="ZAPSYNC_SOCKETIO_CHANNEL")
+    # how soon an open socket notices its token was revoked by another process (the CLI)
+    socket_recheck_seconds: float = Field(default=5.0, gt=0, alias="ZAPSYNC_SOCKET_RECHECK_SECONDS")
 
     # the built-in sandbox gateway and its demo
     demo: bool = Field(default=False, alias="ZAPSYNC_DEMO")
