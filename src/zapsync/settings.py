@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=DATA_DIR, alias="ZAPSYNC_DATA_DIR")
     log_format: Literal["console", "json"] = Field(default="console", alias="ZAPSYNC_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="ZAPSYNC_LOG_LEVEL")
+    # libraries whose debug output is wanted, comma-separated (it holds SQL, packets, bodies)
+    debug_loggers: str = Field(default="", alias="ZAPSYNC_DEBUG_LOGGERS")
 
     # sessions and status
     max_sessions_per_user: int = Field(default=5, ge=1, alias="ZAPSYNC_MAX_SESSIONS_PER_USER")
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def debug_logger_names(self) -> list[str]:
+        return [name.strip() for name in self.debug_loggers.split(",") if name.strip()]
 
     @property
     def is_sqlite(self) -> bool:

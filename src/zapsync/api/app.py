@@ -55,7 +55,7 @@ def announce_demo(settings: Settings, demo: Demo) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.debug_logger_names)
     world = World()  # the in-process sandbox gateway's simulated WhatsApp
     realtime = Realtime(settings)
 

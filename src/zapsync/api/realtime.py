@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -95,8 +96,13 @@ class Realtime:
             manager = socketio.AsyncRedisManager(
                 settings.redis_url, channel=settings.socketio_channel
             )
+        # Their own loggers, not `False`: with `False` each adds a plain-text handler of its
+        # own beside zapsync's masked one (their level is set in `logs.py`).
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=manager, logger=False, engineio_logger=False
+            async_mode="asgi",
+            client_manager=manager,
+            logger=logging.getLogger("socketio.server"),
+            engineio_logger=logging.getLogger("engineio.server"),
         )
         self.ctx: AppContext | None = None
         self.recheck_seconds = settings.socket_recheck_seconds
