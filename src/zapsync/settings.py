@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: SecretStr | None = Field(default=None, alias="ZAPSYNC_SECRET_KEY")
     cron_secret: SecretStr | None = None
+    # the scraper's credential for /metrics (which spans every organization); unset: disabled
+    metrics_token: SecretStr | None = Field(default=None, alias="ZAPSYNC_METRICS_TOKEN")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ZAPSYNC_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="ZAPSYNC_HOST")
     port: int = Field(default=8000, ge=1, le=65535, alias="ZAPSYNC_PORT")

@@ -20,6 +20,7 @@ from zapsync.api.routes import (
     jobs,
     me,
     media,
+    metrics,
     sandbox,
     sessions,
     status_sync,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(me.router)
     app.include_router(sessions.router)
     app.include_router(status_sync.router)
