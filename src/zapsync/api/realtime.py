@@ -165,8 +165,9 @@ class Realtime:
             return
         async with self._context().db.session() as db:
             active = await active_token_ids(db, held)
+        # A socket that connected during the query is not judged by it (its connect checked).
         for sid, (token_id, _) in list(self._holders.items()):
-            if token_id not in active:
+            if token_id in held and token_id not in active:
                 await self._revoke(sid)
 
     async def _recheck_forever(self) -> None:
@@ -184,8 +185,15 @@ class Realtime:
         for room in self.sio.rooms(sid):
             if room != sid:
                 await self.sio.leave_room(sid, room)
-        await self.sio.emit("access_revoked", {"reason": "the token is no longer valid"}, to=sid)
-        await self.sio.disconnect(sid)
+        # The socket is this process's: straight to it, not round through Redis, so the
+        # notice cannot arrive after the disconnect.
+        await self.sio.emit(
+            "access_revoked",
+            {"reason": "the token is no longer valid"},
+            to=sid,
+            ignore_queue=True,
+        )
+        await self.sio.disconnect(sid, ignore_queue=True)
         log.info("socket closed: its access was revoked", sid=sid)
 
     def _context(self) -> AppContext:
