@@ -1,19 +1,21 @@
 """structlog set-up: readable lines by default, JSON with ZAPSYNC_LOG_FORMAT=json.
 
-Every line carries the request id bound in `api/request_id.py`; secrets are masked. zapsync's
-own lines and the libraries' (uvicorn, httpx, SQLAlchemy, Socket.IO…) leave through one
-stdlib handler whose structlog `ProcessorFormatter` masks and renders both alike, so a JSON
-log is JSON on every line. `ZAPSYNC_LOG_LEVEL` sets zapsync's level; a library says more
-than INFO (and the chatty ones more than WARNING) only when named in
-`ZAPSYNC_DEBUG_LOGGERS`: their debug output holds SQL parameters, packets and bodies."""
+Every line carries the request id bound in `api/request_id.py`; secrets are masked. The
+libraries' lines (uvicorn, httpx, SQLAlchemy, Socket.IO…) reach the one root handler, whose
+structlog `ProcessorFormatter` runs them through the same processors as zapsync's own lines
+(masking included) and the same renderer, so a JSON log is JSON on every line. Both kinds
+leave through one writer. `ZAPSYNC_LOG_LEVEL` sets zapsync's level; a library says more than
+INFO (the chatty ones more than WARNING) only when named in `ZAPSYNC_DEBUG_LOGGERS`: their
+debug output holds SQL parameters, packets and bodies."""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import threading
 from collections.abc import Collection, MutableMapping
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 
@@ -29,6 +31,9 @@ _SECRET_TEXT = re.compile(
     r"|\b[0-9a-f]{64}\b",
     re.I,
 )
+
+# Shorter strings cannot hold any of the above (the shortest: `token=` and 4 characters).
+_SHORTEST_SECRET = 10
 
 # Libraries that narrate every packet, request or job at INFO: WARNING unless named.
 _CHATTY = ("apscheduler", "httpx", "httpcore", "socketio", "engineio", "aiosqlite", "sqlalchemy")
@@ -46,7 +51,7 @@ def _mask_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     for key, value in list(event.items()):
         if key != "event" and _SECRET_KEYS.search(key):
             event[key] = "***"
-        elif isinstance(value, str):
+        elif isinstance(value, str) and len(value) >= _SHORTEST_SECRET:
             event[key] = _mask_text(value)
     return event
 
@@ -71,19 +76,43 @@ def _callable_name(value: object) -> str:
     return str(getattr(target, "__qualname__", type(target).__name__))
 
 
-class _StdoutHandler(logging.StreamHandler[TextIO]):
-    """Writes to the `sys.stdout` of the moment (a test's capture, a redirected stream)."""
+class _Output:
+    """The one writer of log lines, zapsync's and the libraries': under one lock, so lines
+    from threads (aiosqlite's, a test server's) never interleave, to the `sys.stdout` of the
+    moment (a redirected stream, a test's capture)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        self._lock = threading.Lock()
 
-    @property
-    def stream(self) -> TextIO:
-        return sys.stdout
+    def write(self, line: str) -> None:
+        with self._lock:
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
-    @stream.setter
-    def stream(self, _: TextIO) -> None:
-        pass
+
+_OUTPUT = _Output()
+
+
+class _LineLogger:
+    """structlog's end of zapsync's own lines: straight to the output, not through `logging`
+    (a stdlib record per line more than doubled the cost of a line)."""
+
+    def msg(self, message: str) -> None:
+        _OUTPUT.write(message)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+class _LibraryHandler(logging.Handler):
+    """The root handler: library records, masked and rendered like zapsync's own lines."""
+
+    _zapsync = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            _OUTPUT.write(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 def _level(name: str) -> int:
@@ -102,34 +131,31 @@ def configure_logging(
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if fmt == "json":  # tracebacks as one string field (the console renderer draws its own)
         shared.append(structlog.processors.format_exc_info)
     shared.append(_mask_secrets)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
+        processors=[*shared, renderer],
+        logger_factory=lambda *_: _LineLogger(),
         wrapper_class=structlog.make_filtering_bound_logger(own_level),
         cache_logger_on_first_use=False,
     )
-    handler = _StdoutHandler()
+    handler = _LibraryHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
     handler.addFilter(_NoStoredData())
-    handler._zapsync = True  # type: ignore[attr-defined]
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_zapsync", False)]:
         root.removeHandler(old)  # configured again (another app in the same process)
     root.addHandler(handler)
     root.setLevel(max(own_level, logging.INFO))
-    logging.getLogger("zapsync").setLevel(own_level)
     named = {name.strip() for name in debug_loggers if name.strip()}
     for name in _named_before - named:
         logging.getLogger(name).setLevel(logging.NOTSET)
