@@ -130,14 +130,18 @@ async def revoke_token(
     token = await db.scalar(query)
     if token is None:
         raise NotFound(f"no active token with id {token_id}")
-    await db.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow()))
+    await db.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))  # the first time stays
+        .values(revoked_at=utcnow())
+    )
     if bus is not None:
         event = Event("access_revoked", token.organization_id, {"token_ids": [token.id]})
         publish_on_commit(db, bus, event)
 
 
 async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = None) -> None:
-    """Delete a user and (by cascade) their tokens; their sessions stay with the organization."""
+    """Delete a user and their tokens; the sessions they created stay with the organization."""
     token_ids = list(await db.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
     await db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
     await db.execute(delete(User).where(User.id == user.id))
