@@ -29,12 +29,16 @@ class Settings(BaseSettings):
     # (and is re-encrypted under the new one at start-up).
     old_secret_keys: SecretStr | None = Field(default=None, alias="ZAPSYNC_OLD_SECRET_KEYS")
     cron_secret: SecretStr | None = None
+    # the scraper's credential for /metrics (which spans every organization); unset: disabled
+    metrics_token: SecretStr | None = Field(default=None, alias="ZAPSYNC_METRICS_TOKEN")
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ZAPSYNC_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="ZAPSYNC_HOST")
     port: int = Field(default=8000, ge=1, le=65535, alias="ZAPSYNC_PORT")
     data_dir: Path = Field(default=DATA_DIR, alias="ZAPSYNC_DATA_DIR")
     log_format: Literal["console", "json"] = Field(default="console", alias="ZAPSYNC_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="ZAPSYNC_LOG_LEVEL")
+    # libraries whose debug output is wanted, comma-separated (it holds SQL, packets, bodies)
+    debug_loggers: str = Field(default="", alias="ZAPSYNC_DEBUG_LOGGERS")
 
     # sessions and status
     max_sessions_per_user: int = Field(default=5, ge=1, alias="ZAPSYNC_MAX_SESSIONS_PER_USER")
@@ -70,6 +74,8 @@ class Settings(BaseSettings):
     outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
     read_receipts: bool = Field(default=True, alias="ZAPSYNC_READ_RECEIPTS")
     socketio_channel: str = Field(default="zapsync", alias="ZAPSYNC_SOCKETIO_CHANNEL")
+    # how soon an open socket notices its token was revoked by another process (the CLI)
+    socket_recheck_seconds: float = Field(default=5.0, gt=0, alias="ZAPSYNC_SOCKET_RECHECK_SECONDS")
 
     # the built-in sandbox gateway and its demo
     demo: bool = Field(default=False, alias="ZAPSYNC_DEMO")
@@ -112,6 +118,10 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP network (like 10.0.0.0/8)") from None
         return value
+
+    @property
+    def debug_logger_names(self) -> list[str]:
+        return [name.strip() for name in self.debug_loggers.split(",") if name.strip()]
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,7 +27,7 @@ async def test_other_organizations_objects_are_404_everywhere(
         json={"name": "theirs", "provider": "sandbox", "config": {}},
     )
     assert theirs.status_code == 201, theirs.text
-    ids = {"session_id": theirs.json()["id"]}
+    ids = {"session_id": theirs.json()["id"], "token_id": other_tenant.token_id}
     ids.update(await _their_conversation(app, client, other_tenant, ids["session_id"]))
     routes = [(m, p) for m, p in protected_routes(app) if re.search(r"\{\w+_id\}", p)]
     assert routes

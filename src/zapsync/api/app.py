@@ -22,6 +22,7 @@ from zapsync.api.routes import (
     jobs,
     me,
     media,
+    metrics,
     sandbox,
     sessions,
     status_sync,
@@ -78,7 +79,7 @@ def upload_too_large(limit: int) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.debug_logger_names)
     world = World()  # the in-process sandbox gateway's simulated WhatsApp
     realtime = Realtime(settings)
 
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(me.router)
     app.include_router(sessions.router)
     app.include_router(status_sync.router)

@@ -2,8 +2,11 @@
 organization it belongs to.
 
 - Connecting needs an API token, as `auth={"token": "…"}` or an `Authorization: Bearer …`
-  header; anything else is refused. The token is checked again on every client event, so a
-  revoked token stops working on open sockets too.
+  header; anything else is refused. The token is checked again on every client event.
+- A socket whose access ends (its token revoked, its user removed) gets `access_revoked`
+  and is disconnected: at once when that happens in this process (the bus event of the same
+  name; with a shared bus, on every replica), else at the next re-check of the sockets'
+  tokens, every `ZAPSYNC_SOCKET_RECHECK_SECONDS` (a CLI revocation is another process).
 - Rooms: `org:{id}` (joined on connect; pass `"org_feed": false` in `auth` to skip it, and
   `join` to enter it later) gets every event of the organization; `conversation:{id}`
   (`join_conversation`) gets the events of one conversation. An event goes out once per
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,10 +29,10 @@ import socketio
 import structlog
 from fastapi.encoders import jsonable_encoder
 
-from zapsync.bus.events import Event
+from zapsync.bus.events import INTERNAL_EVENTS, Event
 from zapsync.security.urls import url_policy
 from zapsync.services import conversations as conv_svc
-from zapsync.services.accounts import Principal, authenticate
+from zapsync.services.accounts import Principal, active_token_ids, authenticate
 from zapsync.services.context import AppContext
 from zapsync.services.errors import Invalid, ServiceError, Unauthorized
 from zapsync.services.message_views import conversation_json, message_json
@@ -93,10 +97,19 @@ class Realtime:
             manager = socketio.AsyncRedisManager(
                 settings.redis_url, channel=settings.socketio_channel
             )
+        # Their own loggers, not `False`: with `False` each adds a plain-text handler of its
+        # own beside zapsync's masked one (their level is set in `logs.py`).
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=manager, logger=False, engineio_logger=False
+            async_mode="asgi",
+            client_manager=manager,
+            logger=logging.getLogger("socketio.server"),
+            engineio_logger=logging.getLogger("engineio.server"),
         )
         self.ctx: AppContext | None = None
+        self.recheck_seconds = settings.socket_recheck_seconds
+        # sid -> (token id, user id) of the sockets connected to this process
+        self._holders: dict[str, tuple[int, int]] = {}
+        self._rechecks: asyncio.Task[None] | None = None
         self._register()
 
     def asgi_app(self) -> socketio.ASGIApp:
@@ -106,11 +119,18 @@ class Realtime:
     def attach(self, ctx: AppContext) -> None:
         self.ctx = ctx
         ctx.bus.subscribe(self.forward)
+        ctx.bus.subscribe(self.on_access_revoked, names={"access_revoked"})
+        self._rechecks = asyncio.get_running_loop().create_task(self._recheck_forever())
 
     async def close(self) -> None:
+        if self._rechecks is not None:
+            self._rechecks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._rechecks
         if self.ctx is not None:
             with contextlib.suppress(ValueError):
                 self.ctx.bus.unsubscribe(self.forward)
+                self.ctx.bus.unsubscribe(self.on_access_revoked)
         listener = getattr(self.sio.manager, "thread", None)
         if isinstance(listener, asyncio.Task):
             listener.cancel()
@@ -124,10 +144,58 @@ class Realtime:
 
     async def forward(self, event: Event) -> None:
         """Bus subscriber: one emit per event, to its organization (and conversation) room."""
+        if event.name in INTERNAL_EVENTS:
+            return
         rooms = [org_room(event.organization_id)]
         if event.conversation_id is not None:
             rooms.append(conversation_room(event.conversation_id))
         await self.sio.emit(event.name, _json_ready(event.data), to=rooms)
+
+    async def on_access_revoked(self, event: Event) -> None:
+        """Bus subscriber: close this process's sockets holding the access that ended."""
+        token_ids = set(event.data.get("token_ids") or ())
+        user_id = event.data.get("user_id")
+        for sid, (token_id, holder) in list(self._holders.items()):
+            if token_id in token_ids or (user_id is not None and holder == user_id):
+                await self._revoke(sid)
+
+    async def recheck(self) -> None:
+        """Close the sockets whose token no longer authenticates (revoked elsewhere)."""
+        held = {token_id for token_id, _ in self._holders.values()}
+        if not held:
+            return
+        async with self._context().db.session() as db:
+            active = await active_token_ids(db, held)
+        # A socket that connected during the query is not judged by it (its connect checked).
+        for sid, (token_id, _) in list(self._holders.items()):
+            if token_id in held and token_id not in active:
+                await self._revoke(sid)
+
+    async def _recheck_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.recheck_seconds)
+            try:
+                await self.recheck()
+            except Exception:  # the database may be down a moment; the next pass retries
+                log.exception("socket token re-check failed")
+
+    async def _revoke(self, sid: str) -> None:
+        if self._holders.pop(sid, None) is None:
+            return  # already closing
+        # Out of its rooms first: no event of the organization reaches it from here on.
+        for room in self.sio.rooms(sid):
+            if room != sid:
+                await self.sio.leave_room(sid, room)
+        # The socket is this process's: straight to it, not round through Redis, so the
+        # notice cannot arrive after the disconnect.
+        await self.sio.emit(
+            "access_revoked",
+            {"reason": "the token is no longer valid"},
+            to=sid,
+            ignore_queue=True,
+        )
+        await self.sio.disconnect(sid, ignore_queue=True)
+        log.info("socket closed: its access was revoked", sid=sid)
 
     def _context(self) -> AppContext:
         if self.ctx is None:
@@ -165,9 +233,14 @@ class Realtime:
             except Unauthorized as exc:
                 raise socketio.exceptions.ConnectionRefusedError(exc.detail) from None
             await sio.save_session(sid, {"token": token})
+            self._holders[sid] = (principal.token_id, principal.user_id)
             if not (isinstance(auth, dict) and auth.get("org_feed") is False):
                 await sio.enter_room(sid, org_room(principal.organization_id))
             log.info("socket connected", sid=sid, organization_id=principal.organization_id)
+
+        @sio.event
+        async def disconnect(sid: str, *_: Any) -> None:
+            self._holders.pop(sid, None)
 
         def handler(
             name: str, action: Callable[[str, Principal, Any], Awaitable[Ack]]

@@ -13,7 +13,11 @@ EventName = Literal[
     "qr_updated",
     "sync_run",
     "message_updated",
+    "access_revoked",
 ]
+
+# Events for zapsync's own subscribers, never forwarded to Socket.IO clients.
+INTERNAL_EVENTS: frozenset[str] = frozenset({"access_revoked"})
 
 
 @dataclass(frozen=True, slots=True)

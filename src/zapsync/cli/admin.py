@@ -73,12 +73,30 @@ def create_token(
 
 @app.command("revoke-token")
 def revoke_token(token_id: Annotated[int, typer.Argument(help="The token's id.")]) -> None:
-    """Revoke a token: requests with it get 401 from now on."""
+    """Revoke a token: requests with it get 401 from now on; a running server closes the
+    sockets opened with it within ZAPSYNC_SOCKET_RECHECK_SECONDS."""
 
     async def body(ctx: AppContext) -> None:
         async with ctx.db.session() as db:
-            await accounts.revoke_token(db, token_id)
+            await accounts.revoke_token(db, token_id, bus=ctx.bus)
             await db.commit()
 
     run_with_context(body)
     console.print(f"token {token_id} revoked")
+
+
+@app.command("remove-user")
+def remove_user(
+    email: Annotated[str, typer.Option("--email", help="The user to remove.")],
+) -> None:
+    """Remove a user and their tokens (their sessions stay with the organization); a running
+    server closes their sockets within ZAPSYNC_SOCKET_RECHECK_SECONDS."""
+
+    async def body(ctx: AppContext) -> None:
+        async with ctx.db.session() as db:
+            user = await accounts.get_user_by_email(db, email)
+            await accounts.remove_user(db, user, bus=ctx.bus)
+            await db.commit()
+
+    run_with_context(body)
+    console.print(f"user {email} removed")

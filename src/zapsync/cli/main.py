@@ -85,6 +85,7 @@ def serve(
         port=port or settings.port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's lines go through zapsync's masked handler (logs.py)
     )
 
 

@@ -1,13 +1,21 @@
-"""Organizations, users and API tokens: creation, and resolving a Bearer token to a principal."""
+"""Organizations, users and API tokens: creation, and resolving a Bearer token to a principal.
+
+Revoking a token or removing a user publishes `access_revoked` once committed, so open
+sockets holding that access close at once; without a bus (or in another process) they close
+at the server's next re-check of its sockets' tokens (`ZAPSYNC_SOCKET_RECHECK_SECONDS`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
 from zapsync.security.tokens import hash_password, hash_token, new_token
 from zapsync.services.errors import Conflict, Invalid, NotFound, Unauthorized
 from zapsync.store.models import ApiToken, Organization, User
@@ -104,14 +112,54 @@ async def create_token(
     return token, plain
 
 
-async def revoke_token(db: AsyncSession, token_id: int) -> None:
-    result = await db.execute(
+async def revoke_token(
+    db: AsyncSession,
+    token_id: int,
+    *,
+    bus: EventBus | None = None,
+    organization_id: int | None = None,
+    user_id: int | None = None,
+) -> None:
+    """Revoke an active token; `organization_id`/`user_id` narrow which tokens qualify (a
+    token outside them is "not found", never "forbidden": its existence is not disclosed)."""
+    query = select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+    if organization_id is not None:
+        query = query.where(ApiToken.organization_id == organization_id)
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    token = await db.scalar(query)
+    if token is None:
+        raise NotFound(f"no active token with id {token_id}")
+    await db.execute(
         update(ApiToken)
-        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))  # the first time stays
         .values(revoked_at=utcnow())
     )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise NotFound(f"no active token with id {token_id}")
+    if bus is not None:
+        event = Event("access_revoked", token.organization_id, {"token_ids": [token.id]})
+        publish_on_commit(db, bus, event)
+
+
+async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = None) -> None:
+    """Delete a user and their tokens; the sessions they created stay with the organization."""
+    token_ids = list(await db.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
+    await db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    await db.execute(delete(User).where(User.id == user.id))
+    if bus is not None:
+        data = {"token_ids": token_ids, "user_id": user.id}
+        publish_on_commit(db, bus, Event("access_revoked", user.organization_id, data))
+
+
+async def active_token_ids(db: AsyncSession, token_ids: Collection[int]) -> set[int]:
+    """Those of `token_ids` that still authenticate (not revoked, their user still there)."""
+    if not token_ids:
+        return set()
+    rows = await db.scalars(
+        select(ApiToken.id)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.id.in_(list(token_ids)), ApiToken.revoked_at.is_(None))
+    )
+    return set(rows)
 
 
 async def authenticate(db: AsyncSession, plain: str) -> Principal:

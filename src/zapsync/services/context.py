@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from zapsync.bus.memory import EventBus
+from zapsync.metrics.instruments import Metrics
 from zapsync.providers.registry import GatewayFactory
 from zapsync.sandbox.world import World
 from zapsync.security.crypto import Cipher
@@ -23,6 +24,7 @@ class AppContext:
     gateways: GatewayFactory
     world: World = field(default_factory=World)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def create(cls, settings: Settings, world: World | None = None) -> AppContext:

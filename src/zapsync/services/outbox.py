@@ -139,6 +139,7 @@ async def deliver_due(ctx: AppContext, *, limit: int = BATCH) -> OutboxReport:
                     report.errors.append(f"item {item_id}: {exc}")
                     outcome = "retried"
                 report.count(outcome)
+                ctx.metrics.outbox_delivery(outcome)
                 if outcome == "retried":
                     report.skipped += len(item_ids) - position - 1
                     return

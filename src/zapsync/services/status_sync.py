@@ -123,6 +123,7 @@ async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check
             except Exception as exc:  # a broken adapter must not stop the other checks
                 log.exception("status check crashed", session_id=session.id)
                 check.error = f"{exc.__class__.__name__}: {exc}"
+        ctx.metrics.status_checked(session.id, check.live.status.value if check.live else "error")
         return check
 
     return list(await asyncio.gather(*(one(s) for s in sessions)))

@@ -177,6 +177,11 @@ async def apply_deliveries(ctx: AppContext, deliveries: Sequence[Delivery]) -> l
             await apply_events(ctx, db, sessions[session_id], events)
         await db.commit()
     for delivery, result in zip(deliveries, results, strict=True):
+        ctx.metrics.webhook(
+            delivery.provider,
+            delivery.received_at,
+            result if isinstance(result, ServiceError) else result.events,
+        )
         if isinstance(result, WebhookOutcome):
             _log_delivery(delivery, result)
             if result.history_arrived:

@@ -50,6 +50,9 @@ def _sqlite_writers_queue(engine: Engine) -> None:
 
 
 def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    # SQL parameters hold message bodies, token hashes and webhook secrets: never in a log
+    # line (`ZAPSYNC_DEBUG_LOGGERS=sqlalchemy.engine`) nor in an error's text.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _sqlite_writers_queue(engine.sync_engine)
@@ -61,7 +64,7 @@ def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_sync_engine(url: str) -> Engine:
     """Migrations, CLI checks: on SQLite they queue for the write lock like the app does."""
-    engine = create_engine(sync_url(url))
+    engine = create_engine(sync_url(url), hide_parameters=True)
     if url.startswith("sqlite"):
         _sqlite_writers_queue(engine)
     return engine

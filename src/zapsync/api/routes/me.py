@@ -1,11 +1,12 @@
-"""Who the token belongs to."""
+"""Who the token belongs to, and revoking tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from zapsync.api.deps import CurrentPrincipal, Db
+from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.services import accounts
 from zapsync.store.models import Organization, User
 
 router = APIRouter(prefix="/api/v1", tags=["account"])
@@ -30,3 +31,20 @@ async def me(principal: CurrentPrincipal, db: Db) -> MePublic:
         organization_id=org.id,
         organization=org.name,
     )
+
+
+@router.delete(
+    "/tokens/{token_id}", status_code=204, responses={404: {"description": "no such token"}}
+)
+async def revoke_token(token_id: int, principal: CurrentPrincipal, ctx: Ctx, db: Db) -> Response:
+    """Revoke a token: an admin any of the organization's, an agent only their own. Requests
+    with it get 401 from now on and sockets opened with it are closed."""
+    await accounts.revoke_token(
+        db,
+        token_id,
+        bus=ctx.bus,
+        organization_id=principal.organization_id,
+        user_id=None if principal.is_admin else principal.user_id,
+    )
+    await db.commit()
+    return Response(status_code=204)
