@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 from zapsync import __version__
+from zapsync.api.openapi import install_docs, install_openapi
 from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
@@ -101,9 +102,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Keeps WhatsApp connections, conversations and contacts true in one database.",
         lifespan=lifespan,
+        docs_url=None,  # served from the bundled Swagger UI below, not a CDN
+        redoc_url=None,
+        # One schema per model: an answer may leave out a field that has a default (a
+        # conversation without a contact), which a serialization schema would call required.
+        separate_input_output_schemas=False,
     )
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
+    install_openapi(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(me.router)
     app.include_router(sessions.router)

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from zapsync.api.deps import CurrentPrincipal, Db
+from zapsync.api.routing import ApiRoute
 from zapsync.store.models import Organization, User
 
-router = APIRouter(prefix="/api/v1", tags=["account"])
+router = APIRouter(prefix="/api/v1", tags=["account"], route_class=ApiRoute)
 
 
 class MePublic(BaseModel):

@@ -9,16 +9,24 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import WebhookReceived
 from zapsync.services.webhook_batches import WebhookBatcher
 from zapsync.services.webhooks import Delivery
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
 
-@router.post("/{provider}/{session_id}", responses={202: {}, 400: {}, 401: {}})
+@router.post(
+    "/{provider}/{session_id}",
+    response_model=WebhookReceived,
+    responses={202: {"model": WebhookReceived}, **problem_responses(400, 401, 404)},
+)
 # Evolution with `byEvents` appends the event as a path suffix (`/messages-upsert`).
 @router.post("/{provider}/{session_id}/{event_suffix}", include_in_schema=False)
-async def gateway_webhook(provider: str, session_id: int, request: Request) -> JSONResponse:
+async def gateway_webhook(provider: str, session_id: PathId, request: Request) -> JSONResponse:
     body = await request.body()
     # Applied with the other deliveries waiting, in one transaction; answered after commit.
     batcher: WebhookBatcher = request.app.state.webhooks

@@ -1,0 +1,105 @@
+"""The OpenAPI document and its docs page.
+
+Every error answer is documented as problem details (`application/problem+json`): the ones a
+route declares, and those every route of its kind can give (401 and 403 by role, 404 with a
+path id, 415 and 422 with a body or parameters). Swagger UI is served from the
+`swagger-ui-bundle` package, so `/docs` works without the internet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from zapsync.api.problems import PROBLEM, ProblemDetails, problem_description
+from zapsync.api.routing import ROLE_KEY, Role
+
+DOCS_ASSETS = "/docs/assets"
+_REF_TEMPLATE = "#/components/schemas/{model}"
+_PROBLEM_REF = {"$ref": _REF_TEMPLATE.format(model="ProblemDetails")}
+_METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def _implied_statuses(path: str, operation: dict[str, Any]) -> list[int]:
+    statuses = []
+    role = operation.get(ROLE_KEY)
+    if role is not None:
+        statuses.append(401)
+    if role == Role.ADMIN.value:
+        statuses.append(403)
+    if "{" in path:
+        statuses.append(404)
+    if "requestBody" in operation:
+        statuses.append(415)
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses.append(422)
+    return statuses
+
+
+def document_problems(schema: dict[str, Any]) -> None:
+    """Every 4xx/5xx answer of every operation as problem details, in place."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = ProblemDetails.model_json_schema(ref_template=_REF_TEMPLATE)
+    components.update(problem_schema.pop("$defs", {}))
+    components["ProblemDetails"] = problem_schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in _METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in _implied_statuses(path, operation):
+                responses.setdefault(str(status), {})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400 and _is_problem(response):
+                    given = response.get("description")
+                    if not given or given in _GENERIC:
+                        response["description"] = problem_description(int(status))
+                    response["content"] = {PROBLEM: {"schema": _PROBLEM_REF}}
+
+
+_GENERIC = {"Additional Response", "Validation Error", "Successful Response"}
+
+
+def _is_problem(response: dict[str, Any]) -> bool:
+    """An error answer with no body of its own declared, or declared as problem details."""
+    schemas = [c.get("schema", {}) for c in response.get("content", {}).values()]
+    return all(not s or s.get("$ref", "").endswith("/ProblemDetails") for s in schemas)
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                separate_input_output_schemas=app.separate_input_output_schemas,
+            )
+            document_problems(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs` from the bundled Swagger UI (the app is built with `docs_url=None`)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
