@@ -25,7 +25,7 @@ _PROBLEM_REF = {"$ref": _REF_TEMPLATE.format(model="ProblemDetails")}
 _METHODS = {"get", "post", "put", "patch", "delete"}
 
 
-def _implied_statuses(path: str, operation: dict[str, Any]) -> list[int]:
+def _implied_statuses(method: str, path: str, operation: dict[str, Any]) -> list[int]:
     statuses = []
     role = operation.get(ROLE_KEY)
     if role is not None:
@@ -34,6 +34,8 @@ def _implied_statuses(path: str, operation: dict[str, Any]) -> list[int]:
         statuses.append(403)
     if "{" in path:
         statuses.append(404)
+    if role is not None and method != "get":
+        statuses.append(409)  # a change can conflict with the object's state (archived, …)
     if "requestBody" in operation:
         statuses.append(415)
     if operation.get("parameters") or "requestBody" in operation:
@@ -54,7 +56,7 @@ def document_problems(schema: dict[str, Any]) -> None:
             if method not in _METHODS:
                 continue
             responses = operation.setdefault("responses", {})
-            for status in _implied_statuses(path, operation):
+            for status in _implied_statuses(method, path, operation):
                 responses.setdefault(str(status), {})
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400 and _is_problem(response):
@@ -64,13 +66,15 @@ def document_problems(schema: dict[str, Any]) -> None:
                     response["content"] = {PROBLEM: {"schema": _PROBLEM_REF}}
 
 
+# FastAPI's own 422 model is replaced: this API answers problem details there too.
+_PROBLEM_MODELS = ("/ProblemDetails", "/HTTPValidationError")
 _GENERIC = {"Additional Response", "Validation Error", "Successful Response"}
 
 
 def _is_problem(response: dict[str, Any]) -> bool:
     """An error answer with no body of its own declared, or declared as problem details."""
     schemas = [c.get("schema", {}) for c in response.get("content", {}).values()]
-    return all(not s or s.get("$ref", "").endswith("/ProblemDetails") for s in schemas)
+    return all(not s or s.get("$ref", "").endswith(_PROBLEM_MODELS) for s in schemas)
 
 
 def install_openapi(app: FastAPI) -> None:

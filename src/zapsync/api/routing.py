@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zapsync.api.deps import get_principal, require_admin
-from zapsync.services.errors import Invalid, ServiceError
+from zapsync.services.errors import Invalid
+from zapsync.services.media import UnsupportedMedia
 
 ROLE_KEY = "x-zapsync-role"
 MAX_JSON_DEPTH = 32  # no body this API takes nests half as deep; json.loads recurses
@@ -30,11 +31,6 @@ MAX_JSON_DEPTH = 32  # no body this API takes nests half as deep; json.loads rec
 class Role(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"
-
-
-class UnsupportedMediaType(ServiceError):
-    status_code = 415
-    title = "Unsupported media type"
 
 
 def role_of(dependant: Dependant) -> Role | None:
@@ -82,7 +78,7 @@ async def read_json(request: Request, *, untyped_is_json: bool = False) -> Any:
     when it is not JSON, not valid, or nested deeper than any body this API takes."""
     content_type = request.headers.get("content-type")
     if not (is_json(content_type) or (untyped_is_json and not content_type)):
-        raise UnsupportedMediaType("send the body as application/json")
+        raise UnsupportedMedia("send the body as application/json")
     try:
         data = await request.json()
     except RecursionError:

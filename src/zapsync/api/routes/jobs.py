@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import JobPublic, JobReport
 from zapsync.jobs.definitions import JOBS, JobSpec
@@ -18,7 +19,12 @@ from zapsync.services.runs import last_run, run_summary
 from zapsync.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=ApiRoute)
-cron_router = APIRouter(prefix="/api/v1/cron", tags=["jobs"], route_class=ApiRoute)
+cron_router = APIRouter(
+    prefix="/api/v1/cron",
+    tags=["jobs"],
+    route_class=ApiRoute,
+    responses=problem_responses(401),  # the cron secret, not a token: no role
+)
 _cron_bearer = HTTPBearer(auto_error=False)
 
 

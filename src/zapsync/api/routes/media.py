@@ -31,7 +31,15 @@ async def get_media(
     name: str,
     ctx: Ctx,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    sig: Annotated[str | None, Query(description="the signature of a URL zapsync issued")] = None,
+    # Printable ASCII only: signatures are, and HMAC comparison refuses anything else (a 500).
+    sig: Annotated[
+        str | None,
+        Query(
+            max_length=500,
+            pattern=r"^[\x21-\x7e]*$",
+            description="the signature of a URL zapsync issued",
+        ),
+    ] = None,
 ) -> FileResponse:
     if not media.signature_ok(ctx.settings.resolved_secret_key(), name, sig):
         if creds is None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
 from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import InboundPublic, PhonePublic
 from zapsync.sandbox.control import describe
@@ -18,7 +19,12 @@ from zapsync.services import sessions as svc
 from zapsync.services.errors import Conflict, Invalid
 from zapsync.services.session_gateway import sandbox_instance_name
 
-router = APIRouter(prefix="/api/v1/sandbox/sessions", tags=["sandbox"], route_class=ApiRoute)
+router = APIRouter(
+    prefix="/api/v1/sandbox/sessions",
+    tags=["sandbox"],
+    route_class=ApiRoute,
+    responses=problem_responses(409),  # the phone is gone after a restart
+)
 
 
 class ScanIn(BaseModel):

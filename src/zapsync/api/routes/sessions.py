@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
 from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
 from zapsync.api.qr_images import png_bytes, png_data_url, svg_text
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import (
@@ -101,7 +102,10 @@ async def logout_session(
 @router.get(
     "/{session_id}/qr",
     response_model=QrPublic,
-    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+        **problem_responses(409),  # connected already: nothing to scan
+    },
 )
 async def session_qr(
     session_id: PathId,
