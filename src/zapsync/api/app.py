@@ -10,7 +10,8 @@ import structlog
 from fastapi import FastAPI
 
 from zapsync import __version__
-from zapsync.api.openapi import install_docs, install_openapi
+from zapsync.api.docs import install_docs
+from zapsync.api.openapi import install_openapi
 from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware

@@ -1,4 +1,4 @@
-"""The OpenAPI document and its docs page.
+"""The OpenAPI document.
 
 Every error answer is documented as problem details (`application/problem+json`): the ones a
 route declares, and those every route of its kind can give (401 and 403 by role, 404 with a
@@ -10,16 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from zapsync.api.problems import PROBLEM, ProblemDetails, problem_description
 from zapsync.api.routing import ROLE_KEY, Role
 
-DOCS_ASSETS = "/docs/assets"
 _REF_TEMPLATE = "#/components/schemas/{model}"
 _PROBLEM_REF = {"$ref": _REF_TEMPLATE.format(model="ProblemDetails")}
 _METHODS = {"get", "post", "put", "patch", "delete"}
@@ -92,18 +87,3 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def install_docs(app: FastAPI) -> None:
-    """`/docs` from the bundled Swagger UI (the app is built with `docs_url=None`)."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
-        )
