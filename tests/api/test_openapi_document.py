@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from tests.conftest import Tenant
 from tests.support.gateways import serving_dialect
+from tests.support.inbox import customer_conversation
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/ProblemDetails"
@@ -98,3 +100,19 @@ async def assert_docs_offline(client: httpx.AsyncClient) -> None:
     }
     assert types["js"].startswith(("application/javascript", "text/javascript"))
     assert types["css"].startswith("text/css")
+
+
+async def test_answers_keep_exactly_the_keys_they_had(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Response models drop internal columns but add nothing: a key a view leaves out (a
+    contact's conversations embed no contact) stays out, and none reads `null` instead."""
+    ids = await customer_conversation(app, client, tenant)
+    contact = await client.get(f"/api/v1/contacts/{ids['contact_id']}", headers=tenant.headers)
+    assert contact.status_code == 200
+    (conversation,) = contact.json()["conversations"]
+    assert "contact" not in conversation
+    listed = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()
+    assert set(listed["items"][0]) == set(conversation) | {"contact"}
+    session = await client.get(f"/api/v1/sessions/{ids['session_id']}", headers=tenant.headers)
+    assert not {"config_encrypted", "webhook_secret", "gateway_key"} & set(session.json())

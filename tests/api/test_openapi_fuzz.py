@@ -41,7 +41,7 @@ CHECKS = [
     content_type_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = {"admin": 16, "agent": 8, "none": 3}  # per generation mode (positive, negative)
+EXAMPLES = {"admin": 12, "agent": 6, "none": 2}  # per generation mode (positive, negative)
 GATEWAYS = ("evolution", "waha", "megaapi")
 CLOSED_PORT = "http://127.0.0.1:9"
 

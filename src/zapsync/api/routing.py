@@ -94,7 +94,8 @@ class ApiRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         # Services build most answers as dicts: a key they leave out stays out, as before
         # responses had models (a conversation without a contact has no `contact`).
-        kwargs.setdefault("response_model_exclude_unset", True)
+        # (The router always passes the flag, so it is set here, not defaulted.)
+        kwargs["response_model_exclude_unset"] = True
         super().__init__(path, endpoint, **kwargs)
         extra = dict(self.openapi_extra or {})
         role = role_of(self.dependant)
