@@ -2,8 +2,8 @@
 principal it takes), shown in the OpenAPI document as `x-zapsync-role`, and JSON bodies are
 checked at the edge (their type and their depth) before anything reads them.
 
-A route that takes `AdminPrincipal` is `admin`; one that takes `AgentPrincipal` (any member of
-the organization, admins included) is `agent`; a route without a token (health, webhooks,
+A route that takes `AdminPrincipal` is `admin`; one that takes `CurrentPrincipal` (any member
+of the organization, admins included) is `agent`; a route without a token (health, webhooks,
 cron) has no role. A route may state its role itself in `openapi_extra` when its check is done
 by hand (media: a signed URL or a token)."""
 
