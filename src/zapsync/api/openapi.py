@@ -2,8 +2,7 @@
 
 Every error answer is documented as problem details (`application/problem+json`): the ones a
 route declares, and those every route of its kind can give (401 and 403 by role, 404 with a
-path id, 415 and 422 with a body or parameters). Swagger UI is served from the
-`swagger-ui-bundle` package, so `/docs` works without the internet."""
+path id, 409 for a change, 415 and 422 with a body or parameters)."""
 
 from __future__ import annotations
 
