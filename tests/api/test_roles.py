@@ -16,6 +16,7 @@ from tests.support.routes import PUBLIC_PREFIXES, protected_routes
 from zapsync.services.context import AppContext
 
 ROLE = "x-zapsync-role"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 # The bodies agent routes need to do their work (the rest take none).
 AGENT_BODIES = {
     ("PATCH", "/api/v1/conversations/{conversation_id}"): {"status": "pending"},
@@ -85,10 +86,15 @@ async def test_agents_get_answers_on_every_agent_route(
     ids = await customer_conversation(app, client, tenant)
     agent_routes = [route for route, role in roles(app).items() if role == "agent"]
     assert ("GET", "/api/v1/conversations") in agent_routes
+    upload = await client.post(
+        f"/api/v1/conversations/{ids['conversation_id']}/messages",
+        headers=agent.headers,
+        files={"file": ("foto.png", PNG, "image/png")},
+    )
+    assert upload.status_code == 202, upload.text
+    names = {**ids, "name": httpx.URL(upload.json()["media_url"]).path.rsplit("/", 1)[1]}
     for method, path in agent_routes:
-        if path == "/api/v1/media/{name}":
-            continue  # no upload to read here; its token check is test_messaging's
-        url = path.format(**{p: ids[p] for p in re.findall(r"\{(\w+)\}", path)})
+        url = path.format(**{p: names[p] for p in re.findall(r"\{(\w+)\}", path)})
         body = AGENT_BODIES.get((method, path))
         resp = await client.request(method, url, headers=agent.headers, json=body)
         assert resp.is_success, f"{method} {path} -> {resp.status_code} {resp.text}"

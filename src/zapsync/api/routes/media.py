@@ -25,7 +25,12 @@ INLINE = frozenset().union(*media.ALLOWED.values())  # types WhatsApp plays; no 
     "/{name}",
     response_class=FileResponse,
     openapi_extra={ROLE_KEY: Role.AGENT.value},
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "the file: as what WhatsApp plays, anything else as a download",
+            "content": {t: {} for t in ("image/*", "video/*", "audio/*", "application/*")},
+        }
+    },
 )
 async def get_media(
     name: str,
