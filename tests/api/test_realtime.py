@@ -246,6 +246,24 @@ async def test_client_events_answer_and_act_within_the_organization(
         assert not any(e == "new_message" and d["id"] == theirs for e, d in received)
 
 
+async def test_socket_ids_beyond_the_columns_answer_an_error_not_a_crash(
+    served: str, tenant: Tenant
+) -> None:
+    async with socket(served, auth={"token": tenant.token}) as (sio, _):
+        for value in (2**31, 2**63, 2**64, str(2**63), 0, -1):
+            for event, data in [
+                ("join_conversation", {"conversation_id": value}),
+                ("leave_conversation", {"conversation_id": value}),
+                ("mark_as_read", {"conversation_id": value}),
+                ("send_message", {"conversation_id": value, "type": "text", "content": "oi"}),
+            ]:
+                answer = await sio.call(event, data, timeout=5)
+                assert answer["ok"] is False, (event, value, answer)
+                assert answer["status"] == 422 and "between 1 and" in answer["error"], answer
+        # The socket still works.
+        assert (await sio.call("join", {}, timeout=5))["ok"] is True
+
+
 async def test_a_socket_without_the_org_feed_hears_only_the_conversations_it_joined(
     served: str, tenant: Tenant
 ) -> None:

@@ -122,3 +122,19 @@ async def conversations_of(
     assert resp.status_code == 200, resp.text
     items: list[dict[str, Any]] = resp.json()["items"]
     return items
+
+
+async def customer_conversation(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> dict[str, int]:
+    """A connected sandbox session and the conversation a customer started on it: the ids a
+    route template needs (`session_id`, `conversation_id`, `contact_id`)."""
+    session_id = await connected_session(app, client, tenant)
+    await customer_writes(app, session_id, "5511987654321", "oi")
+    listed = await conversations_of(client, tenant)
+    assert len(listed) == 1, listed
+    return {
+        "session_id": session_id,
+        "conversation_id": listed[0]["id"],
+        "contact_id": listed[0]["contact_id"],
+    }

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from zapsync import __version__
 from zapsync.api.body_limit import BodyLimitMiddleware, BodyRule, megabytes
+from zapsync.api.docs import install_docs
+from zapsync.api.openapi import install_openapi
 from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
@@ -132,10 +134,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Keeps WhatsApp connections, conversations and contacts true in one database.",
         lifespan=lifespan,
+        docs_url=None,  # served from the bundled Swagger UI below, not a CDN
+        redoc_url=None,
+        # One schema per model: an answer may leave out a field that has a default (a
+        # conversation without a contact), which a serialization schema would call required.
+        separate_input_output_schemas=False,
     )
     app.add_middleware(BodyLimitMiddleware, rules=body_rules(settings))
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
+    install_openapi(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(me.router)

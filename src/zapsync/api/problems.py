@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zapsync.services.errors import ServiceError
@@ -15,6 +16,59 @@ from zapsync.services.errors import ServiceError
 log = structlog.get_logger(__name__)
 
 PROBLEM = "application/problem+json"
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class ValidationIssue(BaseModel):
+    """One reason a request was refused: where (`loc`) and what (`msg`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: every error this API answers."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[ValidationIssue] | None = Field(
+        default=None, description="with 422: each field that was refused"
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry documenting these statuses as problem details."""
+    return {s: {"model": ProblemDetails, "description": problem_description(s)} for s in statuses}
+
+
+def problem_description(status: int) -> str:
+    return _DESCRIPTIONS.get(status, "An error, with the reason")
+
+
+_DESCRIPTIONS = {
+    400: "The request could not be read",
+    401: "No valid token: `Authorization: Bearer <token>`",
+    403: "The token's role may not do this",
+    404: "No such object in the token's organization",
+    405: "The method is not allowed here",
+    409: "In conflict with the object's state",
+    410: "The object is gone",
+    413: "The body is too large",
+    415: "The body's content type is not one this route takes",
+    422: "The request was refused, with the reason",
+    429: "Too many requests",
+    502: "The gateway failed or gave an unusable answer",
+    503: "Not ready",
+}
 
 
 def problem(
@@ -44,6 +98,23 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+def _issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """The errors as plain JSON. The refused input is left out: it may be bytes, an object
+    that has no JSON form, or a credential the caller sent in a config."""
+    issues = []
+    for err in exc.errors()[:20]:
+        issue: dict[str, Any] = {
+            "type": str(err.get("type", "invalid")),
+            "loc": [p if isinstance(p, int) else str(p) for p in err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+        }
+        ctx = err.get("ctx")
+        if isinstance(ctx, dict):
+            issue["ctx"] = {str(k): v if isinstance(v, _PLAIN) else str(v) for k, v in ctx.items()}
+        issues.append(issue)
+    return issues
+
+
 def _describe_validation(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -64,7 +135,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = _describe_validation(exc)
         log.info("invalid request", reason=detail)
-        return problem(422, "Unprocessable entity", detail, request, errors=exc.errors()[:20])
+        return problem(422, "Unprocessable entity", detail, request, errors=_issues(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -38,6 +38,7 @@ from zapsync.services.errors import Invalid, ServiceError, Unauthorized
 from zapsync.services.message_views import conversation_json, message_json
 from zapsync.services.messaging import parse_send_request, queue_send
 from zapsync.settings import Settings
+from zapsync.store.types import MAX_ID
 
 log = structlog.get_logger(__name__)
 
@@ -83,9 +84,13 @@ def conversation_id_of(data: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise Invalid("conversation_id is required")
     try:
-        return int(value)
+        conversation_id = int(value)
     except ValueError:
         raise Invalid("conversation_id must be an integer") from None
+    # As the HTTP routes' ids: a number no row can have never reaches a query.
+    if not 1 <= conversation_id <= MAX_ID:
+        raise Invalid(f"conversation_id must be between 1 and {MAX_ID}")
+    return conversation_id
 
 
 class Realtime:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from zapsync.api.docs import install_docs
 from zapsync.sandbox.control import build_control_router
 from zapsync.sandbox.dialects import build_dialect
 from zapsync.sandbox.webhook_sender import WebhookSender
@@ -63,7 +64,10 @@ def build_sandbox_app(
         yield
         await sender.aclose()
 
-    app = FastAPI(title=f"zapsync sandbox ({dialect})", lifespan=lifespan)
+    app = FastAPI(
+        title=f"zapsync sandbox ({dialect})", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    install_docs(app)  # offline, as zapsync's own
     app.state.world = world
     app.state.sender = sender
     app.add_middleware(FaultInjection, world=world)

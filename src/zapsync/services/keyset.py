@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_
 
 from zapsync.services.errors import Invalid
+from zapsync.store.types import MAX_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,8 @@ def decode_cursor(cursor: str, *, datetimes: bool = False) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key, row_id = json.loads(raw)
-        if not isinstance(row_id, int) or isinstance(row_id, bool):
+        # Cursors page INTEGER-keyed tables; a bigger id would overflow the query.
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or not 0 < row_id <= MAX_ID:
             raise ValueError(row_id)
         if key is not None and not isinstance(key, str):
             raise ValueError(key)
@@ -43,7 +45,7 @@ def decode_cursor(cursor: str, *, datetimes: bool = False) -> Cursor:
             key = datetime.fromisoformat(key)
             if key.tzinfo is None:
                 raise ValueError(key)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError):
         raise Invalid("the cursor is not one this API returned") from None
     return Cursor(key, row_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from zapsync.providers.registry import PROVIDERS
 from zapsync.security.urls import UnsafeUrl, UrlPolicy
@@ -30,6 +31,14 @@ def validate_config(provider: str, config: Mapping[str, Any]) -> dict[str, str]:
     if "base_url" in clean:
         if not clean["base_url"].startswith(("http://", "https://")):
             raise Invalid("config.base_url must start with http:// or https://")
+        try:
+            netloc = urlsplit(clean["base_url"]).netloc
+        except ValueError:
+            raise Invalid("config.base_url is not a URL") from None
+        if "@" in netloc:
+            # The key goes in api_key/token; a user:pw@ would also clash with the gateway's
+            # own Authorization header.
+            raise Invalid("credentials in base_url are not allowed: give the key in the config")
         clean["base_url"] = clean["base_url"].rstrip("/")
     return clean
 

@@ -12,6 +12,11 @@ from sqlalchemy.types import TypeDecorator
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
+# The largest id each kind of key column holds on both engines (PostgreSQL INTEGER is 32-bit,
+# BIGINT and SQLite's INTEGER 64-bit): a bigger number names no row and must not reach a query.
+MAX_ID = 2**31 - 1
+MAX_BIG_ID = 2**63 - 1
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes in, timezone-aware UTC datetimes out (SQLite drops tz)."""

@@ -7,12 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from zapsync.api.deps import CurrentPrincipal, Db
+from zapsync.api.params import PathId
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import ContactDetail, ContactPage
 from zapsync.services import conversations as svc
 
-router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], route_class=ApiRoute)
 
 
-@router.get("")
+@router.get("", response_model=ContactPage)
 async def list_contacts(
     db: Db,
     principal: CurrentPrincipal,
@@ -25,7 +28,7 @@ async def list_contacts(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/{contact_id}")
-async def get_contact(contact_id: int, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{contact_id}", response_model=ContactDetail)
+async def get_contact(contact_id: PathId, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
     """The contact and its conversations."""
     return await svc.contact_view(db, await svc.get_contact(db, principal, contact_id))

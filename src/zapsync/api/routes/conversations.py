@@ -6,10 +6,19 @@ from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.params import PathId, QueryBigId, QueryId
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute, read_json
+from zapsync.api.schemas import (
+    ConversationPage,
+    ConversationPublic,
+    ConversationUpdate,
+    MessagePage,
+    MessagePublic,
+)
 from zapsync.security.urls import url_policy
 from zapsync.services import conversations as svc
 from zapsync.services import media
@@ -19,17 +28,12 @@ from zapsync.services.errors import Invalid
 from zapsync.services.message_views import message_json
 from zapsync.services.messaging import SendRequest, parse_send_request, queue_send
 
-router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], route_class=ApiRoute)
 
 Status = Literal["open", "pending", "resolved"]
 MULTIPART_OVERHEAD = 64 * 1024  # form boundaries and the other fields of an upload
 SEND_PATH = r"/api/v1/conversations/[^/]+/messages"  # the send route, for the body limit
-
-
-class ConversationUpdate(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    status: Status | None = None
+MAX_PAGE = 1_000_000  # an offset past every conversation there is; bounds the SQL OFFSET
 
 
 SEND_BODY: dict[str, Any] = {
@@ -57,11 +61,11 @@ SEND_BODY: dict[str, Any] = {
 }
 
 
-@router.get("")
+@router.get("", response_model=ConversationPage)
 async def list_conversations(
     db: Db,
     principal: CurrentPrincipal,
-    session_id: int | None = None,
+    session_id: QueryId = None,
     status: Status | None = None,
     q: Annotated[str | None, Query(max_length=200, description="name or phone")] = None,
     cursor: str | None = None,
@@ -75,17 +79,17 @@ async def list_conversations(
     return {"items": page.items, "next_cursor": page.next_cursor}
 
 
-@router.get("/{conversation_id}")
+@router.get("/{conversation_id}", response_model=ConversationPublic)
 async def get_conversation(
-    conversation_id: int, db: Db, principal: CurrentPrincipal
+    conversation_id: PathId, db: Db, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     conversation = await svc.get_conversation(db, principal, conversation_id)
     return await svc.conversation_view(db, conversation)
 
 
-@router.patch("/{conversation_id}")
+@router.patch("/{conversation_id}", response_model=ConversationPublic)
 async def update_conversation(
-    conversation_id: int, body: ConversationUpdate, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    conversation_id: PathId, body: ConversationUpdate, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Set the status (`open`, `pending`, `resolved`); publishes `conversation_updated`."""
     conversation = await svc.get_conversation(db, principal, conversation_id)
@@ -95,26 +99,28 @@ async def update_conversation(
     return await svc.conversation_view(db, conversation)
 
 
-@router.put("/{conversation_id}/read")
+@router.put("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
-    conversation_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    conversation_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Zero the unread count; publishes `messages_read`."""
     conversation = await svc.mark_read(db, ctx.bus, principal, conversation_id)
     return await svc.conversation_view(db, conversation)
 
 
-@router.get("/{conversation_id}/messages")
+@router.get("/{conversation_id}/messages", response_model=MessagePage)
 async def list_messages(
-    conversation_id: int,
+    conversation_id: PathId,
     db: Db,
     principal: CurrentPrincipal,
-    before: Annotated[int | None, Query(description="a message id: the page before it")] = None,
-    page: Annotated[int | None, Query(ge=1, description="1 = the newest messages")] = None,
+    before: QueryBigId = None,
+    page: Annotated[
+        int | None, Query(ge=1, le=MAX_PAGE, description="1 = the newest messages")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Going back in time: oldest first within the page; `next_before` asks for the page
-    before it (null when there is none)."""
+    before it (null when there is none); `before` is a message id: the page before it."""
     conversation = await svc.get_conversation(db, principal, conversation_id)
     result = await svc.list_messages(db, conversation, before=before, page=page, limit=limit)
     return {
@@ -128,10 +134,11 @@ async def list_messages(
     "/{conversation_id}/messages",
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=SEND_BODY,
-    responses={413: {}, 415: {}, 422: {}},
+    response_model=MessagePublic,
+    responses=problem_responses(413, 415),
 )
 async def send_message(
-    conversation_id: int, request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    conversation_id: PathId, request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Queue a message: JSON `{"type": "text", "content": …}`, media by URL
     `{"type": "image|video|audio|document", "url": …, "caption"?, "file_name"?,
@@ -145,11 +152,8 @@ async def send_message(
     if content_type.startswith("multipart/form-data"):
         body, stored = await _upload(request, ctx, principal)
     elif content_type.startswith("application/json") or not content_type:
-        try:
-            data = await request.json()
-        except ValueError:
-            raise Invalid("the body is not valid JSON") from None
-        body = parse_send_request(data)
+        # A body without a content type has always been taken as JSON here.
+        body = parse_send_request(await read_json(request, untyped_is_json=True))
     else:
         raise media.UnsupportedMedia("send application/json or multipart/form-data")
     try:

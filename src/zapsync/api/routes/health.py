@@ -11,18 +11,24 @@ from sqlalchemy import text
 
 from zapsync import __version__
 from zapsync.api.deps import Ctx
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import HealthPublic, ReadyPublic
 from zapsync.store.migrate import head_revision
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ApiRoute)
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthPublic)
 async def health() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/health/ready", responses={503: {"description": "not ready"}})
+@router.get(
+    "/health/ready",
+    response_model=ReadyPublic,
+    responses={503: {"model": ReadyPublic, "description": "not ready"}},
+)
 async def ready(ctx: Ctx) -> JSONResponse:
     """Ready when the database answers and its migrations are at head."""
     checks: dict[str, Any] = {}

@@ -8,6 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import JobPublic, JobReport
 from zapsync.jobs.definitions import JOBS, JobSpec
 from zapsync.jobs.scheduler import next_run_times
 from zapsync.security.tokens import secrets_equal
@@ -15,8 +18,13 @@ from zapsync.services.errors import NotFound, Unauthorized
 from zapsync.services.runs import last_run, run_summary
 from zapsync.store.types import utcnow
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
-cron_router = APIRouter(prefix="/api/v1/cron", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=ApiRoute)
+cron_router = APIRouter(
+    prefix="/api/v1/cron",
+    tags=["jobs"],
+    route_class=ApiRoute,
+    responses=problem_responses(401),  # the cron secret, not a token: no role
+)
 _cron_bearer = HTTPBearer(auto_error=False)
 
 
@@ -27,7 +35,7 @@ def job_named(name: str) -> JobSpec:
     return spec
 
 
-@router.get("")
+@router.get("", response_model=list[JobPublic])
 async def list_jobs(
     request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> list[dict[str, Any]]:
@@ -51,7 +59,7 @@ async def list_jobs(
     return jobs
 
 
-@router.post("/{name}/run")
+@router.post("/{name}/run", response_model=JobReport)
 async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
     """Run a job now for this organization and return its report."""
     spec = job_named(name)
@@ -59,8 +67,8 @@ async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, A
 
 
 # GET too: Vercel Cron and many hosted schedulers can only send a GET.
-@cron_router.post("/{name}")
-@cron_router.get("/{name}")
+@cron_router.post("/{name}", response_model=JobReport)
+@cron_router.get("/{name}", response_model=JobReport)
 async def cron_job(
     name: str,
     ctx: Ctx,

@@ -6,10 +6,13 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute
 from zapsync.services import accounts
 from zapsync.store.models import Organization, User
 
-router = APIRouter(prefix="/api/v1", tags=["account"])
+router = APIRouter(prefix="/api/v1", tags=["account"], route_class=ApiRoute)
 
 
 class MePublic(BaseModel):
@@ -33,10 +36,8 @@ async def me(principal: CurrentPrincipal, db: Db) -> MePublic:
     )
 
 
-@router.delete(
-    "/tokens/{token_id}", status_code=204, responses={404: {"description": "no such token"}}
-)
-async def revoke_token(token_id: int, principal: CurrentPrincipal, ctx: Ctx, db: Db) -> Response:
+@router.delete("/tokens/{token_id}", status_code=204, responses=problem_responses(404))
+async def revoke_token(token_id: PathId, principal: CurrentPrincipal, ctx: Ctx, db: Db) -> Response:
     """Revoke a token: an admin any of the organization's, an agent only their own. Requests
     with it get 401 from now on and sockets opened with it are closed."""
     await accounts.revoke_token(

@@ -11,20 +11,38 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zapsync.api.deps import Ctx, get_principal
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ROLE_KEY, ApiRoute, Role
 from zapsync.services import media
 from zapsync.services.errors import NotFound, Unauthorized
 
-router = APIRouter(prefix="/api/v1/media", tags=["media"])
+router = APIRouter(prefix="/api/v1/media", tags=["media"], route_class=ApiRoute)
 _bearer = HTTPBearer(auto_error=False)
 INLINE = frozenset().union(*media.ALLOWED.values())  # types WhatsApp plays; no SVG, no HTML
 
 
-@router.get("/{name}", response_class=FileResponse)
+# A signed URL or a token of the organization: checked by hand, so the role is stated here.
+@router.get(
+    "/{name}",
+    response_class=FileResponse,
+    openapi_extra={ROLE_KEY: Role.AGENT.value},
+    responses={
+        200: {
+            "description": "the file: as what WhatsApp plays, anything else as a download",
+            "content": {t: {} for t in ("image/*", "video/*", "audio/*", "application/*")},
+        },
+        **problem_responses(401, 403, 404, 410, 422),
+    },
+)
 async def get_media(
     name: str,
     ctx: Ctx,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    sig: Annotated[str | None, Query(description="the signature of a URL zapsync issued")] = None,
+    # Any text: a signature that is not one (non-ASCII included) is a 403 with the reason.
+    sig: Annotated[
+        str | None,
+        Query(max_length=500, description="the signature of a URL zapsync issued"),
+    ] = None,
 ) -> FileResponse:
     refused = (
         media.signature_refusal(

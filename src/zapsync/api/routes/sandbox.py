@@ -8,14 +8,23 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import InboundPublic, PhonePublic
 from zapsync.sandbox.control import describe
 from zapsync.sandbox.world import SimInstance
 from zapsync.services import sessions as svc
 from zapsync.services.errors import Conflict, Invalid
 from zapsync.services.session_gateway import sandbox_instance_name
 
-router = APIRouter(prefix="/api/v1/sandbox/sessions", tags=["sandbox"])
+router = APIRouter(
+    prefix="/api/v1/sandbox/sessions",
+    tags=["sandbox"],
+    route_class=ApiRoute,
+    responses=problem_responses(409),  # the phone is gone after a restart
+)
 
 
 class ScanIn(BaseModel):
@@ -38,15 +47,17 @@ async def _instance(ctx: Ctx, db: Db, principal: CurrentPrincipal, session_id: i
     return inst
 
 
-@router.get("/{session_id}")
-async def phone(session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{session_id}", response_model=PhonePublic)
+async def phone(
+    session_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal
+) -> dict[str, Any]:
     """What the simulated phone holds: its link state, chats, unread chats and what it sent."""
     return describe(await _instance(ctx, db, principal, session_id))
 
 
-@router.post("/{session_id}/scan")
+@router.post("/{session_id}/scan", response_model=PhonePublic)
 async def scan(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal, body: ScanIn | None = None
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal, body: ScanIn | None = None
 ) -> dict[str, Any]:
     """Scan the session's QR code with the simulated phone."""
     inst = await _instance(ctx, db, principal, session_id)
@@ -57,17 +68,17 @@ async def scan(
     return describe(inst)
 
 
-@router.post("/{session_id}/drop")
-async def drop(session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.post("/{session_id}/drop", response_model=PhonePublic)
+async def drop(session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal) -> dict[str, Any]:
     """Lose the link to WhatsApp silently (no logout, no event), as real phones do."""
     inst = await _instance(ctx, db, principal, session_id)
     ctx.world.drop(inst, silent=True)
     return describe(inst)
 
 
-@router.post("/{session_id}/inbound")
+@router.post("/{session_id}/inbound", response_model=InboundPublic)
 async def inbound(
-    session_id: int, body: InboundIn, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, body: InboundIn, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """A customer sends the session a text message."""
     inst = await _instance(ctx, db, principal, session_id)

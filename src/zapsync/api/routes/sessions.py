@@ -7,14 +7,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
 from zapsync.api.qr_images import png_bytes, png_data_url, svg_text
+from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import (
+    ImportReportPublic,
     LiveStatusPublic,
     QrPublic,
+    SessionArchived,
     SessionCreate,
     SessionCreated,
     SessionPublic,
+    StatusSyncReport,
 )
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
@@ -23,7 +29,7 @@ from zapsync.services.conversation_import import import_conversations
 from zapsync.services.status_sync import apply_status_sync
 from zapsync.store.types import utcnow
 
-router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"])
+router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=ApiRoute)
 
 
 def qr_public(qr: QrCode | None) -> QrPublic | None:
@@ -38,7 +44,7 @@ def qr_public(qr: QrCode | None) -> QrPublic | None:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
 async def create_session(
-    body: SessionCreate, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    body: SessionCreate, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> SessionCreated:
     """Create a session: the gateway is contacted first; a wrong URL or key is a 422 with
     the gateway's own reason, and nothing is stored."""
@@ -57,13 +63,13 @@ async def list_sessions(
 
 
 @router.get("/{session_id}")
-async def get_session(session_id: int, db: Db, principal: CurrentPrincipal) -> SessionPublic:
+async def get_session(session_id: PathId, db: Db, principal: CurrentPrincipal) -> SessionPublic:
     return SessionPublic.of(await svc.get_session(db, principal, session_id))
 
 
-@router.delete("/{session_id}")
+@router.delete("/{session_id}", response_model=SessionArchived)
 async def delete_session(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> dict[str, Any]:
     """Log out and delete the gateway instance, free the slot; conversations stay readable."""
     session = await svc.get_session(db, principal, session_id)
@@ -77,7 +83,7 @@ async def delete_session(
 
 @router.post("/{session_id}/connect")
 async def connect_session(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> SessionCreated:
     session = await svc.get_session(db, principal, session_id)
     qr = await svc.connect_session(ctx, db, session)
@@ -86,7 +92,7 @@ async def connect_session(
 
 @router.post("/{session_id}/logout")
 async def logout_session(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> SessionPublic:
     session = await svc.get_session(db, principal, session_id)
     await svc.logout_session(ctx, db, session)
@@ -96,13 +102,16 @@ async def logout_session(
 @router.get(
     "/{session_id}/qr",
     response_model=QrPublic,
-    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    responses={
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+        **problem_responses(409),  # connected already: nothing to scan
+    },
 )
 async def session_qr(
-    session_id: int,
+    session_id: PathId,
     ctx: Ctx,
     db: Db,
-    principal: CurrentPrincipal,
+    principal: AdminPrincipal,
     format: Annotated[Literal["json", "png", "svg"], Query()] = "json",
 ) -> Any:
     """The QR code to scan: JSON with the raw code, pairing code and a PNG data URL, or the
@@ -120,7 +129,7 @@ async def session_qr(
 
 @router.get("/{session_id}/status")
 async def live_status(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> LiveStatusPublic:
     """Ask the gateway now, write nothing."""
     session = await svc.get_session(db, principal, session_id)
@@ -135,9 +144,9 @@ async def live_status(
     )
 
 
-@router.post("/{session_id}/status-sync")
+@router.post("/{session_id}/status-sync", response_model=StatusSyncReport)
 async def sync_one(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> dict[str, Any]:
     """Apply the gateway's real status to this session."""
     await svc.get_session(db, principal, session_id)
@@ -148,9 +157,9 @@ async def sync_one(
     return report.as_dict()
 
 
-@router.post("/{session_id}/sync-conversations")
+@router.post("/{session_id}/sync-conversations", response_model=ImportReportPublic)
 async def sync_conversations(
-    session_id: int, ctx: Ctx, db: Db, principal: CurrentPrincipal
+    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> dict[str, Any]:
     """Import the session's chats and messages now (seed 000's `POST /sync`); the report of
     the recorded sync run. Safe to repeat: a second run writes nothing new."""

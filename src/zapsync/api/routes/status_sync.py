@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from zapsync.api.deps import Ctx, CurrentPrincipal
+from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import StatusSyncDryRun, StatusSyncReport
 from zapsync.services.status_sync import apply_status_sync, dry_run
 
-router = APIRouter(prefix="/api/v1/status-sync", tags=["status sync"])
+router = APIRouter(prefix="/api/v1/status-sync", tags=["status sync"], route_class=ApiRoute)
 
 
-@router.get("")
+@router.get("", response_model=StatusSyncDryRun)
 async def status_sync_dry_run(ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
     """Stored status next to the live one for every session; changes nothing."""
     sessions = await dry_run(ctx, organization_id=principal.organization_id)
@@ -23,7 +25,7 @@ async def status_sync_dry_run(ctx: Ctx, principal: CurrentPrincipal) -> dict[str
     }
 
 
-@router.post("")
-async def status_sync_apply(ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.post("", response_model=StatusSyncReport)
+async def status_sync_apply(ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
     report = await apply_status_sync(ctx, organization_id=principal.organization_id)
     return report.as_dict()

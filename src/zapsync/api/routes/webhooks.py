@@ -13,13 +13,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from zapsync.api.body_limit import BodyTooLarge
+from zapsync.api.params import PathId
+from zapsync.api.problems import problem_responses
+from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import WebhookReceived
 from zapsync.security.rate_limits import RateLimit, RateLimited
 from zapsync.services.webhook_auth import Refusal, WebhookRefused
 from zapsync.services.webhook_batches import WebhookBatcher
 from zapsync.services.webhook_refusals import RefusalCounter
 from zapsync.services.webhooks import Delivery, KnownSessions
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 
 PATH = r"/api/v1/webhooks/[^/]+/[^/]+(/[^/]+)?"  # the routes below, for the body limit
 
@@ -40,11 +44,15 @@ class WebhookLimits:
 
 @router.post(
     "/{provider}/{session_id}",
-    responses={202: {}, 400: {}, 401: {}, 410: {}, 413: {}, 429: {}},
+    response_model=WebhookReceived,
+    responses={
+        202: {"model": WebhookReceived},
+        **problem_responses(400, 401, 404, 410, 413, 429),
+    },
 )
 # Evolution with `byEvents` appends the event as a path suffix (`/messages-upsert`).
 @router.post("/{provider}/{session_id}/{event_suffix}", include_in_schema=False)
-async def gateway_webhook(provider: str, session_id: int, request: Request) -> JSONResponse:
+async def gateway_webhook(provider: str, session_id: PathId, request: Request) -> JSONResponse:
     counter: RefusalCounter = request.app.state.webhook_refusals
     limits: WebhookLimits = request.app.state.webhook_limits
     client = request.client.host if request.client else None
