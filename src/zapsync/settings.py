@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path("data")
@@ -40,8 +40,16 @@ class Settings(BaseSettings):
     heal_max_attempts: int = Field(default=5, ge=0, alias="ZAPSYNC_HEAL_MAX_ATTEMPTS")
     heal_base_delay_seconds: float = Field(default=30.0, ge=0, alias="ZAPSYNC_HEAL_BASE_DELAY")
 
+    # which chats are stored: one rule for the import, webhooks and the sandbox alike
+    skip_groups: bool = Field(
+        default=True,
+        # the old name, from when only the import read it, still works
+        validation_alias=AliasChoices(
+            "ZAPSYNC_SKIP_GROUPS", "ZAPSYNC_IMPORT_SKIP_GROUPS", "skip_groups"
+        ),
+    )
+
     # conversation import (chats and their history, when a session connects or on demand)
-    import_skip_groups: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_GROUPS")
     import_skip_empty: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_EMPTY")
     import_history_days: int = Field(default=30, ge=0, alias="ZAPSYNC_IMPORT_HISTORY_DAYS")
 
@@ -112,5 +120,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         field = Settings.model_fields.get(loc)
-        env = (field.alias if field and field.alias else loc).upper()
+        alias = field.alias if field else None
+        if field and isinstance(field.validation_alias, AliasChoices):
+            alias = str(field.validation_alias.choices[0])
+        env = (alias or loc).upper()
         raise SettingsError(f"setting {env} is invalid: {first['msg']}") from None

@@ -60,4 +60,6 @@ def wipe(url: str) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+            # AUTOINCREMENT tables keep their last id here; each test starts from 1 again.
+            conn.execute(text("DELETE FROM sqlite_sequence"))
     engine.dispose()

@@ -32,6 +32,7 @@ from zapsync.services.contact_links import (
     phone_jid_of,
 )
 from zapsync.store.models import Contact, Conversation
+from zapsync.store.text import search_key
 from zapsync.store.upsert import table_of, upsert_many
 
 contacts = table_of(Contact)
@@ -92,6 +93,15 @@ def target_of(
     if target is None or (not name and unread_count <= 0):
         return target
     return replace(target, name=clip(name, 200), unread_count=max(unread_count, 0))
+
+
+def stored_target(target: ChatTarget | None, *, skip_groups: bool) -> ChatTarget | None:
+    """The one rule of which chats are stored, for the import, webhooks and the sandbox:
+    never the Status pseudo-chat nor garbage (`target_of` gives None), and no group when
+    `ZAPSYNC_SKIP_GROUPS` is on."""
+    if target is None or (skip_groups and target.is_group):
+        return None
+    return target
 
 
 # Reading a phone number costs more than storing its message; the same few chats recur.
@@ -192,10 +202,12 @@ async def _resolve_contacts(
             continue
         contact_of[target.chat_key] = contact.id
         if (target.name and not contact.name) or (target.phone_jid and not contact.wa_jid):
+            name = contact.name or target.name
             to_fill.append(
                 {
                     "b_id": contact.id,
-                    "b_name": contact.name or target.name,
+                    "b_name": name,
+                    "b_search": search_key(name),
                     "b_wa_jid": contact.wa_jid or target.phone_jid,
                 }
             )
@@ -208,6 +220,7 @@ async def _resolve_contacts(
                 "lid": t.lid,
                 "wa_jid": t.phone_jid,
                 "name": t.name,
+                "search_name": search_key(t.name),
             }
             for t in to_insert
         ]
@@ -233,7 +246,11 @@ async def _resolve_contacts(
         await db.execute(
             update(contacts)
             .where(contacts.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name"), wa_jid=bindparam("b_wa_jid")),
+            .values(
+                name=bindparam("b_name"),
+                search_name=bindparam("b_search"),
+                wa_jid=bindparam("b_wa_jid"),
+            ),
             to_fill,
         )
     return contact_of
@@ -286,7 +303,13 @@ async def _resolve_conversations(
         if len(ids) > 1 or rekey or relink:
             await _repair(db, conversation_id, target, contact_id)
         elif target.name and not current.name:
-            to_name.append({"b_id": conversation_id, "b_name": target.name})
+            to_name.append(
+                {
+                    "b_id": conversation_id,
+                    "b_name": target.name,
+                    "b_search": search_key(target.name),
+                }
+            )
         resolved[target.chat_key] = ResolvedChat(conversation_id, contact_id, created=False)
 
     if to_insert:
@@ -299,6 +322,7 @@ async def _resolve_conversations(
                 "chat_jid": t.chat_jid,
                 "is_group": t.is_group,
                 "name": t.name,
+                "search_name": search_key(t.name),
                 "unread_count": t.unread_count,
             }
             for t in to_insert
@@ -334,7 +358,7 @@ async def _resolve_conversations(
         await db.execute(
             update(conversations)
             .where(conversations.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name")),
+            .values(name=bindparam("b_name"), search_name=bindparam("b_search")),
             to_name,
         )
     return resolved

@@ -214,6 +214,7 @@ async def apply_events(
                     session_id=session.id,
                     messages=list(batch),
                     live=is_live,
+                    skip_groups=ctx.settings.skip_groups,
                 )
                 batch.clear()
 
@@ -287,6 +288,7 @@ async def apply_events(
                 session_id=session.id,
                 chats=[event.chat],
                 live=True,
+                skip_groups=ctx.settings.skip_groups,
             )
     await flush()
     return summarize(events)
