@@ -13,6 +13,7 @@ EventName = Literal[
     "qr_updated",
     "sync_run",
     "message_updated",
+    "message_merged",
 ]
 
 
