@@ -47,3 +47,33 @@ def message_body(dialect: str, inst: SimInstance, msg: SimMessage, *, deep: int 
 def nested(depth: int) -> str:
     """`depth` arrays in arrays around an object: JSON that `json.dumps` cannot make."""
     return "[" * depth + '{"x": 1}' + "]" * depth
+
+
+def read_receipt_body(dialect: str, inst: SimInstance, msg: SimMessage, reader: str) -> bytes:
+    """`reader` read our message `msg` (Evolution `messages.update`, WAHA `message.ack`)."""
+    if dialect == "evolution":
+        data = {
+            "keyId": msg.id,
+            "remoteJid": msg.chat_jid,
+            "fromMe": True,
+            "participant": reader,
+            "status": "READ",
+            "pollUpdates": None,
+            "instanceId": "5b0e6a52-8f3c-4c1e-9a51-2d1b7c9e0f11",
+            "messageId": f"cm{msg.id.lower()}",
+        }
+        return json.dumps(
+            {"event": "messages.update", "instance": inst.name, "data": data}
+        ).encode()
+    me = waha.me_of(inst)
+    payload = {
+        "id": f"true_{waha.waha_jid(msg.chat_jid)}_{msg.id}",
+        "from": me["id"] if me else None,
+        "to": waha.waha_jid(msg.chat_jid),
+        "participant": waha.waha_jid(reader),
+        "fromMe": True,
+        "ack": 3,
+        "ackName": "READ",
+    }
+    doc = {"event": "message.ack", "session": inst.name, "me": me, "payload": payload}
+    return json.dumps(doc).encode()

@@ -104,6 +104,21 @@ def stored_target(target: ChatTarget | None, *, skip_groups: bool) -> ChatTarget
     return target
 
 
+def chat_is_stored(jid: str | None, *, skip_groups: bool) -> bool:
+    """The same rule for an event that names only its chat (an ack, an edit, a deletion): an
+    ack for a status nobody stores would otherwise wait in `pending_acks` forever. An event
+    that names no chat may concern a stored message."""
+    if jid is None or not jid:
+        return True
+    if is_status_broadcast(jid):
+        return False
+    try:
+        kind = parse_jid(jid).kind
+    except InvalidJid:
+        return True  # a chat written oddly may still hold the message: let the lookup tell
+    return not (skip_groups and kind is JidKind.GROUP)
+
+
 # Reading a phone number costs more than storing its message; the same few chats recur.
 @lru_cache(maxsize=4096)
 def _keyed(jid: str, alt_jid: str | None) -> ChatTarget | None:
