@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @property
+    def import_skip_groups(self) -> bool:
+        """The old name of `skip_groups`, from when only the import read it."""
+        return self.skip_groups
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
