@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path("data")
@@ -57,8 +57,16 @@ class Settings(BaseSettings):
     webhook_rate_limit: str = Field(default="3000/second", alias="ZAPSYNC_WEBHOOK_RATE_LIMIT")
     webhook_refusal_limit: str = Field(default="60/minute", alias="ZAPSYNC_WEBHOOK_REFUSAL_LIMIT")
 
+    # which chats are stored: one rule for the import, webhooks and the sandbox alike
+    skip_groups: bool = Field(
+        default=True,
+        # the old name, from when only the import read it, still works
+        validation_alias=AliasChoices(
+            "ZAPSYNC_SKIP_GROUPS", "ZAPSYNC_IMPORT_SKIP_GROUPS", "skip_groups"
+        ),
+    )
+
     # conversation import (chats and their history, when a session connects or on demand)
-    import_skip_groups: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_GROUPS")
     import_skip_empty: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_EMPTY")
     import_history_days: int = Field(default=30, ge=0, alias="ZAPSYNC_IMPORT_HISTORY_DAYS")
 
@@ -124,6 +132,11 @@ class Settings(BaseSettings):
         return [name.strip() for name in self.debug_loggers.split(",") if name.strip()]
 
     @property
+    def import_skip_groups(self) -> bool:
+        """The old name of `skip_groups`, from when only the import read it."""
+        return self.skip_groups
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -161,5 +174,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         field = Settings.model_fields.get(loc)
-        env = (field.alias if field and field.alias else loc).upper()
+        alias = field.alias if field else None
+        if field and isinstance(field.validation_alias, AliasChoices):
+            alias = str(field.validation_alias.choices[0])
+        env = (alias or loc).upper()
         raise SettingsError(f"setting {env} is invalid: {first['msg']}") from None

@@ -127,7 +127,7 @@ async def test_settings_admit_groups_empty_chats_and_a_shorter_history(
     ctx: AppContext, tenant: Tenant
 ) -> None:
     ctx.settings = ctx.settings.model_copy(
-        update={"import_skip_groups": False, "import_skip_empty": False, "import_history_days": 4}
+        update={"skip_groups": False, "import_skip_empty": False, "import_history_days": 4}
     )
     session_id = await sandbox_session(ctx, tenant)
     inst = instance_of(ctx, session_id)

@@ -60,4 +60,8 @@ def wipe(url: str) -> None:
         else:
             for table in tables:
                 conn.execute(text(f"DELETE FROM {table}"))
+            # AUTOINCREMENT tables keep their last id here; each test starts from 1 again.
+            exists = "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            if conn.execute(text(exists)).first() is not None:
+                conn.execute(text("DELETE FROM sqlite_sequence"))
     engine.dispose()

@@ -14,6 +14,7 @@ EventName = Literal[
     "sync_run",
     "message_updated",
     "access_revoked",
+    "message_merged",
 ]
 
 # Events for zapsync's own subscribers, never forwarded to Socket.IO clients.

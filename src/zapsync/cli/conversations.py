@@ -29,7 +29,7 @@ def sync_conversations(
 ) -> None:
     """Import a session's chats and their messages (resumes an import that was interrupted).
 
-    What is admitted follows ZAPSYNC_IMPORT_SKIP_GROUPS, ZAPSYNC_IMPORT_SKIP_EMPTY and
+    What is admitted follows ZAPSYNC_SKIP_GROUPS, ZAPSYNC_IMPORT_SKIP_EMPTY and
     ZAPSYNC_IMPORT_HISTORY_DAYS. Running it again writes only what is new.
     """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ from zapsync.domain.gateway import (
     SentMessage,
     WebhookEvent,
 )
+from zapsync.providers.webhook_json import NotJson, loads_bounded
 
 
 class GatewayError(Exception):
@@ -51,10 +51,10 @@ class WebhookRejected(Exception):
 
 def webhook_object(body: bytes, gateway: str) -> dict[str, Any]:
     """A webhook body as the JSON object every gateway posts; WebhookRejected(400) when it
-    is not one."""
+    is not one. Nesting past `webhook_json.MAX_DEPTH` is read as null (no RecursionError)."""
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = loads_bounded(body)
+    except NotJson:
         raise WebhookRejected(f"{gateway} webhook body is not JSON") from None
     if not isinstance(doc, dict):
         raise WebhookRejected(f"{gateway} webhook body is not a JSON object")

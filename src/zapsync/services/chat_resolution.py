@@ -32,6 +32,7 @@ from zapsync.services.contact_links import (
     phone_jid_of,
 )
 from zapsync.store.models import Contact, Conversation
+from zapsync.store.text import search_key
 from zapsync.store.upsert import table_of, upsert_many
 
 contacts = table_of(Contact)
@@ -92,6 +93,30 @@ def target_of(
     if target is None or (not name and unread_count <= 0):
         return target
     return replace(target, name=clip(name, 200), unread_count=max(unread_count, 0))
+
+
+def stored_target(target: ChatTarget | None, *, skip_groups: bool) -> ChatTarget | None:
+    """The one rule of which chats are stored, for the import, webhooks and the sandbox:
+    never the Status pseudo-chat nor garbage (`target_of` gives None), and no group when
+    `ZAPSYNC_SKIP_GROUPS` is on."""
+    if target is None or (skip_groups and target.is_group):
+        return None
+    return target
+
+
+def chat_is_stored(jid: str | None, *, skip_groups: bool) -> bool:
+    """The same rule for an event that names only its chat (an ack, an edit, a deletion): an
+    ack for a status nobody stores would otherwise wait in `pending_acks` forever. An event
+    that names no chat may concern a stored message."""
+    if jid is None or not jid:
+        return True
+    if is_status_broadcast(jid):
+        return False
+    try:
+        kind = parse_jid(jid).kind
+    except InvalidJid:
+        return True  # a chat written oddly may still hold the message: let the lookup tell
+    return not (skip_groups and kind is JidKind.GROUP)
 
 
 # Reading a phone number costs more than storing its message; the same few chats recur.
@@ -192,10 +217,12 @@ async def _resolve_contacts(
             continue
         contact_of[target.chat_key] = contact.id
         if (target.name and not contact.name) or (target.phone_jid and not contact.wa_jid):
+            name = contact.name or target.name
             to_fill.append(
                 {
                     "b_id": contact.id,
-                    "b_name": contact.name or target.name,
+                    "b_name": name,
+                    "b_search": search_key(name),
                     "b_wa_jid": contact.wa_jid or target.phone_jid,
                 }
             )
@@ -208,6 +235,7 @@ async def _resolve_contacts(
                 "lid": t.lid,
                 "wa_jid": t.phone_jid,
                 "name": t.name,
+                "search_name": search_key(t.name),
             }
             for t in to_insert
         ]
@@ -233,7 +261,11 @@ async def _resolve_contacts(
         await db.execute(
             update(contacts)
             .where(contacts.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name"), wa_jid=bindparam("b_wa_jid")),
+            .values(
+                name=bindparam("b_name"),
+                search_name=bindparam("b_search"),
+                wa_jid=bindparam("b_wa_jid"),
+            ),
             to_fill,
         )
     return contact_of
@@ -286,7 +318,13 @@ async def _resolve_conversations(
         if len(ids) > 1 or rekey or relink:
             await _repair(db, conversation_id, target, contact_id)
         elif target.name and not current.name:
-            to_name.append({"b_id": conversation_id, "b_name": target.name})
+            to_name.append(
+                {
+                    "b_id": conversation_id,
+                    "b_name": target.name,
+                    "b_search": search_key(target.name),
+                }
+            )
         resolved[target.chat_key] = ResolvedChat(conversation_id, contact_id, created=False)
 
     if to_insert:
@@ -299,6 +337,7 @@ async def _resolve_conversations(
                 "chat_jid": t.chat_jid,
                 "is_group": t.is_group,
                 "name": t.name,
+                "search_name": search_key(t.name),
                 "unread_count": t.unread_count,
             }
             for t in to_insert
@@ -334,7 +373,7 @@ async def _resolve_conversations(
         await db.execute(
             update(conversations)
             .where(conversations.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name")),
+            .values(name=bindparam("b_name"), search_name=bindparam("b_search")),
             to_name,
         )
     return resolved

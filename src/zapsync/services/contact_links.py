@@ -24,6 +24,7 @@ from zapsync.bus.memory import EventBus
 from zapsync.domain.identity import InvalidJid, JidKind, identity_of, parse_jid
 from zapsync.services.message_views import conversation_json
 from zapsync.store.models import Contact, Conversation, ExternalRef, Message
+from zapsync.store.text import search_key
 from zapsync.store.upsert import table_of, upsert_many
 
 contacts = table_of(Contact)
@@ -102,6 +103,7 @@ async def link_contact(
                 "lid": keys.lid,
                 "wa_jid": keys.wa_jid,
                 "name": keys.name,
+                "search_name": search_key(keys.name),
             }
             inserted = await upsert_many(db, Contact, [row], conflict=(), returning=("id",))
             if inserted:
@@ -174,6 +176,8 @@ async def _fill_contact(
         value = first(field, incoming)
         if value:
             values[field] = value
+    if "name" in values:
+        values["search_name"] = search_key(values["name"])
     if merged is not None and merged.custom_fields:
         values["custom_fields"] = {**merged.custom_fields, **(contact.custom_fields or {})}
     if values:
@@ -315,6 +319,7 @@ async def merge_conversations(
         values["status"] = "open"
     if not keep.name and drop.name:
         values["name"] = drop.name
+        values["search_name"] = search_key(drop.name)
     if keep.contact_id is None and drop.contact_id is not None:
         values["contact_id"] = drop.contact_id
     if _is_phone_key(drop.chat_key) and not _is_phone_key(keep.chat_key):

@@ -298,10 +298,10 @@ class _Import:
         self._buffered = 0  # messages in the buffer
         self._buffered_since = 0.0  # monotonic time of the oldest buffered page
         settings = ctx.settings
-        self.skip_groups = settings.import_skip_groups
+        self.skip_groups = settings.skip_groups
         self.skip_empty = settings.import_skip_empty
         self.settings_report = {
-            "skip_groups": settings.import_skip_groups,
+            "skip_groups": settings.skip_groups,
             "skip_empty": settings.import_skip_empty,
             "history_days": settings.import_history_days,
         }
@@ -541,6 +541,7 @@ class _Import:
             session_id=self.session_id,
             pages=[pages.messages for pages in batch],
             chats={pages.chat.jid: pages.chat for pages in batch},
+            skip_groups=self.skip_groups,
         )
         return {id(pages): result for pages, result in zip(batch, results, strict=True)}
 
@@ -580,6 +581,7 @@ class _Import:
                 session_id=self.session_id,
                 chats=[chat],
                 live=False,
+                skip_groups=self.skip_groups,
             )
             current["created"] = any(r.created for r in resolved.values())
         if current["created"]:

@@ -7,18 +7,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
+from zapsync.domain.identity import phone_key
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
 from zapsync.services.keyset import after, decode_cursor, encode_cursor, order_by
 from zapsync.services.message_store import publish_conversations
 from zapsync.services.message_views import contact_json, conversation_json, message_json
 from zapsync.store.models import Contact, Conversation, Message, OutboxItem
+from zapsync.store.text import search_key
 from zapsync.store.types import utcnow
 
 ConversationStatus = Literal["open", "pending", "resolved"]
@@ -60,10 +62,36 @@ async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -
     return contact
 
 
-def _search_terms(q: str) -> tuple[str, str]:
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What `q` is compared with: names by their search key, phones by digits and number."""
+
+    text: str
+    name_key: str | None  # `search_key(q)`: "JOÃO" finds "João"
+    digits: str
+    phone: str | None  # the phone key when `q` is a whole number ("31 8765-1234" too)
+
+    def phone_matches(self, column: Any) -> list[Any]:
+        matches = []
+        if len(self.digits) >= 3:
+            matches.append(column.contains(self.digits, autoescape=True))
+        if self.phone is not None:
+            # A number typed without Brazil's ninth digit or country code is still its key.
+            matches.append(column == self.phone)
+        return matches
+
+
+def search_of(q: str) -> Search | None:
+    """`q` as search terms; None for no filter (nothing but spaces). A NUL is refused: SQLite
+    would read it as the end of the pattern (every row matches), PostgreSQL cannot take it."""
+    if "\x00" in q:
+        raise Invalid("q must not contain a NUL character")
     text = q.strip()
+    if not text:
+        return None
     digits = re.sub(r"\D", "", text)
-    return text, digits
+    phone = phone_key(text) if len(digits) >= 8 and not any(c.isalpha() for c in text) else None
+    return Search(text, search_key(text), digits, phone)
 
 
 async def list_conversations(
@@ -89,15 +117,13 @@ async def list_conversations(
         stmt = stmt.where(Conversation.session_id == session_id)
     if status is not None:
         stmt = stmt.where(Conversation.status == status)
-    if q and q.strip():
-        text, digits = _search_terms(q)
-        matches = [
-            Contact.name.icontains(text, autoescape=True),
-            Conversation.name.icontains(text, autoescape=True),
-        ]
-        if len(digits) >= 3:
-            matches.append(Contact.phone_e164.contains(digits, autoescape=True))
-        stmt = stmt.where(or_(*matches))
+    search = search_of(q) if q is not None else None
+    if search is not None:
+        matches = [*search.phone_matches(Contact.phone_e164)]
+        if search.name_key:
+            matches.append(Contact.search_name.contains(search.name_key, autoescape=True))
+            matches.append(Conversation.search_name.contains(search.name_key, autoescape=True))
+        stmt = stmt.where(or_(*matches) if matches else false())
     if cursor:
         position = decode_cursor(cursor, datetimes=True)
         stmt = stmt.where(after(key, row_id, position, descending=True))
@@ -227,14 +253,14 @@ async def list_contacts(
     stmt = select(Contact, key.label("sort_key")).where(
         Contact.organization_id == principal.organization_id
     )
-    if q and q.strip():
-        text, digits = _search_terms(q)
-        matches = [Contact.name.icontains(text, autoescape=True)]
-        if len(digits) >= 3:
-            matches.append(Contact.phone_e164.contains(digits, autoescape=True))
-        if "@" in text:
-            matches.append(Contact.email.icontains(text, autoescape=True))
-        stmt = stmt.where(or_(*matches))
+    search = search_of(q) if q is not None else None
+    if search is not None:
+        matches = [*search.phone_matches(Contact.phone_e164)]
+        if search.name_key:
+            matches.append(Contact.search_name.contains(search.name_key, autoescape=True))
+        if "@" in search.text:
+            matches.append(Contact.email.icontains(search.text, autoescape=True))
+        stmt = stmt.where(or_(*matches) if matches else false())
     if cursor:
         stmt = stmt.where(after(key, row_id, decode_cursor(cursor), descending=False))
     stmt = stmt.order_by(*order_by(key, row_id, descending=False)).limit(limit + 1)

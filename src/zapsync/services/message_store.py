@@ -21,7 +21,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Table,
-    Text,
     Update,
     and_,
     bindparam,
@@ -47,11 +46,13 @@ from zapsync.services.chat_resolution import (
     ChatTarget,
     ResolvedChat,
     resolve_chats,
+    stored_target,
     target_of,
 )
 from zapsync.services.contact_links import clip, link_identity
 from zapsync.services.message_views import conversation_json, message_json
 from zapsync.store.models import Contact, Conversation, Message, PendingAck
+from zapsync.store.text import storable_text
 from zapsync.store.types import UTCDateTime, utcnow
 from zapsync.store.upsert import Excluded, insert_missing, table_of, upsert_many
 
@@ -129,9 +130,11 @@ def _touch_statement(at: Any, preview: Any, unread: Any) -> Update:
 
 
 _UNREAD = bindparam("b_n", type_=Integer())
+# The preview's own column type, so it is made storable like the body it is cut from.
+_PREVIEW = conversations_table.c.last_message_preview.type
 # One conversation (a live message, the usual case): built once.
 _TOUCH_ONE = _touch_statement(
-    bindparam("b_at", type_=UTCDateTime()), bindparam("b_preview"), _UNREAD
+    bindparam("b_at", type_=UTCDateTime()), bindparam("b_preview", type_=_PREVIEW), _UNREAD
 ).where(conversations_table.c.id == bindparam("b_id"))
 
 
@@ -152,7 +155,7 @@ def _touch_many(count: int) -> Update:
             select(
                 bindparam(f"i{k}", type_=Integer()).label("id"),
                 bindparam(f"a{k}", type_=UTCDateTime()).label("at"),
-                bindparam(f"p{k}", type_=Text()).label("preview"),
+                bindparam(f"p{k}", type_=_PREVIEW).label("preview"),
                 bindparam(f"n{k}", type_=Integer()).label("n"),
             )
             for k in range(count)
@@ -175,7 +178,7 @@ _TOUCH_ARRAYS = _touch_from(
     select(
         func.unnest(bindparam("t_id", type_=postgresql.ARRAY(Integer()))).label("id"),
         func.unnest(bindparam("t_at", type_=postgresql.ARRAY(UTCDateTime()))).label("at"),
-        func.unnest(bindparam("t_preview", type_=postgresql.ARRAY(Text()))).label("preview"),
+        func.unnest(bindparam("t_preview", type_=postgresql.ARRAY(_PREVIEW))).label("preview"),
         func.unnest(bindparam("t_n", type_=postgresql.ARRAY(Integer()))).label("n"),
     ).cte("touched")
 )
@@ -275,7 +278,7 @@ def _values(
         organization_id,
         session_id,
         conversation_id,
-        message.provider_message_id[:200],
+        storable_text(message.provider_message_id)[:200],  # the key the row is found by
         "out" if from_me else "in",
         "agent" if from_me else "client",
         clip(message.sender_jid, 100),
@@ -320,10 +323,11 @@ async def _place_messages(
     pages: Sequence[Sequence[gateway.Message]],
     chats: Mapping[str, gateway.Chat],
     results: Sequence[StoreResult],
+    skip_groups: bool,
 ) -> list[tuple[int, gateway.Message, int]]:
     """Each storable message with its page's index and its conversation (created when new),
-    all pages' chats resolved together; the Status pseudo-chat, garbage addresses and messages
-    without an id count as `ignored` in their page's result."""
+    all pages' chats resolved together; the Status pseudo-chat, garbage addresses, groups
+    (with `skip_groups`) and messages without an id count as `ignored` in their page's result."""
     keyed: list[tuple[int, gateway.Message, str]] = []
     page_keys: list[set[str]] = [set() for _ in pages]
     # Each distinct target once (by identity: the memo hands out one object per key).
@@ -339,7 +343,9 @@ async def _place_messages(
                 None if message.from_me else message.sender_name,
             )
             if memo_key not in memo:
-                memo[memo_key] = _target_for(message, chats.get(message.chat_jid))
+                memo[memo_key] = stored_target(
+                    _target_for(message, chats.get(message.chat_jid)), skip_groups=skip_groups
+                )
             target = memo[memo_key]
             if target is None or not message.provider_message_id:
                 results[index].ignored += 1
@@ -373,16 +379,18 @@ async def store_messages(
     messages: Sequence[gateway.Message],
     chats: Mapping[str, gateway.Chat] | None = None,
     live: bool,
+    skip_groups: bool = False,
 ) -> StoreResult:
     """Store a page of messages idempotently and bring their conversations up to date.
 
     `chats` (by JID) adds what a chat listing knows: names, a lid's phone, unread counts.
     `live` messages (webhooks) count as unread and publish `new_message` and
     `conversation_updated`; imported ones publish nothing (the import reports one run).
+    `skip_groups` (the `ZAPSYNC_SKIP_GROUPS` setting) leaves group chats out.
     """
     result = StoreResult()
     placed = await _place_messages(
-        db, bus, organization_id, session_id, [messages], chats or {}, [result]
+        db, bus, organization_id, session_id, [messages], chats or {}, [result], skip_groups
     )
     if not placed:
         return result
@@ -462,6 +470,7 @@ async def store_history(
     session_id: int,
     pages: Sequence[Sequence[gateway.Message]],
     chats: Mapping[str, gateway.Chat] | None = None,
+    skip_groups: bool = False,
 ) -> list[StoreResult]:
     """Store imported messages with the outcome of `store_messages(live=False)` on each page,
     all pages together in a few cheap statements: an import writes tens of thousands of
@@ -475,7 +484,7 @@ async def store_history(
     """
     results = [StoreResult() for _ in pages]
     placed = await _place_messages(
-        db, bus, organization_id, session_id, pages, chats or {}, results
+        db, bus, organization_id, session_id, pages, chats or {}, results, skip_groups
     )
     if not placed:
         return results
@@ -703,18 +712,23 @@ async def record_chats(
     session_id: int,
     chats: Sequence[gateway.Chat],
     live: bool,
+    skip_groups: bool = False,
 ) -> dict[str, ResolvedChat]:
     """Store chats that may have no message yet (chat listings, `chats.upsert` events).
 
-    Returns each stored chat's conversation by the chat's JID; the Status pseudo-chat and
-    garbage are left out. Live calls publish `conversation_updated` for new conversations.
+    Returns each stored chat's conversation by the chat's JID; the Status pseudo-chat,
+    garbage and (with `skip_groups`) groups are left out. Live calls publish
+    `conversation_updated` for new conversations.
     """
     by_jid: dict[str, ChatTarget] = {}
     for chat in chats:
         # Live, every message counts itself as unread when it arrives; a chat event's own
         # count (Evolution's `unreadMessages`) would count the first message twice.
         unread = 0 if live else chat.unread_count
-        target = target_of(chat.jid, chat.alt_jid, name=chat.name, unread_count=unread)
+        target = stored_target(
+            target_of(chat.jid, chat.alt_jid, name=chat.name, unread_count=unread),
+            skip_groups=skip_groups,
+        )
         if target is not None:
             by_jid[chat.jid] = target
     if not by_jid:

@@ -8,7 +8,7 @@ import uuid
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from zapsync.services.media import check_url_media
 from zapsync.services.message_store import preview_of, publish_conversations
 from zapsync.services.message_views import message_json
 from zapsync.store.models import Conversation, Message, OutboxItem, Session
+from zapsync.store.text import storable_text
 from zapsync.store.types import utcnow
 
 LOCAL_PREFIX = "local-"  # provider_message_id of a message the gateway has not taken yet
@@ -41,6 +42,13 @@ class SendRequest(BaseModel):
     caption: str | None = Field(default=None, max_length=4096)
     file_name: str | None = Field(default=None, max_length=300)
     mime_type: str | None = Field(default=None, max_length=120)
+
+    @field_validator("content", "caption", "file_name", mode="before")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # What is stored, shown and sent is one text: the store could not hold the rest (and
+        # half an emoji cut by a client would be refused as not text at all).
+        return storable_text(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _complete(self) -> SendRequest:

@@ -13,7 +13,11 @@ Contract:
 - On success the local id (`local-…`) becomes the gateway's id in the same transaction that
   marks the item done. The gateway's echo of that message (its webhook for our own send) is
   then a repeat of a stored message; when the echo won the race and was stored as its own
-  row, that row is folded into ours (`replaces_message_id` in the `message_updated` event).
+  row, that row is folded into ours: one `message_merged` event `{"conversation_id", "id":
+  ours, "replaces": the echo's id}` tells clients to drop the echo (it was announced by
+  `new_message`), then `message_updated` (with `replaces_message_id`) carries our row. The
+  echo's id is never given to another message (AUTOINCREMENT on SQLite, sequences on
+  PostgreSQL).
 - Before a retry, an echo already stored for an earlier attempt whose outcome was unknown
   (a timeout after the gateway took the message) is adopted instead of sending twice.
 - `OutboxRunner` runs `deliver_due` at start (resuming what a restart left), whenever a
@@ -326,6 +330,16 @@ async def _adopt_gateway_id(
         )
         await db.execute(delete(Message).where(Message.id == echo.id))
         extra["replaces_message_id"] = echo.id
+        publish_on_commit(
+            db,
+            ctx.bus,
+            Event(
+                "message_merged",
+                message.organization_id,
+                {"conversation_id": echo.conversation_id, "id": message.id, "replaces": echo.id},
+                conversation_id=echo.conversation_id,
+            ),
+        )
     if parked is not None:
         await db.execute(
             delete(PendingAck).where(

@@ -31,6 +31,7 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import Gateway, WebhookRejected
 from zapsync.services import message_store
+from zapsync.services.chat_resolution import chat_is_stored
 from zapsync.services.contact_links import link_identity
 from zapsync.services.context import AppContext
 from zapsync.services.errors import ServiceError
@@ -243,13 +244,20 @@ async def apply_events(
                     session_id=session.id,
                     messages=list(batch),
                     live=is_live,
+                    skip_groups=ctx.settings.skip_groups,
                 )
                 batch.clear()
 
     applicable = [e for e in events if not isinstance(e, UnknownEvent)]
     if applicable:
         session.last_activity_at = utcnow()
+    skip_groups = ctx.settings.skip_groups
     for event in applicable:
+        if isinstance(event, MessageAcked | MessageEdited | MessageDeleted) and not (
+            chat_is_stored(event.chat_jid, skip_groups=skip_groups)
+        ):
+            continue  # about a message of a chat zapsync does not store
+
         if isinstance(event, StatusChanged):
             record_status(
                 db,
@@ -317,6 +325,7 @@ async def apply_events(
                 session_id=session.id,
                 chats=[event.chat],
                 live=True,
+                skip_groups=ctx.settings.skip_groups,
             )
     await flush()
     return summarize(events)

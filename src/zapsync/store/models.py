@@ -17,8 +17,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from zapsync.store.text import StorableString, StorableText, search_key
 from zapsync.store.types import BigIntId, UTCDateTime, utcnow
 
 NAMING = {
@@ -139,6 +140,9 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "phone_e164"),
         UniqueConstraint("organization_id", "lid"),
+        # Ids are announced to clients and two records of a person fold into one: a folded
+        # id must never come back as someone else's (SQLite reuses the highest without it).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -146,13 +150,21 @@ class Contact(Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     phone_e164: Mapped[str | None] = mapped_column(String(20))
-    wa_jid: Mapped[str | None] = mapped_column(String(100))
-    lid: Mapped[str | None] = mapped_column(String(100))
-    name: Mapped[str | None] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
+    wa_jid: Mapped[str | None] = mapped_column(StorableString(100))
+    lid: Mapped[str | None] = mapped_column(StorableString(100))
+    name: Mapped[str | None] = mapped_column(StorableString(200))
+    # `search_key(name)`: what `q` is compared with (accent- and case-free on both engines)
+    search_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(StorableString(320))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @validates("name")
+    def _keep_search_name(self, _: str, name: str | None) -> str | None:
+        # ORM writes; Core writes set `search_name` beside `name` themselves.
+        self.search_name = search_key(name)
+        return name
 
 
 class Conversation(Base):
@@ -160,6 +172,7 @@ class Conversation(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "chat_key"),
         Index("ix_conversations_org_activity", "organization_id", "last_message_at"),
+        {"sqlite_autoincrement": True},  # folded conversations' ids are never reused
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -172,16 +185,23 @@ class Conversation(Base):
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
-    chat_key: Mapped[str] = mapped_column(String(100))  # phone key, lid or group JID
-    chat_jid: Mapped[str] = mapped_column(String(100))  # the JID to send to
+    chat_key: Mapped[str] = mapped_column(StorableString(100))  # phone key, lid or group JID
+    chat_jid: Mapped[str] = mapped_column(StorableString(100))  # the JID to send to
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(StorableString(200))
+    search_name: Mapped[str | None] = mapped_column(String(200))  # `search_key(name)`
     status: Mapped[str] = mapped_column(String(20), default="open")  # open|pending|resolved
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_message_preview: Mapped[str | None] = mapped_column(String(200))
+    last_message_preview: Mapped[str | None] = mapped_column(StorableString(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @validates("name")
+    def _keep_search_name(self, _: str, name: str | None) -> str | None:
+        # ORM writes; Core writes set `search_name` beside `name` themselves.
+        self.search_name = search_key(name)
+        return name
 
 
 class Message(Base):
@@ -189,6 +209,9 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "provider_message_id"),
         Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
+        # `new_message` announces an id; an echo folded into our own send is deleted, and
+        # its id must not be handed to a later message (SQLite reuses the highest without it).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -197,19 +220,19 @@ class Message(Base):
     )
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
-    provider_message_id: Mapped[str] = mapped_column(String(200))
+    provider_message_id: Mapped[str] = mapped_column(StorableString(200))
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     sender: Mapped[str] = mapped_column(String(10))  # client | agent | system
-    sender_jid: Mapped[str | None] = mapped_column(String(100))
+    sender_jid: Mapped[str | None] = mapped_column(StorableString(100))
     type: Mapped[str] = mapped_column(String(20))
-    raw_type: Mapped[str | None] = mapped_column(String(60))
-    body: Mapped[str | None] = mapped_column(Text)
-    media_url: Mapped[str | None] = mapped_column(Text)
-    mime_type: Mapped[str | None] = mapped_column(String(120))
-    file_name: Mapped[str | None] = mapped_column(String(300))
-    caption: Mapped[str | None] = mapped_column(Text)
+    raw_type: Mapped[str | None] = mapped_column(StorableString(60))
+    body: Mapped[str | None] = mapped_column(StorableText)
+    media_url: Mapped[str | None] = mapped_column(StorableText)
+    mime_type: Mapped[str | None] = mapped_column(StorableString(120))
+    file_name: Mapped[str | None] = mapped_column(StorableString(300))
+    caption: Mapped[str | None] = mapped_column(StorableText)
     is_voice_note: Mapped[bool] = mapped_column(Boolean, default=False)
-    reaction_to: Mapped[str | None] = mapped_column(String(200))
+    reaction_to: Mapped[str | None] = mapped_column(StorableString(200))
     ack: Mapped[str] = mapped_column(String(10), default="sent")
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -225,7 +248,7 @@ class PendingAck(Base):
     session_id: Mapped[int] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
-    provider_message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(StorableString(200), primary_key=True)
     ack: Mapped[str] = mapped_column(String(10))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -24,6 +24,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from sqlalchemy.sql.schema import Column
 
 from zapsync.store.models import Base
+from zapsync.store.text import search_key
 from zapsync.store.types import utcnow
 
 # SQLite before 3.32 allowed 999 bound parameters per statement, newer builds 32766;
@@ -89,6 +90,7 @@ async def upsert_many(
         raise ValueError("every row given to upsert_many must have the same keys")
 
     table = table_of(target)
+    rows, update = _with_search_names(table, rows, update)
     dialect = db.get_bind().dialect.name
     unique_rows = _dedupe(rows, conflict, last_wins=bool(update))
     columns = tuple(rows[0])
@@ -119,6 +121,19 @@ async def upsert_many(
         if returning:
             results.extend(result.all())
     return results
+
+
+def _with_search_names(
+    table: Table, rows: Sequence[Mapping[str, Any]], update: Sequence[str] | None
+) -> tuple[Sequence[Mapping[str, Any]], Sequence[str] | None]:
+    """A table that searches by `search_name` gets it from `name` on every bulk write, so no
+    writer can store a name that search does not find."""
+    if "search_name" not in table.c or "name" not in rows[0] or "search_name" in rows[0]:
+        return rows, update
+    rows = [{**row, "search_name": search_key(row["name"])} for row in rows]
+    if update and "name" in update:
+        update = [*update, "search_name"]
+    return rows, update
 
 
 async def insert_missing(

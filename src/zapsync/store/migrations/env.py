@@ -14,6 +14,13 @@ url = config.attributes.get("database_url") or config.get_main_option("sqlalchem
 def run() -> None:
     engine = make_sync_engine(url)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table and drops the old one; with foreign keys on, that
+            # drop deletes every row referencing it (ON DELETE CASCADE). The pragma only
+            # takes effect outside a transaction: on the driver's connection, before BEGIN.
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
