@@ -6,6 +6,7 @@ as 500, saved names only in `findContacts`, read receipts for `@lid` chats."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -77,3 +78,58 @@ async def test_a_logout_is_announced_with_null_data_and_stored_as_logged_out(
     async with ctx.db.session() as db:
         session = await db.get_one(Session, sid)
         assert (session.status, session.status_reason) == ("logged_out", "gateway reports logout")
+
+
+# --- findMessages ------------------------------------------------------------------------
+
+
+async def test_history_since_a_moment_is_one_page_when_the_window_fits_in_one(
+    sandbox: str, raw: httpx.AsyncClient
+) -> None:
+    asked: list[httpx.Request] = []
+
+    async def note(request: httpx.Request) -> None:
+        if "/chat/findMessages/" in request.url.path:
+            asked.append(request)
+
+    http = httpx.AsyncClient(event_hooks={"request": [note]})
+    gw = EvolutionGateway(sandbox, GLOBAL_API_KEY, "vendas", client=http, timeout=2.0)
+    try:
+        await paired(gw, raw)
+        for n in range(9):
+            await control(
+                raw,
+                "/instances/vendas/messages",
+                {"chat_jid": CUSTOMER, "body": f"m{n}", "timestamp": 1_800_000_000 + n * 60},
+            )
+        since = datetime.fromtimestamp(1_800_000_000 + 5 * 60, UTC)  # m5
+        pages = [page async for page in gw.list_messages(CUSTOMER, since=since, page_size=4)]
+    finally:
+        await http.aclose()
+    assert [[m.body for m in page] for page in pages] == [["m8", "m7", "m6", "m5"]]
+    # Evolution drops a filter with one bound; with both it answers the window alone.
+    assert len(asked) == 1
+
+
+async def test_a_one_sided_timestamp_filter_is_ignored_like_the_real_gateway(
+    gw: EvolutionGateway, raw: httpx.AsyncClient
+) -> None:
+    await paired(gw, raw)
+    for n in range(3):
+        await control(
+            raw,
+            "/instances/vendas/messages",
+            {"chat_jid": CUSTOMER, "body": f"m{n}", "timestamp": 1_800_000_000 + n * 60},
+        )
+
+    async def total(bounds: dict[str, str]) -> int:
+        where = {"key": {"remoteJid": CUSTOMER}, "messageTimestamp": bounds}
+        resp = await raw.post("/chat/findMessages/vendas", json={"where": where})
+        count: int = resp.json()["messages"]["total"]
+        return count
+
+    start = datetime.fromtimestamp(1_800_000_060, UTC).isoformat()
+    end = datetime.fromtimestamp(1_800_000_060, UTC).isoformat()
+    assert await total({"gte": start}) == 3
+    assert await total({"lte": end}) == 3
+    assert await total({"gte": start, "lte": end}) == 1

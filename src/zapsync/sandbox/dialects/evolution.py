@@ -123,6 +123,15 @@ def _epoch(value: Any) -> float | None:
     raise EvoError(400, [f"invalid date {value!r}"])
 
 
+def _window(bounds: Any) -> tuple[float, float] | None:
+    """A `messageTimestamp` filter as 2.3.6 reads it: applied only when both `gte` and `lte`
+    are given; a one-sided filter is silently ignored."""
+    if not isinstance(bounds, dict) or not bounds.get("gte") or not bounds.get("lte"):
+        return None
+    gte, lte = _epoch(bounds["gte"]), _epoch(bounds["lte"])
+    return None if gte is None or lte is None else (gte, lte)
+
+
 class EvolutionDialect:
     def __init__(self, world: World, sender: WebhookSender, api_key: str = GLOBAL_API_KEY) -> None:
         self.world = world
@@ -403,14 +412,10 @@ class EvolutionDialect:
                 msgs = [m for m in msgs if shapes.db_id(evo.instance_id, m.id) == where["id"]]
             if where.get("messageType"):
                 msgs = [m for m in msgs if shapes.content(m)[0] == where["messageType"]]
-            bounds = where.get("messageTimestamp")
-            if isinstance(bounds, dict):
-                gte, lte = _epoch(bounds.get("gte")), _epoch(bounds.get("lte"))
-                msgs = [
-                    m
-                    for m in msgs
-                    if (gte is None or m.timestamp >= gte) and (lte is None or m.timestamp <= lte)
-                ]
+            window = _window(where.get("messageTimestamp"))
+            if window is not None:
+                gte, lte = window
+                msgs = [m for m in msgs if gte <= m.timestamp <= lte]
             # Newest first; among equal timestamps the later-stored message comes first.
             msgs = sorted(reversed(msgs), key=lambda m: m.timestamp, reverse=True)
             page = _int(body.get("page"), 1, minimum=1)
