@@ -6,7 +6,7 @@ as 500, saved names only in `findContacts`, read receipts for `@lid` chats."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -133,3 +133,67 @@ async def test_a_one_sided_timestamp_filter_is_ignored_like_the_real_gateway(
     assert await total({"gte": start}) == 3
     assert await total({"lte": end}) == 3
     assert await total({"gte": start, "lte": end}) == 1
+
+
+# --- activity ----------------------------------------------------------------------------
+
+
+async def test_status_noise_from_a_dead_instance_does_not_keep_it_from_cleanup(
+    sandbox: str,
+    gw: EvolutionGateway,
+    raw: httpx.AsyncClient,
+    receiver: Receiver,
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    tenant: Tenant,
+) -> None:
+    config = {"base_url": sandbox, "api_key": GLOBAL_API_KEY, "instance": "vendas"}
+    dead = await insert_session(ctx, tenant, "evolution", status="disconnected", config=config)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    async with ctx.db.session() as db:
+        session = await db.get_one(Session, dead)
+        session.created_at = session.last_activity_at = long_ago
+        await db.commit()
+    # Never paired: every restart shows a QR and says `connecting` again, without end.
+    await gw.create_instance(WebhookTarget(receiver.url, SECRET))
+    for _ in range(3):
+        await control(raw, "/instances/vendas/drop", silent="false")
+        await gw.connect()
+    noise = await receiver.wait_for("connection.update", 7)
+    assert {d.doc["data"]["state"] for d in noise} == {"connecting", "close"}
+    for delivery in receiver.received():
+        resp = await client.post(
+            f"/api/v1/webhooks/evolution/{dead}", content=delivery.body, headers=HOOK_SECRET
+        )
+        assert resp.status_code == 200, resp.text
+    async with ctx.db.session() as db:
+        assert (await db.get_one(Session, dead)).last_activity_at == long_ago
+
+    report = (await client.post("/api/v1/jobs/cleanup-sessions/run", headers=tenant.headers)).json()
+    assert report["archived"] == [dead]
+
+
+async def test_a_message_is_activity(
+    gw: EvolutionGateway,
+    raw: httpx.AsyncClient,
+    receiver: Receiver,
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    tenant: Tenant,
+) -> None:
+    sid = await insert_session(ctx, tenant, "evolution", status="connected")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    async with ctx.db.session() as db:
+        session = await db.get_one(Session, sid)
+        session.created_at = session.last_activity_at = long_ago
+        await db.commit()
+    await paired(gw, raw, receiver.url)
+    await control(raw, "/instances/vendas/messages", {"chat_jid": CUSTOMER, "body": "oi"})
+    [upsert] = await receiver.wait_for("messages.upsert")
+    resp = await client.post(
+        f"/api/v1/webhooks/evolution/{sid}", content=upsert.body, headers=HOOK_SECRET
+    )
+    assert resp.status_code == 200, resp.text
+    async with ctx.db.session() as db:
+        active = (await db.get_one(Session, sid)).last_activity_at
+    assert active is not None and active > long_ago + timedelta(days=39)

@@ -36,7 +36,7 @@ from zapsync.services.context import AppContext
 from zapsync.services.errors import ServiceError, Unauthorized
 from zapsync.services.import_triggers import history_arrived
 from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import record_status
+from zapsync.services.session_status import counts_as_activity, record_status
 from zapsync.services.sessions import publish_qr
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
@@ -218,7 +218,7 @@ async def apply_events(
                 batch.clear()
 
     applicable = [e for e in events if not isinstance(e, UnknownEvent)]
-    if applicable:
+    if any(counts_as_activity(e) for e in applicable):
         session.last_activity_at = utcnow()
     for event in applicable:
         if isinstance(event, StatusChanged):
