@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Tenant
-from tests.support.gateways import SandboxGateway, create_session, running_sandbox
-from tests.support.inbox import conversations_of, eventually
+from tests.support.gateways import SandboxGateway, paired_conversation, running_sandbox
+from tests.support.inbox import eventually
 from zapsync.services.backoff import MAX_DELAY_SECONDS, backoff, nominal_delay
 from zapsync.services.context import AppContext
 from zapsync.services.outbox import retry_delay
@@ -22,7 +22,6 @@ from zapsync.services.status_sync import heal_delay
 from zapsync.settings import Settings
 from zapsync.store.models import Message, OutboxItem
 
-CUSTOMER = "5511987650001@s.whatsapp.net"
 BASE_DELAY = 0.3
 HEAL_DELAY = 30.0
 
@@ -44,21 +43,6 @@ def two_gateways() -> Iterator[tuple[SandboxGateway, SandboxGateway]]:
         yield down, slow
 
 
-async def conversation_on(
-    client: httpx.AsyncClient, tenant: Tenant, ctx: AppContext, gateway: SandboxGateway
-) -> tuple[int, str]:
-    """A paired session on `gateway` whose customer wrote once: (conversation id, instance)."""
-    name = gateway.new_instance()
-    sid = (await create_session(client, tenant, gateway, name))["id"]
-    gateway.control(f"/instances/{name}/messages", {"chat_jid": CUSTOMER, "body": "oi"})
-    gateway.scan(name)
-    synced = await client.post(f"/api/v1/sessions/{sid}/status-sync", headers=tenant.headers)
-    assert synced.status_code == 200, synced.text
-    await ctx.tasks.drain()
-    conversation = next(c for c in await conversations_of(client, tenant) if c["session_id"] == sid)
-    return int(conversation["id"]), name
-
-
 async def item_of(ctx: AppContext, conversation_id: int) -> tuple[int, str | None]:
     async with ctx.db.session() as db:
         row = (
@@ -78,8 +62,8 @@ async def test_a_retry_is_on_time_while_another_sessions_send_is_slow(
     two_gateways: tuple[SandboxGateway, SandboxGateway],
 ) -> None:
     down, slow = two_gateways
-    failing, down_name = await conversation_on(client, tenant, ctx, down)
-    working, _ = await conversation_on(client, tenant, ctx, slow)
+    failing, down_name = await paired_conversation(client, tenant, ctx, down)
+    working, _ = await paired_conversation(client, tenant, ctx, slow)
     down.drop(down_name)  # sends answer 500 "Connection Closed" at once
     slow.fault("none", latency_ms=1500)  # answers, but takes its time
 

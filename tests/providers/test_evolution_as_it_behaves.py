@@ -13,9 +13,15 @@ import pytest
 
 from tests.conftest import Tenant
 from tests.support.gateways import control, serving_dialect
+from tests.support.media_host import media_host
 from tests.support.receiver import Receiver
 from tests.support.sessions import insert_session
-from zapsync.providers.base import WebhookTarget
+from zapsync.providers.base import (
+    GatewayRejected,
+    GatewayUnavailable,
+    MediaToSend,
+    WebhookTarget,
+)
 from zapsync.providers.evolution import EvolutionGateway
 from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
 from zapsync.services.context import AppContext
@@ -197,3 +203,46 @@ async def test_a_message_is_activity(
     async with ctx.db.session() as db:
         active = (await db.get_one(Session, sid)).last_activity_at
     assert active is not None and active > long_ago + timedelta(days=39)
+
+
+# --- permanent errors --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def files() -> Iterator[str]:
+    with media_host() as url:
+        yield url
+
+
+async def test_an_image_the_gateway_cannot_decode_is_refused_not_unavailable(
+    gw: EvolutionGateway, raw: httpx.AsyncClient, files: str
+) -> None:
+    await paired(gw, raw)
+    with pytest.raises(GatewayRejected) as err:
+        await gw.send_media(CUSTOMER, MediaToSend("image", f"{files}/broken.jpg", "image/jpeg"))
+    assert (err.value.status_code, err.value.reason) == (
+        500,
+        "Input buffer contains unsupported image format",
+    )
+    sent = await gw.send_media(CUSTOMER, MediaToSend("image", f"{files}/photo.png", "image/png"))
+    assert sent.provider_message_id
+    # Other 500s stay outages: they are retried.
+    await control(raw, "/instances/vendas/drop")
+    with pytest.raises(GatewayUnavailable, match="Connection Closed"):
+        await gw.send_media(CUSTOMER, MediaToSend("image", f"{files}/photo.png", "image/png"))
+
+
+async def test_the_dialect_answers_an_undecodable_base64_image_like_evolution(
+    gw: EvolutionGateway, raw: httpx.AsyncClient
+) -> None:
+    await paired(gw, raw)
+    body = {"number": CUSTOMER, "mediatype": "image", "media": "bm90IGFuIGltYWdl"}
+    resp = await raw.post("/message/sendMedia/vendas", json=body)
+    assert (resp.status_code, resp.json()) == (
+        500,
+        {
+            "status": 500,
+            "error": "Internal Server Error",
+            "response": {"message": "Input buffer contains unsupported image format"},
+        },
+    )

@@ -38,6 +38,7 @@ from zapsync.providers.base import (
 )
 from zapsync.providers.evolution_payloads import event_name, qr_code
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.permanent_errors import EVOLUTION as PERMANENT_ERRORS
 
 __all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
 
@@ -117,6 +118,7 @@ class EvolutionGateway:
             headers=self._headers,
             json=json,
             timeout=self.timeout + wait,
+            permanent=PERMANENT_ERRORS,
         )
 
     def _webhook_config(self, webhook: WebhookTarget) -> dict[str, Any]:

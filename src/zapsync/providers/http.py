@@ -10,6 +10,7 @@ import aiohttp
 import httpx
 
 from zapsync.providers.base import GatewayRejected, GatewayUnavailable
+from zapsync.providers.permanent_errors import PermanentErrors
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -49,20 +50,24 @@ async def request_json(
     url: str,
     *,
     expect: type = object,
+    permanent: PermanentErrors | None = None,
     **kwargs: Any,
 ) -> Any:
     """Send one request and return its JSON body, or raise a GatewayError.
 
     `expect` (dict or list) is checked so a 200 with the wrong shape counts as unavailable.
+    A 5xx the gateway's `permanent` table knows is a refusal (GatewayRejected), not an outage.
     """
     try:
         resp = await client.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
         raise GatewayUnavailable(transport_failure(exc, method, url)) from None
     if resp.status_code >= 500:
+        reason = gateway_reason(resp)
+        if permanent is not None and permanent.is_permanent(resp.status_code, reason):
+            raise GatewayRejected(reason, status_code=resp.status_code)
         raise GatewayUnavailable(
-            f"gateway error {resp.status_code}: {gateway_reason(resp)}",
-            status_code=resp.status_code,
+            f"gateway error {resp.status_code}: {reason}", status_code=resp.status_code
         )
     if resp.status_code >= 400:
         raise GatewayRejected(gateway_reason(resp), status_code=resp.status_code)
