@@ -20,6 +20,7 @@ import httpx
 from zapsync.domain.gateway import (
     Ack,
     Chat,
+    ContactSeen,
     InstanceInfo,
     LiveState,
     Message,
@@ -259,6 +260,22 @@ class EvolutionGateway:
             if len(items) != page_size or not fresh:
                 return
             skip += len(items)
+
+    async def list_contacts(self) -> list[ContactSeen]:
+        """findContacts: the Contact rows, whose `pushName` is the name saved on the phone
+        (findChats shows the Chat row's name instead, often empty or the WhatsApp profile
+        name). People only: groups and group members are left out."""
+        items = await self._call(
+            "POST", self._path("chat/findContacts"), expect=list, json={"where": {}}
+        )
+        try:
+            return [
+                payloads.contact(item)
+                for item in items
+                if isinstance(item, dict) and item.get("type", "contact") == "contact"
+            ]
+        except payloads.PayloadError as exc:
+            raise GatewayUnavailable(f"Evolution findContacts: {exc}") from None
 
     async def list_messages(
         self, chat_jid: str, since: datetime | None = None, page_size: int = 100

@@ -478,7 +478,9 @@ class EvolutionDialect:
             wanted = where.get("remoteJid")
             rows: dict[str, dict[str, Any]] = {}
 
-            def add(jid: str, push_name: str | None, kind: str, ts: float) -> None:
+            def add(
+                jid: str, push_name: str | None, kind: str, ts: float, saved: bool = False
+            ) -> None:
                 if jid in rows or (isinstance(wanted, str) and jid != wanted):
                     return
                 rows[jid] = {
@@ -490,10 +492,14 @@ class EvolutionDialect:
                     "updatedAt": shapes.iso(ts),
                     "instanceId": evo.instance_id,
                     "isGroup": kind == "group",
-                    "isSaved": False,
+                    "isSaved": saved,
                     "type": kind,
                 }
 
+            # The Contact rows hold the address book's names (Baileys `contacts.upsert`), which
+            # `findChats` does not show: its `pushName` is the Chat row's name.
+            for jid, saved in inst.contacts.items():
+                add(jid, saved, "contact", inst.created_at, saved=True)
             for chat in inst.chats.values():
                 first = chat.messages[0].timestamp if chat.messages else inst.created_at
                 add(chat.jid, chat.name, "group" if chat.is_group else "contact", first)
