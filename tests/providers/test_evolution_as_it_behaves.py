@@ -16,6 +16,7 @@ from tests.support.gateways import control, serving_dialect
 from tests.support.media_host import media_host
 from tests.support.receiver import Receiver
 from tests.support.sessions import insert_session
+from zapsync.domain.gateway import Ack
 from zapsync.providers.base import (
     GatewayRejected,
     GatewayUnavailable,
@@ -246,3 +247,26 @@ async def test_the_dialect_answers_an_undecodable_base64_image_like_evolution(
             "response": {"message": "Input buffer contains unsupported image format"},
         },
     )
+
+
+# --- history acks ------------------------------------------------------------------------
+
+
+async def test_history_acks_come_from_the_status_update_rows(
+    gw: EvolutionGateway, raw: httpx.AsyncClient
+) -> None:
+    await paired(gw, raw)
+    sent = await gw.send_text(CUSTOMER, "chegou?")
+    await control(
+        raw,
+        "/instances/vendas/acks",
+        {"chat_jid": CUSTOMER, "message_id": sent.provider_message_id, "ack": 3},
+    )
+    where = {"key": {"remoteJid": CUSTOMER}}
+    [record] = (await raw.post("/chat/findMessages/vendas", json={"where": where})).json()[
+        "messages"
+    ]["records"]
+    assert "status" not in record  # as 2.3.6 answers: the record has no status of its own
+    assert record["MessageUpdate"] == [{"status": "READ"}]
+    [[message]] = [page async for page in gw.list_messages(CUSTOMER)]
+    assert (message.provider_message_id, message.ack) == (sent.provider_message_id, Ack.READ)
