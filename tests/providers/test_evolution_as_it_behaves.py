@@ -141,6 +141,14 @@ async def test_a_one_sided_timestamp_filter_is_ignored_like_the_real_gateway(
     assert await total({"lte": end}) == 3
     assert await total({"gte": start, "lte": end}) == 1
 
+    async def chats(bounds: dict[str, str]) -> int:
+        where = {"messageTimestamp": bounds}
+        return len((await raw.post("/chat/findChats/vendas", json={"where": where})).json())
+
+    later = datetime.fromtimestamp(1_900_000_000, UTC).isoformat()
+    assert await chats({"gte": later}) == 1  # ignored
+    assert await chats({"gte": later, "lte": later}) == 0
+
 
 # --- activity ----------------------------------------------------------------------------
 

@@ -421,6 +421,10 @@ class EvolutionDialect:
             chats = [c for c in inst.chats.values() if c.messages]
             if isinstance(where.get("remoteJid"), str):
                 chats = [c for c in chats if c.jid == where["remoteJid"]]
+            window = _window(where.get("messageTimestamp"))
+            if window is not None:  # chats with a message in the window (both bounds only)
+                gte, lte = window
+                chats = [c for c in chats if any(gte <= m.timestamp <= lte for m in c.messages)]
             chats.sort(key=lambda c: (c.last_timestamp, c.jid), reverse=True)
             skip = _int(body.get("skip"), 0)
             take = _int(body.get("take"), len(chats), minimum=1) if "take" in body else len(chats)
