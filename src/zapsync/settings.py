@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", alias="ZAPSYNC_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="ZAPSYNC_HOST")
     port: int = Field(default=8000, ge=1, le=65535, alias="ZAPSYNC_PORT")
+    # Above the gateways' own keep-alive (Node's agent: 5 s), so they never reuse a connection
+    # the server is closing (see api/server.py).
+    keepalive_timeout: int = Field(default=75, ge=1, alias="ZAPSYNC_KEEPALIVE_TIMEOUT")
     data_dir: Path = Field(default=DATA_DIR, alias="ZAPSYNC_DATA_DIR")
     log_format: Literal["console", "json"] = Field(default="console", alias="ZAPSYNC_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="ZAPSYNC_LOG_LEVEL")

@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 
 from tests.conftest import Tenant
+from tests.support.inbox import conversations_of
 from tests.support.servers import serve_in_thread
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
+from zapsync.services.context import AppContext
 
 KEYS = {
     "evolution": "sandbox-global-key",
@@ -109,3 +111,23 @@ async def create_session(
     assert resp.status_code == 201, resp.text
     body: dict[str, Any] = resp.json()
     return body
+
+
+async def paired_conversation(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    ctx: AppContext,
+    gateway: SandboxGateway,
+    customer: str = "5511987650001@s.whatsapp.net",
+) -> tuple[int, str]:
+    """A session on `gateway` paired through the API, whose `customer` wrote once, imported:
+    (its conversation's id, the instance name)."""
+    name = gateway.new_instance()
+    sid = (await create_session(client, tenant, gateway, name))["id"]
+    gateway.control(f"/instances/{name}/messages", {"chat_jid": customer, "body": "oi"})
+    gateway.scan(name)
+    synced = await client.post(f"/api/v1/sessions/{sid}/status-sync", headers=tenant.headers)
+    assert synced.status_code == 200, synced.text
+    await ctx.tasks.drain()
+    conversation = next(c for c in await conversations_of(client, tenant) if c["session_id"] == sid)
+    return int(conversation["id"]), name

@@ -66,6 +66,7 @@ def serve(
     import uvicorn
 
     from zapsync.api.app import create_app
+    from zapsync.api.server import server_config
     from zapsync.store.migrate import upgrade
 
     settings = settings_or_exit()
@@ -79,14 +80,7 @@ def serve(
         raise typer.Exit(1) from None
     application = create_app(settings)
     _settle_heap()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,  # uvicorn's lines go through zapsync's masked handler (logs.py)
-    )
+    uvicorn.Server(server_config(application, settings, host=host, port=port)).run()
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from zapsync.domain.gateway import (
     Chat,
+    ContactSeen,
     InstanceInfo,
     LiveState,
     Message,
@@ -95,6 +96,14 @@ class MediaToSend:
     mime_type: str | None = None
     file_name: str | None = None
     caption: str | None = None
+
+
+@runtime_checkable
+class ContactDirectory(Protocol):
+    """A gateway that can list the phone's contacts with the names their owner saved (which
+    its chat list may not show: Evolution's `findChats` gives the Chat row's name)."""
+
+    async def list_contacts(self) -> list[ContactSeen]: ...
 
 
 class Gateway(Protocol):

@@ -3,7 +3,10 @@
 Status is read from `connectionState` (the live socket), never from `fetchInstances`, whose
 `connectionStatus` is a DB column that defaults to `open` and is not written on silent drops.
 Evolution does not sign webhooks: the session secret travels in the `X-Zapsync-Token` custom
-header, which Evolution sends as given and the receiver checks."""
+header, which Evolution sends as given and the receiver checks.
+
+`findMessages` records carry no `status`: the acks of history come from each record's
+`MessageUpdate` rows (the status updates Evolution stored), never from the record itself."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import httpx
 from zapsync.domain.gateway import (
     Ack,
     Chat,
+    ContactSeen,
     InstanceInfo,
     LiveState,
     Message,
@@ -37,6 +41,7 @@ from zapsync.providers.base import (
 )
 from zapsync.providers.evolution_payloads import event_name, qr_code
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.permanent_errors import EVOLUTION as PERMANENT_ERRORS
 
 __all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
 
@@ -60,6 +65,7 @@ WEBHOOK_EVENTS = (
 # Evolution holds `create` (with a QR) for 5 s and `connect` for 2 s before answering.
 _CREATE_WAIT = 5.0
 _CONNECT_WAIT = 2.0
+_LAST_STORABLE = datetime.fromtimestamp(2**31 - 1, UTC)
 
 
 def _iso(moment: datetime) -> str:
@@ -115,6 +121,7 @@ class EvolutionGateway:
             headers=self._headers,
             json=json,
             timeout=self.timeout + wait,
+            permanent=PERMANENT_ERRORS,
         )
 
     def _webhook_config(self, webhook: WebhookTarget) -> dict[str, Any]:
@@ -256,13 +263,35 @@ class EvolutionGateway:
                 return
             skip += len(items)
 
+    async def list_contacts(self) -> list[ContactSeen]:
+        """findContacts: the Contact rows, whose `pushName` is the name saved on the phone
+        (findChats shows the Chat row's name instead, often empty or the WhatsApp profile
+        name). People only: groups and group members are left out."""
+        items = await self._call(
+            "POST", self._path("chat/findContacts"), expect=list, json={"where": {}}
+        )
+        try:
+            return [
+                payloads.contact(item)
+                for item in items
+                if isinstance(item, dict) and item.get("type", "contact") == "contact"
+            ]
+        except payloads.PayloadError as exc:
+            raise GatewayUnavailable(f"Evolution findContacts: {exc}") from None
+
     async def list_messages(
         self, chat_jid: str, since: datetime | None = None, page_size: int = 100
     ) -> AsyncIterator[list[Message]]:
-        """findMessages, newest first, page by page until `since` or the last page."""
+        """findMessages, newest first, page by page until `since` or the last page.
+
+        Records carry no `status` of their own: an outgoing message's acks are its
+        `MessageUpdate` rows (the status updates Evolution stored), read by `payloads._ack`."""
         where: dict[str, Any] = {"key": {"remoteJid": chat_jid}}
         if since is not None:
-            where["messageTimestamp"] = {"gte": _iso(since)}
+            # Evolution applies the filter only when it has both bounds (a lone `gte` is
+            # dropped and every page back to the start is served). The upper bound is open:
+            # the last second its 32-bit `messageTimestamp` column holds, whatever its clock.
+            where["messageTimestamp"] = {"gte": _iso(since), "lte": _iso(_LAST_STORABLE)}
         page = 1
         seen: set[str] = set()
         while True:

@@ -342,6 +342,7 @@ def _chats(data: Any) -> list[WebhookEvent]:
 
 
 def _logout(data: Any) -> list[WebhookEvent]:
+    # Sent as `sendDataWebhook(LOGOUT_INSTANCE, null)`: the instance is the envelope's.
     return [StatusChanged(SessionStatus.LOGGED_OUT, raw_status="logout")]
 
 
@@ -369,6 +370,9 @@ _HANDLERS: dict[str, Callable[[Any], list[WebhookEvent]]] = {
     # Announces the close that the `connection.update` right after it carries too.
     "status.instance": _nothing,
 }
+# Events whose `data` is null by design (`monitor.service.ts` sends them with `null`): the
+# instance they concern is the envelope's top-level `instance`.
+_DATALESS = frozenset({"logout.instance"})
 
 
 def parse_webhook(body: bytes) -> list[WebhookEvent]:
@@ -381,9 +385,9 @@ def parse_webhook(body: bytes) -> list[WebhookEvent]:
     handler = _HANDLERS.get(name)
     if handler is None:
         return [UnknownEvent(name)]
-    if "data" not in doc or doc["data"] is None:
+    if name not in _DATALESS and doc.get("data") is None:
         raise WebhookRejected(f"{name} webhook has no `data`")
     try:
-        return handler(doc["data"])
+        return handler(doc.get("data"))
     except PayloadError as exc:
         raise WebhookRejected(f"{name}: {exc}") from None

@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 
 from zapsync.providers.base import GatewayRejected, GatewayUnavailable
+from zapsync.providers.permanent_errors import PermanentErrors
 from zapsync.security.urls import unsafe_reason
 
 DEFAULT_TIMEOUT = 10.0
@@ -84,11 +85,13 @@ async def request_json(
     *,
     expect: type = object,
     timeout: float = DEFAULT_TIMEOUT,
+    permanent: PermanentErrors | None = None,
     **kwargs: Any,
 ) -> Any:
     """Send one request and return its JSON body, or raise a GatewayError.
 
     `expect` (dict or list) is checked so a 200 with the wrong shape counts as unavailable.
+    A 5xx the gateway's `permanent` table knows is a refusal (GatewayRejected), not an outage.
     """
     try:
         async with asyncio.timeout(2 * timeout):
@@ -106,9 +109,11 @@ async def request_json(
             raise GatewayRejected(f"zapsync does not call {url}: {refused}") from None
         raise GatewayUnavailable(transport_failure(exc, method, url)) from None
     if resp.status_code >= 500:
+        reason = gateway_reason(resp, body)
+        if permanent is not None and permanent.is_permanent(resp.status_code, reason):
+            raise GatewayRejected(reason, status_code=resp.status_code)
         raise GatewayUnavailable(
-            f"gateway error {resp.status_code}: {gateway_reason(resp, body)}",
-            status_code=resp.status_code,
+            f"gateway error {resp.status_code}: {reason}", status_code=resp.status_code
         )
     if resp.status_code >= 400:
         raise GatewayRejected(gateway_reason(resp, body), status_code=resp.status_code)

@@ -32,6 +32,11 @@ class ChatIn(BaseModel):
     alt_jid: str | None = None
 
 
+class ContactIn(BaseModel):
+    jid: str
+    name: str
+
+
 class MessageIn(BaseModel):
     chat_jid: str
     body: str | None = None
@@ -142,6 +147,12 @@ def build_control_router(world: World) -> APIRouter:
         inst = instance(name)
         world.add_chat(inst, body.jid, body.name, body.alt_jid)
         world.emit(inst, "chat", jid=body.jid, name=body.name)
+        return describe(inst)
+
+    @router.post("/instances/{name}/contacts")
+    async def save_contact(name: str, body: ContactIn) -> dict[str, Any]:
+        inst = instance(name)
+        world.save_contact(inst, body.jid, body.name)
         return describe(inst)
 
     @router.post("/instances/{name}/messages")

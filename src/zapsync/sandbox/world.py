@@ -108,6 +108,8 @@ class SimInstance:
     chats: dict[str, SimChat] = field(default_factory=dict)
     webhook: WebhookConfig | None = None
     sent: list[SimMessage] = field(default_factory=list)
+    # The phone's address book: saved names by JID (a chat's own name is what WhatsApp said).
+    contacts: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
 
 
@@ -200,6 +202,11 @@ class World:
             inst.state = LinkState.OPEN
 
     # --- chats and messages -------------------------------------------------
+
+    def save_contact(self, inst: SimInstance, jid: str, name: str) -> None:
+        """The phone's owner saves `jid` in their address book as `name`."""
+        inst.contacts[jid] = name
+        self.emit(inst, "contact", jid=jid, name=name)
 
     def add_chat(
         self, inst: SimInstance, jid: str, name: str | None = None, alt_jid: str | None = None

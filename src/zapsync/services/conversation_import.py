@@ -24,7 +24,7 @@ import asyncio
 import copy
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,13 @@ from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain import gateway
 from zapsync.domain.identity import InvalidJid, JidKind, parse_jid
-from zapsync.providers.base import Gateway, GatewayError, GatewayRejected, GatewayUnavailable
+from zapsync.providers.base import (
+    ContactDirectory,
+    Gateway,
+    GatewayError,
+    GatewayRejected,
+    GatewayUnavailable,
+)
 from zapsync.services.context import AppContext
 from zapsync.services.errors import NotFound, ServiceError
 from zapsync.services.message_store import StoreResult, record_chats, store_history
@@ -432,9 +438,11 @@ class _Import:
 
     async def _import_chats(self, gw: Gateway) -> None:
         seen = set(self.state.done)
+        names = await self._saved_names(gw)
         async for page in gw.list_chats():
-            for chat in page:
+            for listed in page:
                 self._stop_if_asked()
+                chat = replace(listed, name=names.get(listed.jid) or listed.name)
                 self.state.listed_now += 1
                 if chat.jid in seen:
                     continue
@@ -442,6 +450,25 @@ class _Import:
                     seen.add(chat.jid)
                 self._tell()
             await self._flush()  # also saves the chats skipped by setting, which write nothing
+
+    async def _saved_names(self, gw: Gateway) -> dict[str, str]:
+        """JID -> the name saved on the phone, from gateways that list contacts: their chat
+        list may show a shorter or empty one ("Bruno" for the "Bruno Lima" the phone knows).
+        Names are a nicety: an import goes on without them when the listing fails."""
+        if not isinstance(gw, ContactDirectory):
+            return {}
+        try:
+            contacts = await gw.list_contacts()
+        except GatewayError as exc:
+            log.warning("import without saved names", session_id=self.session_id, reason=exc.reason)
+            return {}
+        names: dict[str, str] = {}
+        for contact in contacts:
+            if contact.name:
+                names[contact.jid] = contact.name
+                if contact.alt_jid:
+                    names.setdefault(contact.alt_jid, contact.name)
+        return names
 
     def _stop_if_asked(self) -> None:
         # Between pages nothing is open; a cancel could land in the middle of a query.

@@ -7,9 +7,11 @@ Contract:
 - Per session, items go out in the order they were queued: one waiting for a retry holds
   back the later ones of its session. Up to `SESSIONS_AT_ONCE` sessions are served at once.
 - `GatewayUnavailable` (and any unexpected error) is retried after
-  `ZAPSYNC_OUTBOX_BASE_DELAY x 2^(attempt-1)` s; after `ZAPSYNC_OUTBOX_MAX_ATTEMPTS` tries the
-  message shows `ack=failed` with the reason. `GatewayRejected` fails at once with the
-  gateway's reason. Each failure publishes `message_updated`.
+  `ZAPSYNC_OUTBOX_BASE_DELAY x 2^(attempt-1)` s, drawn with jitter (`services/backoff.py`:
+  between half that and that), so sessions failing together do not retry in lockstep; after
+  `ZAPSYNC_OUTBOX_MAX_ATTEMPTS` tries the message shows `ack=failed` with the reason.
+  `GatewayRejected` fails at once with the gateway's reason. Each failure publishes
+  `message_updated`.
 - On success the local id (`local-…`) becomes the gateway's id in the same transaction that
   marks the item done. The gateway's echo of that message (its webhook for our own send) is
   then a repeat of a stored message; when the echo won the race and was stored as its own
@@ -21,7 +23,8 @@ Contract:
 - Before a retry, an echo already stored for an earlier attempt whose outcome was unknown
   (a timeout after the gateway took the message) is adopted instead of sending twice.
 - `OutboxRunner` runs `deliver_due` at start (resuming what a restart left), whenever a
-  message is queued in this process, when the next retry is due, and every `POLL_SECONDS`.
+  message is queued in this process, when the next retry is due (at once when one fell due
+  during a pass), and every `POLL_SECONDS`.
   When a session becomes connected again, its sends waiting out a retry delay go at once.
 """
 
@@ -43,6 +46,7 @@ from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain.gateway import ACK_RANK, Ack, SentMessage
 from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable, MediaToSend
+from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
 from zapsync.services.conversations import SEND_KIND
 from zapsync.services.message_store import apply_ack
@@ -58,6 +62,7 @@ log = structlog.get_logger(__name__)
 SESSIONS_AT_ONCE = 20
 BATCH = 200
 POLL_SECONDS = 30.0
+ERROR_PAUSE_SECONDS = 1.0
 FINALIZE_TRIES = 5
 
 outbox = table_of(OutboxItem)
@@ -94,7 +99,7 @@ def lease(ctx: AppContext) -> timedelta:
 
 
 def retry_delay(ctx: AppContext, attempts: int) -> timedelta:
-    return timedelta(seconds=ctx.settings.outbox_base_delay * 2 ** max(attempts - 1, 0))
+    return backoff(ctx.settings.outbox_base_delay, attempts)
 
 
 async def due_items(ctx: AppContext, now: datetime, limit: int = BATCH) -> list[Any]:
@@ -438,9 +443,14 @@ async def _fail(ctx: AppContext, claim: Claim, reason: str) -> None:
 
 
 async def seconds_until_next(ctx: AppContext) -> float | None:
-    """Until the next retry (or lease end) is due. Items due already were just served or are
-    held behind one of those, so they do not count: a busy loop would not help them."""
+    """Until the next retry (or lease end) is due; 0 when one is due already.
+
+    A retry can fall due while a pass is still busy with other sends (a slow gateway, another
+    session's media): it is served at once, not after a poll interval. Items held behind a
+    not-yet-due item of their session are not due: the holder's time is what counts."""
     now = utcnow()
+    if await due_items(ctx, now, limit=1):
+        return 0.0
     async with ctx.db.session() as db:
         nearest = await db.scalar(
             select(func.min(OutboxItem.next_attempt_at)).where(
@@ -525,6 +535,9 @@ class OutboxRunner:
                 if report.due >= BATCH:
                     continue
                 delay = await seconds_until_next(self.ctx)
+                if report.errors and delay is not None:
+                    # A database error left items due: pause rather than spin on it.
+                    delay = max(delay, ERROR_PAUSE_SECONDS)
             except Exception:
                 log.exception("outbox pass failed")
             timeout = self.poll_seconds if delay is None else min(delay, self.poll_seconds)

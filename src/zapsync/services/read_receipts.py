@@ -57,26 +57,31 @@ async def send_read_receipts(ctx: AppContext, conversation_id: int, count: int) 
         if session.archived_at is not None or session.status != "connected":
             log.info("read receipts not sent", **where, reason=f"session is {session.status}")
             return False
-        ids = list(
-            await db.scalars(
-                select(Message.provider_message_id)
-                .where(Message.conversation_id == conversation_id, Message.direction == "in")
-                .order_by(Message.sent_at.desc(), Message.id.desc())
-                .limit(min(count, MAX_RECEIPTS))
-            )
+        rows = await db.execute(
+            select(Message.provider_message_id, Message.gateway_chat_jid)
+            .where(Message.conversation_id == conversation_id, Message.direction == "in")
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(min(count, MAX_RECEIPTS))
         )
-        if not ids:
+        # Named by the JID the gateway stored each message under: a LID chat's messages are
+        # unknown to it under the phone JID the conversation is kept by.
+        by_jid: dict[str, list[str]] = {}
+        for row in rows:
+            by_jid.setdefault(row.gateway_chat_jid or chat_jid, []).append(row.provider_message_id)
+        if not by_jid:
             return False
         gw = gateway_for(ctx, session)
+    sent = True
     try:
-        sent = await gw.mark_read(chat_jid, ids)
+        for jid, ids in by_jid.items():
+            sent = await gw.mark_read(jid, ids) and sent
     except GatewayError as exc:
         log.warning("read receipts not sent", **where, reason=exc.reason)
         return False
     finally:
         await gw.aclose()
     if sent:
-        log.info("read receipts sent", **where, messages=len(ids))
+        log.info("read receipts sent", **where, messages=sum(map(len, by_jid.values())))
     else:
         log.info("read receipts not sent", **where, reason=f"{session.provider} has none")
     return sent

@@ -11,11 +11,33 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
+from zapsync.domain.gateway import (
+    HistoryArrived,
+    MessageAcked,
+    MessageDeleted,
+    MessageEdited,
+    MessageReceived,
+    StatusChanged,
+    WebhookEvent,
+)
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.store.models import Session, SessionStatusEvent
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+
+
+def counts_as_activity(what: SessionStatus | WebhookEvent) -> bool:
+    """Activity is messages or a connected session, never status noise: a gateway that cannot
+    reach WhatsApp reports `connecting` (and a new QR) every few seconds for ever, and that
+    must not keep a dead session from cleanup (`last_activity_at`)."""
+    if isinstance(what, SessionStatus):
+        return what is SessionStatus.CONNECTED
+    if isinstance(what, StatusChanged):
+        return what.status is SessionStatus.CONNECTED
+    if isinstance(what, HistoryArrived):
+        return bool(what.messages)
+    return isinstance(what, MessageReceived | MessageAcked | MessageEdited | MessageDeleted)
 
 
 def session_status_payload(session: Session, **extra: Any) -> dict[str, Any]:
@@ -84,7 +106,8 @@ def record_status(
         session.connected_at = at
         session.heal_attempts = 0
         session.next_heal_at = None
-    session.last_activity_at = at
+    if counts_as_activity(status):
+        session.last_activity_at = at
     log.info(
         "session status changed",
         session_id=session.id,

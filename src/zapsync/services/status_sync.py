@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapsync.domain.gateway import LiveState
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import GatewayError
+from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
 from zapsync.services.runs import finish_run, start_run
 from zapsync.services.session_gateway import gateway_for
@@ -149,8 +150,8 @@ async def dry_run(
     ]
 
 
-def _heal_delay(ctx: AppContext, attempt: int) -> timedelta:
-    return timedelta(seconds=ctx.settings.heal_base_delay_seconds * 2 ** (attempt - 1))
+def heal_delay(ctx: AppContext, attempt: int) -> timedelta:
+    return backoff(ctx.settings.heal_base_delay_seconds, attempt)
 
 
 async def _heal(
@@ -178,7 +179,7 @@ async def _heal(
         return
     session.heal_attempts += 1
     attempt = session.heal_attempts
-    session.next_heal_at = now + _heal_delay(ctx, attempt)
+    session.next_heal_at = now + heal_delay(ctx, attempt)
     gateway = gateway_for(ctx, session)
     try:
         await asyncio.wait_for(gateway.connect(), settings.gateway_timeout)

@@ -37,7 +37,7 @@ from zapsync.services.context import AppContext
 from zapsync.services.errors import ServiceError
 from zapsync.services.import_triggers import history_arrived
 from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import record_status
+from zapsync.services.session_status import counts_as_activity, record_status
 from zapsync.services.sessions import publish_qr
 from zapsync.services.webhook_auth import NOT_YOURS, Refusal, WebhookRefused, authenticate
 from zapsync.services.webhook_secrets import secrets_of
@@ -249,7 +249,7 @@ async def apply_events(
                 batch.clear()
 
     applicable = [e for e in events if not isinstance(e, UnknownEvent)]
-    if applicable:
+    if any(counts_as_activity(e) for e in applicable):
         session.last_activity_at = utcnow()
     skip_groups = ctx.settings.skip_groups
     for event in applicable:

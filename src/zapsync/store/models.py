@@ -224,6 +224,9 @@ class Message(Base):
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     sender: Mapped[str] = mapped_column(String(10))  # client | agent | system
     sender_jid: Mapped[str | None] = mapped_column(StorableString(100))
+    # The chat JID the gateway stored the message under (its `@lid` for LID chats, where the
+    # conversation has the phone JID): what read receipts must name. None for our own sends.
+    gateway_chat_jid: Mapped[str | None] = mapped_column(StorableString(100))
     type: Mapped[str] = mapped_column(String(20))
     raw_type: Mapped[str | None] = mapped_column(StorableString(60))
     body: Mapped[str | None] = mapped_column(StorableText)

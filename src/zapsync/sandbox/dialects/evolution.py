@@ -7,6 +7,7 @@ Closed" on a dropped or zombie socket; logging out a closed instance is a 400.""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
@@ -16,6 +17,7 @@ from datetime import datetime
 from functools import wraps
 from typing import Any, ParamSpec
 
+import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -121,6 +123,50 @@ def _epoch(value: Any) -> float | None:
         except ValueError:
             raise EvoError(400, [f"invalid date {value!r}"]) from None
     raise EvoError(400, [f"invalid date {value!r}"])
+
+
+_IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+_MAX_MEDIA_BYTES = 5 * 1024 * 1024
+
+
+def _is_image(data: bytes) -> bool:
+    webp = data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    return webp or data.startswith(_IMAGE_MAGIC)
+
+
+async def _media_bytes(media: str) -> bytes | None:
+    """`media` as Baileys reads it: downloaded when a URL, decoded when base64. None when the
+    sandbox cannot fetch it (an example host in a test): the image is then taken on trust."""
+    if media.startswith(("http://", "https://")):
+        try:
+            async with (
+                httpx.AsyncClient(timeout=5.0, follow_redirects=True) as client,
+                client.stream("GET", media) as resp,
+            ):
+                if resp.status_code >= 400:
+                    return None
+                data = b""
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > _MAX_MEDIA_BYTES:
+                        break
+                return data
+        except httpx.HTTPError:
+            return None
+    encoded = media.split(",", 1)[1] if media.startswith("data:") else media
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return b""
+
+
+def _window(bounds: Any) -> tuple[float, float] | None:
+    """A `messageTimestamp` filter as 2.3.6 reads it: applied only when both `gte` and `lte`
+    are given; a one-sided filter is silently ignored."""
+    if not isinstance(bounds, dict) or not bounds.get("gte") or not bounds.get("lte"):
+        return None
+    gte, lte = _epoch(bounds["gte"]), _epoch(bounds["lte"])
+    return None if gte is None or lte is None else (gte, lte)
 
 
 class EvolutionDialect:
@@ -375,6 +421,10 @@ class EvolutionDialect:
             chats = [c for c in inst.chats.values() if c.messages]
             if isinstance(where.get("remoteJid"), str):
                 chats = [c for c in chats if c.jid == where["remoteJid"]]
+            window = _window(where.get("messageTimestamp"))
+            if window is not None:  # chats with a message in the window (both bounds only)
+                gte, lte = window
+                chats = [c for c in chats if any(gte <= m.timestamp <= lte for m in c.messages)]
             chats.sort(key=lambda c: (c.last_timestamp, c.jid), reverse=True)
             skip = _int(body.get("skip"), 0)
             take = _int(body.get("take"), len(chats), minimum=1) if "take" in body else len(chats)
@@ -403,14 +453,10 @@ class EvolutionDialect:
                 msgs = [m for m in msgs if shapes.db_id(evo.instance_id, m.id) == where["id"]]
             if where.get("messageType"):
                 msgs = [m for m in msgs if shapes.content(m)[0] == where["messageType"]]
-            bounds = where.get("messageTimestamp")
-            if isinstance(bounds, dict):
-                gte, lte = _epoch(bounds.get("gte")), _epoch(bounds.get("lte"))
-                msgs = [
-                    m
-                    for m in msgs
-                    if (gte is None or m.timestamp >= gte) and (lte is None or m.timestamp <= lte)
-                ]
+            window = _window(where.get("messageTimestamp"))
+            if window is not None:
+                gte, lte = window
+                msgs = [m for m in msgs if gte <= m.timestamp <= lte]
             # Newest first; among equal timestamps the later-stored message comes first.
             msgs = sorted(reversed(msgs), key=lambda m: m.timestamp, reverse=True)
             page = _int(body.get("page"), 1, minimum=1)
@@ -436,7 +482,9 @@ class EvolutionDialect:
             wanted = where.get("remoteJid")
             rows: dict[str, dict[str, Any]] = {}
 
-            def add(jid: str, push_name: str | None, kind: str, ts: float) -> None:
+            def add(
+                jid: str, push_name: str | None, kind: str, ts: float, saved: bool = False
+            ) -> None:
                 if jid in rows or (isinstance(wanted, str) and jid != wanted):
                     return
                 rows[jid] = {
@@ -448,10 +496,14 @@ class EvolutionDialect:
                     "updatedAt": shapes.iso(ts),
                     "instanceId": evo.instance_id,
                     "isGroup": kind == "group",
-                    "isSaved": False,
+                    "isSaved": saved,
                     "type": kind,
                 }
 
+            # The Contact rows hold the address book's names (Baileys `contacts.upsert`), which
+            # `findChats` does not show: its `pushName` is the Chat row's name.
+            for jid, saved in inst.contacts.items():
+                add(jid, saved, "contact", inst.created_at, saved=True)
             for chat in inst.chats.values():
                 first = chat.messages[0].timestamp if chat.messages else inst.created_at
                 add(chat.jid, chat.name, "group" if chat.is_group else "contact", first)
@@ -512,6 +564,11 @@ class EvolutionDialect:
                 raise EvoError(400, ["mediatype must be one of image, video, document, audio, ptv"])
             if not isinstance(media, str) or not media:
                 raise EvoError(400, ['instance requires property "media"'])
+            if kind == "image":
+                image = await _media_bytes(media)
+                if image is not None and not _is_image(image):
+                    # sharp's error, thrown while Baileys makes the thumbnail: a 500 like all.
+                    raise EvoError(500, "Input buffer contains unsupported image format")
             msg = self._send(
                 inst,
                 shapes.create_jid(str(number)),

@@ -147,6 +147,9 @@ class EvolutionWebhooks:
                     ),
                 },
             )
+            # `monitor.service.ts` answers the close with `sendDataWebhook(LOGOUT_INSTANCE,
+            # null)`: no data at all, the instance is only named in the envelope.
+            yield "logout.instance", None
             yield (
                 "connection.update",
                 {"instance": inst.name, "state": "close", "statusReason": reason},
