@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     unreachable_after_failures: int = Field(default=3, ge=1, alias="ZAPSYNC_UNREACHABLE_AFTER")
     heal_max_attempts: int = Field(default=5, ge=0, alias="ZAPSYNC_HEAL_MAX_ATTEMPTS")
     heal_base_delay_seconds: float = Field(default=30.0, ge=0, alias="ZAPSYNC_HEAL_BASE_DELAY")
+    # relaying gateway events to the team's webhook that zapsync's replaced (`forward_to`)
+    forward_max_attempts: int = Field(default=8, ge=1, alias="ZAPSYNC_FORWARD_MAX_ATTEMPTS")
+    forward_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_FORWARD_BASE_DELAY")
 
     # conversation import (chats and their history, when a session connects or on demand)
     import_skip_groups: bool = Field(default=True, alias="ZAPSYNC_IMPORT_SKIP_GROUPS")

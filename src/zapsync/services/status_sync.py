@@ -19,11 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.gateway import LiveState
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.providers.base import GatewayError
+from zapsync.providers.base import GatewayError, InstanceGone
 from zapsync.services.context import AppContext
 from zapsync.services.runs import finish_run, start_run
 from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import record_attempt, record_status
+from zapsync.services.session_status import (
+    is_gone,
+    record_attempt,
+    record_gone,
+    record_status,
+)
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -43,6 +48,7 @@ class Check:
     failures: int = 0
     reason: str | None = None
     phone: str | None = None
+    gone: str | None = None  # the gateway says the instance does not exist: its words
 
     @property
     def is_quiet(self) -> bool:
@@ -61,10 +67,17 @@ class Check:
 
     @property
     def needs_sync(self) -> bool:
+        if self.gone is not None:
+            return True
         if self.live is None:
             return False
         if self.live.status is SessionStatus.DISCONNECTED and self.stored in _NEEDS_A_PERSON:
             return False
+        if (
+            self.stored == SessionStatus.LOGGED_OUT.value
+            and self.live.status is not SessionStatus.CONNECTED
+        ):
+            return False  # only a new pairing moves a logged-out session
         return self.live.status.value != self.stored
 
 
@@ -91,12 +104,17 @@ class StatusSyncReport:
 async def _sessions(
     db: AsyncSession, organization_id: int | None, session_id: int | None
 ) -> list[Session]:
-    query = select(Session).where(Session.archived_at.is_(None))
+    """The sessions to check: not archived, not still being created (their row is there
+    before the gateway made the instance), not gone at the gateway."""
+    query = select(Session).where(
+        Session.archived_at.is_(None), Session.status != SessionStatus.CREATING.value
+    )
     if organization_id is not None:
         query = query.where(Session.organization_id == organization_id)
     if session_id is not None:
         query = query.where(Session.id == session_id)
-    return list((await db.scalars(query.order_by(Session.id))).all())
+    rows = (await db.scalars(query.order_by(Session.id))).all()
+    return [s for s in rows if not is_gone(s)]
 
 
 async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check]:
@@ -118,6 +136,8 @@ async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check
                 check.live = await asyncio.wait_for(gateway_for(ctx, session).get_state(), timeout)
             except TimeoutError:
                 check.error = f"the gateway did not answer within {timeout:g} s"
+            except InstanceGone as exc:
+                check.gone = exc.reason
             except GatewayError as exc:
                 check.error = exc.reason
             except Exception as exc:  # a broken adapter must not stop the other checks
@@ -139,10 +159,15 @@ async def dry_run(
             "session_id": c.session_id,
             "name": c.name,
             "stored_status": c.stored,
-            "live_status": c.live.status.value if c.live else None,
+            "live_status": (
+                c.live.status.value
+                if c.live
+                else (SessionStatus.FAILED.value if c.gone is not None else None)
+            ),
             "gateway_status": c.live.raw_status if c.live else None,
             "needs_sync": c.needs_sync,
             "error": c.error,
+            **({"gone": c.gone} if c.gone is not None else {}),
         }
         for c in checks
     ]
@@ -224,6 +249,15 @@ async def apply_status_sync(
         rows = (await db.scalars(select(Session).where(Session.id.in_(rest)))).all() if rest else []
         for session in sorted(rows, key=lambda s: s.id):
             check = by_id[session.id]
+            if check.gone is not None:
+                before = session.status
+                record_gone(db, ctx.bus, session, check.gone, at=now)
+                session.check_failures = 0
+                session.status_checked_at = now
+                report.changed.append(
+                    {"session_id": session.id, "from": before, "to": SessionStatus.FAILED.value}
+                )
+                continue
             if check.live is None:
                 report.errors.append({"session_id": session.id, "error": check.error})
                 session.check_failures += 1
