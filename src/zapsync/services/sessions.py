@@ -220,9 +220,12 @@ async def create_session(
     if info.identity and not identity:
         session.gateway_key = identity_key(provider, info.identity)
     secret = _keep_forward(ctx, session, foreign) if foreign else None
-    if session.status == SessionStatus.CREATING.value:
+    # Webhooks during the create may have moved it on; the answer's QR is still to scan
+    # unless one said the phone is already connected.
+    if session.status == SessionStatus.CREATING.value or (
+        info.status is SessionStatus.QR_PENDING and session.status != SessionStatus.CONNECTED.value
+    ):
         record_status(db, ctx.bus, session, info.status, StatusSource.MANUAL, reason="created")
-    # else: a webhook during the create already told the newer status
     session.status_checked_at = utcnow()
     await db.commit()
     if info.qr and info.qr.code:
