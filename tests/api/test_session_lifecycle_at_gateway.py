@@ -391,3 +391,32 @@ async def test_webhooks_are_applied_while_a_request_waits_on_the_gateway(
     assert hook.status_code == 200, hook.text
     assert not waiting.done(), "the webhook was applied while the gateway was still answering"
     await waiting
+
+
+async def test_webhooks_are_applied_while_the_status_sync_restarts_a_dropped_session(
+    client: httpx.AsyncClient, tenant: Tenant, evolution: Sandbox, ctx: AppContext
+) -> None:
+    instance = evolution.new_instance()
+    sid = (await create_session(client, tenant, evolution, instance))["id"]
+    evolution.scan(instance)
+    await client.post("/api/v1/status-sync", headers=tenant.headers)
+    for _ in range(3):  # the import the connect started reads the gateway too: let it end
+        await ctx.bus.drain()
+        await ctx.tasks.drain()
+    evolution.drop(instance)
+    evolution.fault("none", latency_ms=1500)
+    seen = evolution.world.requests
+    syncing = asyncio.create_task(client.post("/api/v1/status-sync", headers=tenant.headers))
+    for _ in range(1000):  # the check, then the restart
+        if evolution.world.requests >= seen + 2:
+            break
+        await asyncio.sleep(0.01)
+    assert evolution.world.requests >= seen + 2, "the status sync never restarted the session"
+
+    opened = sample("evolution/webhook.connection-update.open.json")
+    hook = await asyncio.wait_for(_post_evolution_webhook(client, ctx, sid, instance, opened), 1.0)
+    assert hook.status_code == 200, hook.text
+    assert not syncing.done()
+    report = (await syncing).json()
+    assert report["healing"][0]["session_id"] == sid
+    assert (await _session(client, tenant, sid))["status"] == "connected"

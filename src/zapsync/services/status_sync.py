@@ -4,7 +4,9 @@ Rule 3 of DESIGN.md: a check that fails (timeout, 5xx, bad body) records the err
 leaves the stored status alone. The dry run is the same path without the apply.
 
 Concurrency: at most `status_sync_concurrency` gateway calls in flight, each bounded by
-`gateway_timeout`. All writes of one run happen in one transaction at the end."""
+`gateway_timeout`. The writes of one run happen in one transaction at the end; restarts of
+dropped sessions are decided there, committed, made with no transaction open, and their
+outcomes written in a second one."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.gateway import LiveState
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.providers.base import GatewayError, InstanceGone
+from zapsync.providers.base import Gateway, GatewayError, InstanceGone
 from zapsync.services.context import AppContext
 from zapsync.services.runs import finish_run, start_run
 from zapsync.services.session_gateway import gateway_for
@@ -177,13 +179,25 @@ def _heal_delay(ctx: AppContext, attempt: int) -> timedelta:
     return timedelta(seconds=ctx.settings.heal_base_delay_seconds * 2 ** (attempt - 1))
 
 
-async def _heal(
+@dataclass
+class Restart:
+    """A restart decided in the run's transaction and made after it, so no transaction is
+    open while the gateway answers."""
+
+    session_id: int
+    attempt: int
+    gateway: Gateway
+    state: LiveState | None = None
+    error: str | None = None
+
+
+def _plan_heal(
     ctx: AppContext, db: AsyncSession, session: Session, now: datetime, report: StatusSyncReport
-) -> None:
+) -> Restart | None:
     """Restart a silently dropped session, with backoff; give up to `failed` after the tries."""
     settings = ctx.settings
     if session.next_heal_at is not None and now < session.next_heal_at:
-        return
+        return None
     if session.heal_attempts >= settings.heal_max_attempts:
         reason = (
             f"the connection dropped and {session.heal_attempts} restarts did not bring it back; "
@@ -199,16 +213,27 @@ async def _heal(
             action_required=True,
         )
         report.healing.append({"session_id": session.id, "outcome": "gave up"})
-        return
+        return None
     session.heal_attempts += 1
-    attempt = session.heal_attempts
-    session.next_heal_at = now + _heal_delay(ctx, attempt)
-    gateway = gateway_for(ctx, session)
+    session.next_heal_at = now + _heal_delay(ctx, session.heal_attempts)
+    return Restart(session.id, session.heal_attempts, gateway_for(ctx, session))
+
+
+async def _restart(ctx: AppContext, restart: Restart) -> None:
+    timeout = ctx.settings.gateway_timeout
     try:
-        await asyncio.wait_for(gateway.connect(), settings.gateway_timeout)
-        state = await asyncio.wait_for(gateway.get_state(), settings.gateway_timeout)
+        await asyncio.wait_for(restart.gateway.connect(), timeout)
+        restart.state = await asyncio.wait_for(restart.gateway.get_state(), timeout)
     except (GatewayError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", None) or "timed out"
+        restart.error = getattr(exc, "reason", None) or "timed out"
+
+
+def _record_restart(
+    ctx: AppContext, db: AsyncSession, session: Session, restart: Restart, report: StatusSyncReport
+) -> None:
+    attempt, state = restart.attempt, restart.state
+    if state is None:
+        reason = restart.error or "no answer"
         record_attempt(db, session, StatusSource.HEAL, f"restart {attempt} failed: {reason}")
         report.healing.append({"session_id": session.id, "attempt": attempt, "outcome": reason})
         return
@@ -247,6 +272,7 @@ async def apply_status_sync(
         report.unchanged += len(quiet)
         rest = [c.session_id for c in checks if not c.is_quiet]
         rows = (await db.scalars(select(Session).where(Session.id.in_(rest)))).all() if rest else []
+        restarts: list[Restart] = []
         for session in sorted(rows, key=lambda s: s.id):
             check = by_id[session.id]
             if check.gone is not None:
@@ -303,11 +329,31 @@ async def apply_status_sync(
                     session.status_reason = None
                 quiet.append(session.id)
             if live.status is SessionStatus.DISCONNECTED:
-                await _heal(ctx, db, session, now, report)
+                planned = _plan_heal(ctx, db, session, now, report)
+                if planned is not None:
+                    restarts.append(planned)
         if quiet:
             await db.execute(
                 update(Session).where(Session.id.in_(quiet)).values(status_checked_at=now)
             )
+        if restarts:
+            await db.commit()  # what the checks found, and the restarts about to be made
+            bound = asyncio.Semaphore(ctx.settings.status_sync_concurrency)
+
+            async def restart(planned: Restart) -> None:
+                async with bound:
+                    await _restart(ctx, planned)
+
+            await asyncio.gather(*(restart(r) for r in restarts))
+            healed = await db.scalars(
+                select(Session)
+                .where(Session.id.in_([r.session_id for r in restarts]))
+                .execution_options(populate_existing=True)  # webhooks may have written meanwhile
+            )
+            by_session = {s.id: s for s in healed.all()}
+            for planned in restarts:
+                if planned.session_id in by_session:
+                    _record_restart(ctx, db, by_session[planned.session_id], planned, report)
         finish_run(
             run,
             synced=report.checked,
