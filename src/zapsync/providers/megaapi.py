@@ -133,7 +133,9 @@ class MegaApiGateway:
 
     async def get_qr(self) -> QrCode:
         """The QR to scan. MegaAPI sends only a PNG data URL; the raw QR string is used when
-        the server also sends it (the sandbox does, in `code`)."""
+        the server also sends it (the sandbox does, in `code`). MegaAPI has no read-only
+        QR route: asking for one starts an unpaired instance's socket, so zapsync never asks
+        for a logged-out session (the sessions service refuses first)."""
         data = await self._call("GET", "/rest/instance/qrcode_base64/{key}")
         code = _qr_code(data)
         if code is None:

@@ -206,11 +206,13 @@ async def create_session(
     )
     gateway = gateway_for(ctx, session)
     target = webhook_target(ctx, session)
+    foreign: ForeignWebhook | None = None
     try:
         foreign = await _foreign_webhook(gateway, target)
         info = await gateway.create_instance(target)
     except GatewayError as exc:
         await _undo_create(db, session.id)
+        await _put_back(gateway, target, foreign)
         log.info("gateway refused a new session", provider=provider, reason=exc.reason)
         raise gateway_failed("create the instance", exc) from None
     except BaseException:
@@ -238,6 +240,18 @@ async def _foreign_webhook(gateway: Gateway, target: WebhookTarget) -> ForeignWe
         return await gateway.foreign_webhook(target)
     except InstanceGone:
         return None  # a new instance: nothing to replace
+
+
+async def _put_back(
+    gateway: Gateway, target: WebhookTarget, foreign: ForeignWebhook | None
+) -> None:
+    """A create that failed after attaching may have replaced the team's webhook already."""
+    if foreign is None:
+        return
+    try:
+        await gateway.remove_webhook(target, foreign)
+    except GatewayError as exc:
+        log.warning("could not put the instance's webhook back", url=foreign.url, reason=exc.reason)
 
 
 def _keep_forward(ctx: AppContext, session: Session, foreign: ForeignWebhook) -> str:
