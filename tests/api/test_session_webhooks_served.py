@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Tenant
-from tests.support.gateways import KEYS
+from tests.support.gateways import KEYS, SandboxGateway
 from tests.support.receiver import receiving
 from tests.support.servers import free_port, serve_in_thread
 from zapsync.api.app import create_app
@@ -39,9 +39,9 @@ def serving_zapsync(settings: Settings, **overrides: Any) -> Iterator[str]:
 
 
 @contextmanager
-def evolution_sandbox() -> Iterator[tuple[str, WebhookSender]]:
+def evolution_sandbox(dialect: str = "evolution") -> Iterator[tuple[str, WebhookSender]]:
     sender = WebhookSender(attempts=1, timeout=5.0)
-    with serve_in_thread(build_sandbox_app("evolution", sender=sender)) as url:
+    with serve_in_thread(build_sandbox_app(dialect, sender=sender)) as url:
         yield url, sender
 
 
@@ -101,6 +101,30 @@ async def test_webhooks_evolution_sends_while_it_creates_are_applied(
                 )
             ).all()
         assert applied == ["webhook"], "the first status came from Evolution's webhook"
+
+
+@pytest.mark.parametrize("dialect", ["waha"])
+async def test_webhooks_other_gateways_send_while_zapsync_creates_are_applied(
+    api: httpx.AsyncClient, tenant: Tenant, dialect: str
+) -> None:
+    with evolution_sandbox(dialect) as (url, sender):
+        gw = SandboxGateway(dialect, url)
+        instance = gw.new_instance()
+        # Each of zapsync's calls waits, so the webhooks the first ones cause arrive mid-create.
+        gw.fault("none", latency_ms=500)
+        resp = await api.post(
+            "/api/v1/sessions",
+            headers=tenant.headers,
+            json={"name": "x", "provider": dialect, "config": gw.config(instance)},
+        )
+        answered = time.monotonic()
+        assert resp.status_code == 201, resp.text
+        hooks = [d for d in list(sender.deliveries) if d.url.startswith(str(api.base_url))]
+        early = [d for d in hooks if d.answered_at is None or d.answered_at < answered]
+        assert early, f"{dialect} posted a webhook while zapsync was creating"
+        for hook in early:
+            assert hook.last_status in (200, 202), "zapsync knew the session it was for"
+            assert hook.answered_at is not None and hook.answered_at < answered - 0.25
 
 
 async def test_the_webhook_zapsyncs_replaced_gets_every_event_and_comes_back(
