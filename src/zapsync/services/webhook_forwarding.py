@@ -57,6 +57,8 @@ async def _claim(ctx: AppContext) -> list[tuple[int, int, bytes, str, dict[str, 
                 .where(WebhookForward.status == "pending", WebhookForward.next_attempt_at <= now)
                 .order_by(WebhookForward.id)
                 .limit(BATCH)
+                # Replicas share the queue: each takes rows no other is taking.
+                .with_for_update(skip_locked=True, of=WebhookForward)
             )
         ).all()
         claimed = []
