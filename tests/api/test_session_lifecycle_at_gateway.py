@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from tests.conftest import Tenant, problem_of
 from tests.support.contracts import sample
 from tests.support.gateways import KEYS, SandboxGateway, create_session
 from tests.support.servers import serve_in_thread
+from zapsync.bus.events import Event
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World
@@ -215,6 +217,27 @@ async def test_connect_brings_a_logged_out_evolution_session_back_with_its_qr(
     assert body["qr_reason"] is None
 
 
+async def test_a_create_that_replaces_a_teams_webhook_says_so_and_logs_it(
+    client: httpx.AsyncClient, tenant: Tenant, evolution: Sandbox
+) -> None:
+    instance = evolution.new_instance()
+    team = "http://127.0.0.1:9/n8n/webhook"
+    made = evolution.api(
+        "POST",
+        "/instance/create",
+        json={"instanceName": instance, "webhook": {"url": team, "events": []}},
+    )
+    assert made.status_code == 201, made.text
+
+    with capture_logs() as logs:
+        created = await create_session(client, tenant, evolution, instance)
+    assert created["replaced_webhook"] == team and created["forward_to"] == team
+    assert any(e.get("previous_url") == team and e["log_level"] == "warning" for e in logs)
+    assert evolution.webhook_at_evolution(instance)["url"].endswith(f"/evolution/{created['id']}")
+    listed = await _session(client, tenant, created["id"])
+    assert listed["forward_to"] == team and "forward_secret" not in listed
+
+
 async def test_a_create_without_a_qr_says_why(
     client: httpx.AsyncClient, tenant: Tenant, evolution: Sandbox
 ) -> None:
@@ -242,8 +265,18 @@ async def test_an_instance_deleted_at_the_gateway_shows_failed_and_is_left_alone
     gateway.scan(instance)
     await client.post("/api/v1/status-sync", headers=tenant.headers)
     gateway.delete_behind_zapsync(instance)
+    events: list[Event] = []
+
+    async def keep(event: Event) -> None:
+        events.append(event)
+
+    ctx.bus.subscribe(keep, names={"session_status"})
 
     report = (await client.post("/api/v1/status-sync", headers=tenant.headers)).json()
+    await ctx.bus.drain()
+    ctx.bus.unsubscribe(keep)
+    [told] = [e for e in events if e.data.get("status") == "failed"]
+    assert told.data["action_required"] is True and told.data["session_id"] == sid
     assert {"session_id": sid, "from": "connected", "to": "failed"} in report["changed"]
     assert report["errors"] == []
     session = await _session(client, tenant, sid)
