@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     unreachable_after_failures: int = Field(default=3, ge=1, alias="ZAPSYNC_UNREACHABLE_AFTER")
     heal_max_attempts: int = Field(default=5, ge=0, alias="ZAPSYNC_HEAL_MAX_ATTEMPTS")
     heal_base_delay_seconds: float = Field(default=30.0, ge=0, alias="ZAPSYNC_HEAL_BASE_DELAY")
+    # relaying gateway events to the team's webhook that zapsync's replaced (`forward_to`)
+    forward_max_attempts: int = Field(default=8, ge=1, alias="ZAPSYNC_FORWARD_MAX_ATTEMPTS")
+    forward_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_FORWARD_BASE_DELAY")
 
     # webhooks from gateways: bodies, replays, rate limits (`limits` syntax, e.g. "100/second")
     webhook_max_body_mb: float = Field(default=4.0, gt=0, alias="ZAPSYNC_WEBHOOK_MAX_BODY_MB")

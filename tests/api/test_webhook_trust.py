@@ -25,7 +25,7 @@ from sqlalchemy import select
 from tests.conftest import Tenant, problem_of
 from tests.support.contracts import sample_bytes
 from tests.support.gateways import KEYS, SandboxGateway, control, create_session, running_sandbox
-from tests.support.servers import free_port, serve_in_thread
+from tests.support.servers import free_port, serving_app
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
 from zapsync.security.crypto import Cipher
@@ -79,7 +79,7 @@ async def wait_for_status(ctx: AppContext, sid: int, wanted: str, within: float 
 
 
 @pytest.fixture
-def live(app: Any, settings: Any) -> Iterator[str]:
+async def live(app: Any, settings: Any) -> AsyncIterator[str]:
     """A second zapsync on the same database, served by uvicorn on a free port, with small
     body limits; the sandbox gateways post their webhooks to it."""
     port = free_port()
@@ -90,7 +90,7 @@ def live(app: Any, settings: Any) -> Iterator[str]:
             "max_upload_mb": LIMIT / 1024 / 1024,
         }
     )
-    with serve_in_thread(create_app(served), port) as url:
+    async with serving_app(create_app(served), port) as url:
         yield url
 
 

@@ -202,18 +202,24 @@ def test_real_webhook_captures_parse(path: Path) -> None:
 # --- response samples, replayed over HTTP ------------------------------------------------
 
 
+CONNECTING = {"instance": {"instanceName": "vendas", "state": "connecting"}}
+
+
 async def _connect_error(replay: Replay) -> None:
     body = load(EVOLUTION / "connect.error-with-200.response.json")
     gw = gateway(replay, "vendas")
     replay.answer("/instance/connect/vendas", 200, body)
     with pytest.raises(GatewayRejected, match="Error: Connection Closed"):
         await gw.connect()
+    replay.answer("/instance/connectionState/vendas", 200, CONNECTING)
     replay.answer("/instance/connect/vendas", 200, body)
     with pytest.raises(GatewayRejected, match="Error: Connection Closed"):
         await gw.get_qr()
 
 
 async def _connect_qr(replay: Replay) -> None:
+    # The QR is read only while `connecting`: there `connect` just answers the current one.
+    replay.answer("/instance/connectionState/vendas", 200, CONNECTING)
     replay.answer("/instance/connect/vendas", 200, load(EVOLUTION / "connect.qr.response.json"))
     qr = await gateway(replay, "vendas").get_qr()
     assert qr == QrCode("2@y8eK3nR0cVQ1...,xg5y...,Yt2...,8f3...", None)
@@ -344,12 +350,30 @@ async def _real_create(replay: Replay, name: str) -> None:
     assert sent["integration"] == "WHATSAPP-BAILEYS" and sent["qrcode"] is True
 
 
-async def _real_qr(replay: Replay, name: str) -> None:
+async def _real_qr(replay: Replay, name: str, state: str) -> None:
+    # Reading the QR of a `close` instance asks only its state: `connect` would start it.
     capture = cap(name)
-    replay.play(capture, capture)
+    replay.play(cap(state), capture)
     gw = gateway(replay, capture["request"]["url"].rsplit("/", 1)[-1])
     assert await gw.get_qr() == QrCode(None, None)
-    await gw.connect()  # `{"count":0}` is an answer, not an error
+    assert [r[1] for r in replay.requests] == [urlsplit(cap(state)["request"]["url"]).path]
+    assert await gw.connect() == QrCode(None, None)  # `{"count":0}` is an answer, not an error
+
+
+async def _real_identity(replay: Replay) -> None:
+    capture = cap("06")
+    replay.play(capture)
+    assert await gateway(replay, "test1").identity() == capture["response"][0]["id"]
+
+
+async def _real_foreign_webhook(replay: Replay, name: str) -> None:
+    capture = cap(name)
+    replay.play(capture)
+    foreign = await gateway(replay, "test1").foreign_webhook(TARGET)
+    row = capture["response"]
+    assert foreign is not None and foreign.url == row["url"]
+    assert foreign.config["events"] == row["events"]
+    assert foreign.config.get("headers") == row["headers"]
 
 
 async def _real_ok(replay: Replay, name: str, call: str) -> None:
@@ -405,8 +429,16 @@ async def _real_send_closed(replay: Replay) -> None:
 
 
 async def _real_logout_closed(replay: Replay) -> None:
-    replay.play(cap("20"))  # 400 "is not connected": already where logout leads
+    # 400 "is not connected", yet Evolution goes on reconnecting: open the socket and log
+    # out of that, so the instance stays down.
+    replay.play(cap("20"), cap("07"))
+    replay.answer("/instance/logout/test1", 200, load(EVOLUTION / "logout.response.json"), "DELETE")
     await gateway(replay, "test1").logout()
+    assert [r[:2] for r in replay.requests] == [
+        ("DELETE", "/instance/logout/test1"),
+        ("GET", "/instance/connect/test1"),
+        ("DELETE", "/instance/logout/test1"),
+    ]
 
 
 async def _real_chats(replay: Replay, name: str) -> None:
@@ -447,8 +479,11 @@ REAL_CASES: dict[str, Callable[[Replay], Awaitable[None]]] = {
     "02": _real_create_noauth,
     "03": lambda r: _real_create(r, "03"),
     "04": lambda r: _real_state(r, "04", SessionStatus.DISCONNECTED),
-    "07": lambda r: _real_qr(r, "07"),
+    "06": _real_identity,
+    "07": lambda r: _real_qr(r, "07", "04"),
+    "08": lambda r: _real_foreign_webhook(r, "08"),
     "09": lambda r: _real_ok(r, "09", "webhook"),
+    "10": lambda r: _real_foreign_webhook(r, "10"),
     "11": lambda r: _real_chats(r, "11"),
     "12": lambda r: _real_messages(r, "12"),
     "15": _real_send_closed,
@@ -462,7 +497,7 @@ REAL_CASES: dict[str, Callable[[Replay], Awaitable[None]]] = {
     "26": lambda r: _real_create(r, "26"),
     "29": lambda r: _real_ok(r, "29", "webhook"),
     "30": lambda r: _real_state(r, "30", SessionStatus.DISCONNECTED),
-    "31": lambda r: _real_qr(r, "31"),
+    "31": lambda r: _real_qr(r, "31", "30"),
     "32": lambda r: _real_state(r, "32", SessionStatus.CONNECTING),
     "34": lambda r: _real_ok(r, "34", "delete"),
     "35": lambda r: _real_create(r, "35"),
@@ -476,11 +511,9 @@ REAL_CASES: dict[str, Callable[[Replay], Awaitable[None]]] = {
 # Captures of calls the adapter never makes, and why.
 NOT_READ = {
     "00": "server banner",
-    "01": "fetchInstances: status comes from connectionState only (the DB column lies)",
+    "01": "fetchInstances: status comes from connectionState only (the DB column lies); "
+    "the instance's id is read by name (06)",
     "05": "fetchInstances",
-    "06": "fetchInstances",
-    "08": "webhook/find: zapsync sets, never reads back",
-    "10": "webhook/find",
     "13": "findContacts: contacts come from chats and webhooks",
     "14": "settings",
     "18": "settings",

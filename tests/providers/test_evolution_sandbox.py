@@ -499,3 +499,46 @@ async def test_answers_have_the_contract_shapes(
     closed = await raw.delete("/instance/logout/vendas")
     assert closed.status_code == 400
     assert closed.json()["response"]["message"] == ['The "vendas" instance is not connected']
+
+
+async def test_the_reconnect_loop_goes_on_after_a_refused_logout_and_ends_with_a_real_one(
+    gw: EvolutionGateway, raw: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await paired(gw, raw, receiver.url)
+    await control(raw, "/instances/vendas/drop")  # silent: the socket is `close`
+    refused = await raw.delete("/instance/logout/vendas")
+    assert refused.status_code == 400
+    assert refused.json() == {
+        **real("20")["response"],
+        "response": {"message": ['The "vendas" instance is not connected']},
+    }
+    # The next round of Evolution's loop reconnects the paired phone by itself.
+    assert (await control(raw, "/evolution/reconnect-tick"))["reconnected"] == ["vendas"]
+    assert (await gw.get_state()).status is SessionStatus.CONNECTED
+
+    await gw.logout()  # accepted now: the loop ends with it
+    assert (await control(raw, "/evolution/reconnect-tick"))["reconnected"] == []
+    assert (await gw.get_state()).status is SessionStatus.DISCONNECTED
+
+
+async def test_an_unscanned_qr_is_renewed_by_the_loop_with_a_connecting_webhook(
+    gw: EvolutionGateway, raw: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await gw.create_instance(WebhookTarget(receiver.url, SECRET))
+    before = len(receiver.of("connection.update"))
+    first = (await control(raw, "/instances/vendas/restore"))["qr_code"]
+    await control(raw, "/evolution/reconnect-tick")
+    await receiver.wait_for("connection.update", before + 1)
+    assert (await gw.get_qr()).code not in (None, first)
+
+
+async def test_the_loop_runs_by_itself_when_asked(
+    gw: EvolutionGateway, raw: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    await gw.create_instance(WebhookTarget(receiver.url, SECRET))
+    qrs = len(receiver.of("qrcode.updated"))
+    await control(raw, "/evolution/reconnect", {"every_seconds": 0.05})
+    try:
+        await receiver.wait_for("qrcode.updated", qrs + 3)
+    finally:
+        await control(raw, "/evolution/reconnect", {"every_seconds": 0})

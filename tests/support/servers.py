@@ -61,3 +61,15 @@ async def serving(config: uvicorn.Config) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await asyncio.to_thread(thread.join, 10)
+
+
+@asynccontextmanager
+async def serving_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """`serve_in_thread` for a test whose own loop runs an app on the same database: waits for
+    the start-up without blocking that loop (its open transaction would hold the lock the
+    served app's start-up needs)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port or free_port(), log_level="warning", lifespan="on"
+    )
+    async with serving(config) as url:
+        yield url

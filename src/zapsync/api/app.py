@@ -44,6 +44,7 @@ from zapsync.services.read_receipts import watch_reads
 from zapsync.services.sandbox_events import SandboxEventPump
 from zapsync.services.sessions import restore_sandbox_instances
 from zapsync.services.webhook_batches import WebhookBatcher
+from zapsync.services.webhook_forwarding import ForwardRunner
 from zapsync.services.webhook_refusals import RefusalCounter
 from zapsync.services.webhook_secrets import seal_legacy_secrets
 from zapsync.services.webhooks import KnownSessions
@@ -110,6 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox = OutboxRunner(ctx)
         outbox.start()
         app.state.outbox = outbox
+        forwards = ForwardRunner(ctx)
+        forwards.start()
+        app.state.forwards = forwards
         scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
         if scheduler is not None:
             scheduler.start()
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             await outbox.stop()
+            await forwards.stop()
             await webhooks.stop()
             await realtime.close()
             await pump.stop()

@@ -39,6 +39,11 @@ class SessionPublic(BaseModel):
     archived_at: datetime | None
     created_at: datetime
     created_by: int | None
+    forward_to: str | None = Field(
+        default=None,
+        description="the instance's earlier webhook (not zapsync's), which zapsync's "
+        "replaced: every gateway event is relayed there, and it is put back on delete",
+    )
 
     @classmethod
     def of(cls, s: Session) -> SessionPublic:
@@ -55,11 +60,30 @@ class SessionPublic(BaseModel):
             archived_at=s.archived_at,
             created_at=s.created_at,
             created_by=s.created_by,
+            forward_to=s.forward_to,
         )
 
 
 class SessionCreated(SessionPublic):
     qr: QrPublic | None = None
+    qr_reason: str | None = Field(default=None, description="why `qr` is null, when it is")
+    replaced_webhook: str | None = Field(
+        default=None,
+        description="the URL of the webhook the instance had before; zapsync relays to it",
+    )
+    forward_secret: str | None = Field(
+        default=None,
+        description="shown once: the key of the HMAC-SHA256 in X-Zapsync-Signature on each "
+        "relayed event",
+    )
+
+
+class SessionArchived(BaseModel):
+    session_id: int
+    archived: bool
+    at_gateway: str = Field(description="keep | logout | delete: what was asked of the gateway")
+    gateway: list[str] = Field(description="what was done at the gateway")
+    gateway_errors: list[str]
 
 
 class LiveStatusPublic(BaseModel):
@@ -69,12 +93,6 @@ class LiveStatusPublic(BaseModel):
     stored_status: str
     gateway_status: str
     checked_at: datetime
-
-
-class SessionArchived(BaseModel):
-    session_id: int
-    archived: bool
-    gateway_errors: list[str]
 
 
 # Views built by services as JSON already (`message_views`): timestamps are ISO strings there.

@@ -78,6 +78,7 @@ class InstanceInfo:
     instance: str
     status: SessionStatus
     qr: QrCode | None = None
+    identity: str | None = None  # the gateway's own id of the instance, when it has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class SessionStatus(StrEnum):
+    # Stored before the gateway is called, so webhooks it sends meanwhile find the session.
+    CREATING = "creating"
     CONNECTED = "connected"
     CONNECTING = "connecting"
     QR_PENDING = "qr_pending"

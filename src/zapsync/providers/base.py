@@ -41,6 +41,11 @@ class GatewayRejected(GatewayError):
     """The gateway answered and refused (wrong key, unknown instance, bad request)."""
 
 
+class InstanceGone(GatewayRejected):
+    """The gateway answered that this session's instance does not exist (deleted outside
+    zapsync). Not transient: retrying will not bring it back."""
+
+
 class WebhookRejected(Exception):
     """A webhook body that cannot be trusted or parsed; `status_code` is 400 or 401."""
 
@@ -90,6 +95,15 @@ class WebhookTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignWebhook:
+    """A webhook someone else set on the instance (n8n, Typebot...), which zapsync's own
+    replaces: `url` to relay events to, `config` (the gateway's own shape) to put it back."""
+
+    url: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class MediaToSend:
     type: str  # image | video | audio | document
     url: str
@@ -118,14 +132,33 @@ class Gateway(Protocol):
 
     async def register_webhook(self, webhook: WebhookTarget) -> None: ...
 
-    async def get_qr(self) -> QrCode: ...
+    async def foreign_webhook(self, ours: WebhookTarget) -> ForeignWebhook | None:
+        """The webhook the instance has now when it is not zapsync's and registering ours
+        would replace it (gateways that keep one webhook per instance); None otherwise."""
+        ...
+
+    async def remove_webhook(self, ours: WebhookTarget, restore: ForeignWebhook | None) -> None:
+        """Stop delivering to zapsync; put `restore` back where ours replaced it."""
+        ...
+
+    async def get_qr(self) -> QrCode:
+        """The QR the gateway shows now. Never changes the gateway's state: a session that is
+        not pairing answers an empty QrCode (pairing starts with `connect`)."""
+        ...
+
+    async def identity(self) -> str | None:
+        """What the gateway itself calls this instance (Evolution's `instanceId`), so one
+        instance reached by two URLs is known as one; None when it does not exist yet or
+        the gateway has no such id."""
+        ...
 
     async def get_state(self) -> LiveState:
         """The live connection state. Raises GatewayUnavailable when it cannot be known."""
         ...
 
-    async def connect(self) -> None:
-        """Start or restart the connection (used to heal a silent drop)."""
+    async def connect(self) -> QrCode | None:
+        """Start or restart the connection (used to heal a silent drop); the QR to scan when
+        the gateway gave one in the same answer."""
         ...
 
     async def logout(self) -> None: ...

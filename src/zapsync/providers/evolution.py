@@ -33,8 +33,10 @@ from zapsync.providers import evolution_payloads as payloads
 from zapsync.providers.baileys import recipient
 from zapsync.providers.base import (
     UNSIGNED,
+    ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
+    InstanceGone,
     MediaToSend,
     SignatureCheck,
     WebhookTarget,
@@ -113,16 +115,22 @@ class EvolutionGateway:
         json: Any = None,
         wait: float = 0.0,
     ) -> Any:
-        return await request_json(
-            self._http(),
-            method,
-            url,
-            expect=expect,
-            headers=self._headers,
-            json=json,
-            timeout=self.timeout + wait,
-            permanent=PERMANENT_ERRORS,
-        )
+        try:
+            return await request_json(
+                self._http(),
+                method,
+                url,
+                expect=expect,
+                headers=self._headers,
+                json=json,
+                timeout=self.timeout + wait,
+                permanent=PERMANENT_ERRORS,
+            )
+        except GatewayRejected as exc:
+            # `The "x" instance does not exist`: deleted at the gateway, for good.
+            if exc.status_code == 404 and "does not exist" in exc.reason:
+                raise InstanceGone(exc.reason, status_code=404) from None
+            raise
 
     def _webhook_config(self, webhook: WebhookTarget) -> dict[str, Any]:
         return {
@@ -165,35 +173,82 @@ class EvolutionGateway:
                 return await self._attach(webhook)
             raise
         qr = qr_code(data.get("qrcode"))
-        if qr.code:
-            return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr)
         instance = data.get("instance") if isinstance(data.get("instance"), dict) else {}
+        identity = instance.get("instanceId")
+        identity = identity if isinstance(identity, str) and identity else None
+        if qr.code:
+            return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr, identity)
         try:
             status = from_evolution(str(instance.get("status")))
         except UnknownGatewayStatus:  # older builds answer "created"
             status = (await self.get_state()).status
-        return InstanceInfo(self.instance, status, qr if qr.pairing_code else None)
+        return InstanceInfo(self.instance, status, qr if qr.pairing_code else None, identity)
 
     async def _attach(self, webhook: WebhookTarget) -> InstanceInfo:
         await self.register_webhook(webhook)
         state = await self.get_state()
         if state.status is SessionStatus.CONNECTING:
             # While connecting, `connect` only reads the current QR: no side effect.
-            qr = await self.get_qr()
-            if qr.code or qr.pairing_code:
+            qr = self._qr_of(await self._connect())
+            if qr and (qr.code or qr.pairing_code):
                 return InstanceInfo(self.instance, SessionStatus.QR_PENDING, qr)
         return InstanceInfo(self.instance, state.status)
+
+    async def identity(self) -> str | None:
+        """The instance's `id` in Evolution's database (`instanceId` everywhere else)."""
+        url = f"{self.base_url}/instance/fetchInstances?instanceName={quote(self.instance)}"
+        rows = await self._call("GET", url, expect=list)
+        for row in rows:
+            if isinstance(row, dict) and row.get("name") == self.instance:
+                found = row.get("id")
+                return str(found) if found else None
+        return None
 
     async def register_webhook(self, webhook: WebhookTarget) -> None:
         await self._call(
             "POST", self._path("webhook/set"), json={"webhook": self._webhook_config(webhook)}
         )
 
+    async def foreign_webhook(self, ours: WebhookTarget) -> ForeignWebhook | None:
+        """Evolution keeps one webhook per instance: the team's own (n8n, Typebot) when it
+        is neither ours nor another zapsync session's (those carry our token header)."""
+        row = await self._call("GET", self._path("webhook/find"), expect=object)
+        if not isinstance(row, dict) or row.get("enabled") is not True:
+            return None
+        url, headers = row.get("url"), row.get("headers")
+        headers = headers if isinstance(headers, dict) else None
+        if not isinstance(url, str) or not url or url == ours.url:
+            return None
+        if headers and any(str(k).lower() == TOKEN_HEADER.lower() for k in headers):
+            return None
+        config: dict[str, Any] = {
+            "enabled": True,
+            "url": url,
+            "byEvents": bool(row.get("webhookByEvents")),
+            "base64": bool(row.get("webhookBase64")),
+            "events": [str(e) for e in row.get("events") or []],
+        }
+        if headers is not None:
+            config["headers"] = headers
+        return ForeignWebhook(url, config)
+
+    async def remove_webhook(self, ours: WebhookTarget, restore: ForeignWebhook | None) -> None:
+        # One webhook per instance: putting the team's back is what removes ours.
+        hook = restore.config if restore else {"enabled": False, "url": ours.url, "events": []}
+        await self._call("POST", self._path("webhook/set"), json={"webhook": hook})
+
     async def get_qr(self) -> QrCode:
-        data = await self._connect()
+        # `connect` starts a socket when the instance is `close`; only while `connecting`
+        # does it just read the current QR. So read the state first and never start one.
+        if (await self.get_state()).status is not SessionStatus.CONNECTING:
+            return QrCode(code=None)
+        return self._qr_of(await self._connect()) or QrCode(code=None)
+
+    @staticmethod
+    def _qr_of(data: dict[str, Any]) -> QrCode | None:
         instance = data.get("instance")
         if isinstance(instance, dict) and "state" in instance:
-            return QrCode(code=None)  # already open: nothing to scan
+            return None  # already open: nothing to scan
         if isinstance(data.get("qrcode"), dict):  # `refused`: {instance:{status}, qrcode}
             return qr_code(data["qrcode"])
         return qr_code(data)  # the bare QR object, or `{"count":0}` when none could be made
@@ -211,17 +266,21 @@ class EvolutionGateway:
             raise GatewayUnavailable(str(exc)) from None
         return LiveState(status=status, raw_status=state)
 
-    async def connect(self) -> None:
-        await self._connect()
+    async def connect(self) -> QrCode | None:
+        return self._qr_of(await self._connect())
 
     async def logout(self) -> None:
+        """Log out so the instance stays down. Evolution refuses (400 "is not connected") to
+        log out a `close` instance, yet keeps reconnecting it in a loop; so open the socket
+        and log out of that: the loop ends only with a logout (or a delete)."""
         try:
             await self._call("DELETE", self._path("instance/logout"))
+            return
         except GatewayRejected as exc:
-            # A 400 "is not connected": the socket is already closed, which is the goal.
-            if exc.status_code == 400 and "not connected" in exc.reason:
-                return
-            raise
+            if exc.status_code != 400 or "not connected" not in exc.reason:
+                raise
+        await self._connect()
+        await self._call("DELETE", self._path("instance/logout"))
 
     async def delete(self) -> None:
         try:

@@ -35,8 +35,10 @@ from zapsync.providers import baileys
 from zapsync.providers.baileys import PayloadError, ack_of, phone_of, recipient, str_of
 from zapsync.providers.base import (
     UNSIGNED,
+    ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
+    InstanceGone,
     MediaToSend,
     SignatureCheck,
     WebhookRejected,
@@ -124,9 +126,18 @@ class MegaApiGateway:
         body = {"messageData": {"webhookUrl": url, "webhookEnabled": True}}
         await self._call("POST", "/rest/webhook/{key}/configWebhook", json=body)
 
+    async def foreign_webhook(self, ours: WebhookTarget) -> ForeignWebhook | None:
+        return None  # MegaAPI documents no way to read the webhook it has
+
+    async def remove_webhook(self, ours: WebhookTarget, restore: ForeignWebhook | None) -> None:
+        body = {"messageData": {"webhookUrl": "", "webhookEnabled": False}}
+        await self._call("POST", "/rest/webhook/{key}/configWebhook", json=body)
+
     async def get_qr(self) -> QrCode:
         """The QR to scan. MegaAPI sends only a PNG data URL; the raw QR string is used when
-        the server also sends it (the sandbox does, in `code`)."""
+        the server also sends it (the sandbox does, in `code`). MegaAPI has no read-only
+        QR route: asking for one starts an unpaired instance's socket, so zapsync never asks
+        for a logged-out session (the sessions service refuses first)."""
         data = await self._call("GET", "/rest/instance/qrcode_base64/{key}")
         code = _qr_code(data)
         if code is None:
@@ -143,7 +154,12 @@ class MegaApiGateway:
         return QrCode(code=None, pairing_code=code)
 
     async def get_state(self) -> LiveState:
-        data = await self._call("GET", "/rest/instance/{key}")
+        try:
+            data = await self._call("GET", "/rest/instance/{key}")
+        except GatewayRejected as exc:
+            if exc.status_code == 404:  # "instance not found": removed from the account
+                raise InstanceGone(exc.reason, status_code=404) from None
+            raise
         instance = data.get("instance")
         status = instance.get("status") if isinstance(instance, dict) else None
         if not isinstance(status, str):
@@ -157,10 +173,14 @@ class MegaApiGateway:
         phone = phone_of(user.get("id")) if isinstance(user, dict) else None
         return LiveState(status=mapped, raw_status=status, phone=phone)
 
-    async def connect(self) -> None:
+    async def connect(self) -> QrCode | None:
         """MegaAPI has no start route; a restart reopens the socket, which heals a silent
         drop or a stuck session and shows a fresh QR when no phone is paired."""
         await self._call("DELETE", "/rest/instance/{key}/restart")
+        return None
+
+    async def identity(self) -> str | None:
+        return None  # the instance key is MegaAPI's own id
 
     async def logout(self) -> None:
         await self._call("DELETE", "/rest/instance/{key}/logout")

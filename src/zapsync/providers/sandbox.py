@@ -28,8 +28,10 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import (
     UNSIGNED,
+    ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
+    InstanceGone,
     MediaToSend,
     SignatureCheck,
     WebhookRejected,
@@ -117,9 +119,7 @@ class SandboxGateway:
     def _inst(self) -> SimInstance:
         inst = self.world.get(self.instance)
         if inst is None:
-            raise GatewayRejected(
-                f"sandbox instance {self.instance} does not exist", status_code=404
-            )
+            raise InstanceGone(f"sandbox instance {self.instance} does not exist", status_code=404)
         return inst
 
     async def create_instance(self, webhook: WebhookTarget) -> InstanceInfo:
@@ -133,23 +133,33 @@ class SandboxGateway:
     async def register_webhook(self, webhook: WebhookTarget) -> None:
         await self._enter()
 
+    async def foreign_webhook(self, ours: WebhookTarget) -> ForeignWebhook | None:
+        return None  # events reach zapsync in process, not by webhook
+
+    async def remove_webhook(self, ours: WebhookTarget, restore: ForeignWebhook | None) -> None:
+        await self._enter()
+
     async def get_qr(self) -> QrCode:
         await self._enter()
         inst = self._inst()
         if inst.state is LinkState.OPEN:
             raise GatewayRejected("the session is already connected; no QR code to scan")
-        if inst.state is not LinkState.QR:
-            self.world.start(inst)
-        return QrCode(inst.qr_code)
+        # Reading never starts pairing: only `connect` does.
+        return QrCode(inst.qr_code if inst.state is LinkState.QR else None)
+
+    async def identity(self) -> str | None:
+        return None
 
     async def get_state(self) -> LiveState:
         await self._enter()
         inst = self._inst()
         return LiveState(status_of(inst), inst.state.value, phone=inst.phone)
 
-    async def connect(self) -> None:
+    async def connect(self) -> QrCode | None:
         await self._enter()
-        self.world.start(self._inst())
+        inst = self._inst()
+        self.world.start(inst)
+        return QrCode(inst.qr_code) if inst.state is LinkState.QR and inst.qr_code else None
 
     async def logout(self) -> None:
         await self._enter()

@@ -31,8 +31,10 @@ from zapsync.domain.status import SessionStatus, UnknownGatewayStatus
 from zapsync.providers import waha_payloads as payloads
 from zapsync.providers.base import (
     UNSIGNED,
+    ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
+    InstanceGone,
     MediaToSend,
     Signature,
     SignatureCheck,
@@ -181,6 +183,21 @@ class WahaGateway:
             body = {"name": self.session, "config": config}
             await self._call("PUT", f"sessions/{self._s}", expect=dict, json=body)
 
+    async def foreign_webhook(self, ours: WebhookTarget) -> ForeignWebhook | None:
+        return None  # WAHA keeps a list of webhooks: ours is added beside the others
+
+    async def remove_webhook(self, ours: WebhookTarget, restore: ForeignWebhook | None) -> None:
+        session = await self._get_session()
+        if session is None:
+            return
+        config = dict(session.get("config") or {})
+        hooks = [h for h in config.get("webhooks") or [] if isinstance(h, dict)]
+        kept = [h for h in hooks if h.get("url") != ours.url and not _is_ours(h)]
+        if len(kept) != len(hooks):
+            config["webhooks"] = kept
+            body = {"name": self.session, "config": config}
+            await self._call("PUT", f"sessions/{self._s}", expect=dict, json=body)
+
     async def get_qr(self) -> QrCode:
         data = await self._call("GET", f"{self._s}/auth/qr", expect=dict, params={"format": "raw"})
         value = data.get("value")
@@ -204,16 +221,28 @@ class WahaGateway:
             raise GatewayUnavailable(f"WAHA session status unreadable: {exc}") from None
 
     async def get_state(self) -> LiveState:
-        session = await self._call("GET", f"sessions/{self._s}", expect=dict)
+        try:
+            session = await self._call("GET", f"sessions/{self._s}", expect=dict)
+        except GatewayRejected as exc:
+            if exc.status_code == 404:  # "Session not found": deleted at WAHA
+                raise InstanceGone(exc.reason, status_code=404) from None
+            raise
         return self._state(session)
 
-    async def connect(self) -> None:
+    async def identity(self) -> str | None:
+        return None  # a WAHA session is its name on its server
+
+    async def connect(self) -> QrCode | None:
         state = await self.get_state()
         action = "start" if state.raw_status == "STOPPED" else "restart"
         await self._call("POST", f"sessions/{self._s}/{action}", expect=dict)
+        return None
 
     async def logout(self) -> None:
+        """WAHA logs out and starts the session again, on to a fresh QR that nobody asked
+        for; stop it so the logout sticks until someone connects again."""
         await self._call("POST", f"sessions/{self._s}/logout")
+        await self._call("POST", f"sessions/{self._s}/stop", expect=dict)
 
     async def delete(self) -> None:
         try:

@@ -108,6 +108,13 @@ def build_control_router(world: World) -> APIRouter:
     async def get_instance(name: str) -> dict[str, Any]:
         return describe(instance(name))
 
+    @router.delete("/instances/{name}")
+    async def delete_instance(name: str) -> dict[str, Any]:
+        """The instance is deleted at the gateway by someone else (its own UI or API)."""
+        described = describe(instance(name))
+        world.delete(name)
+        return described
+
     @router.post("/instances/{name}/scan")
     async def scan(name: str, body: ScanIn | None = None) -> dict[str, Any]:
         inst = instance(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class Delivery:
     headers: dict[str, str]
     attempts: int = 0
     last_status: int | None = None
+    answered_at: float | None = None  # time.monotonic() of the last answer
 
 
 @dataclass
@@ -59,6 +61,7 @@ class WebhookSender:
             try:
                 resp = await self._client.post(d.url, content=d.body, headers=d.headers)
                 d.last_status = resp.status_code
+                d.answered_at = time.monotonic()
                 if resp.status_code < 300 or resp.status_code in _NOT_RETRIED:
                     return
             except httpx.HTTPError as exc:

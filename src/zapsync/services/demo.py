@@ -61,10 +61,10 @@ async def load_demo(ctx: AppContext) -> Demo:
             )
         )
         if session_id is None:
-            session, _ = await create_session(
+            created = await create_session(
                 ctx, db, principal, name="Demo WhatsApp", provider="sandbox", config={}
             )
-            session_id = session.id
+            session_id = created.session.id
     phone = ctx.world.get(sandbox_instance_name(session_id))
     if phone is not None:
         fill_demo_phone(ctx.world, phone)

@@ -43,7 +43,7 @@ async def cleanup_sessions(
         archived: list[int] = []
         errors: list[str] = []
         for session in (await db.scalars(query)).all():
-            problems = await archive_session(
+            outcome = await archive_session(
                 ctx,
                 db,
                 session,
@@ -51,7 +51,7 @@ async def cleanup_sessions(
                 source=StatusSource.MANUAL,
             )
             archived.append(session.id)
-            errors.extend(f"session {session.id} {p}" for p in problems)
+            errors.extend(f"session {session.id} {p}" for p in outcome.errors)
         report = {"archived": archived, "count": len(archived), "gateway_errors": errors}
         finish_run(run, synced=len(archived), updated=len(archived), errors=errors, report=report)
         await db.commit()

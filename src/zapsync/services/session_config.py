@@ -58,3 +58,9 @@ def gateway_key(provider: str, config: Mapping[str, str], session_ref: str) -> s
     if provider == "sandbox":
         return f"sandbox|{session_ref}"
     return f"{provider}|{config['base_url']}|{config[INSTANCE_FIELD[provider]]}"
+
+
+def identity_key(provider: str, identity: str) -> str:
+    """The instance as the gateway itself names it (Evolution's `instanceId`): the same
+    instance reached by another URL gets the same key."""
+    return f"{provider}|id|{identity}"

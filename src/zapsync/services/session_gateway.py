@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from zapsync.providers.base import Gateway
 from zapsync.services.context import AppContext
 from zapsync.store.models import Session
@@ -14,3 +16,10 @@ def sandbox_instance_name(session_id: int) -> str:
 def gateway_for(ctx: AppContext, session: Session) -> Gateway:
     config = ctx.cipher.decrypt_json(session.config_encrypted)
     return ctx.gateways.build(session.provider, config, sandbox_instance_name(session.id))
+
+
+async def release(db: AsyncSession) -> None:
+    """End the open transaction before a gateway call (what it read stays loaded), so no
+    lock and no pooled connection is held while the gateway answers: on SQLite every
+    transaction holds the write lock, and webhooks would wait behind it."""
+    await db.commit()

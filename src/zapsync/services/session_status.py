@@ -26,6 +26,23 @@ from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
+# The status_reason of a session whose instance the gateway says does not exist.
+GONE = "gone"
+
+
+def is_gone(session: Session) -> bool:
+    """The gateway said the instance does not exist: nothing will bring it back, so checks,
+    healing and pairing leave the session alone until someone deletes it."""
+    reason = session.status_reason or ""
+    return session.status == SessionStatus.FAILED.value and reason.startswith(f"{GONE}:")
+
+
+def moves_logged_out(status: SessionStatus, source: StatusSource) -> bool:
+    """A logged-out session moves only with a new pairing: someone connects it (a manual
+    change), or the gateway reports it connected. A stray `connecting` from a gateway's
+    reconnect loop, or a QR nobody asked for, leaves it logged out."""
+    return source is StatusSource.MANUAL or status is SessionStatus.CONNECTED
+
 
 def counts_as_activity(what: SessionStatus | WebhookEvent) -> bool:
     """Activity is messages or a connected session, never status noise: a gateway that cannot
@@ -83,6 +100,14 @@ def record_status(
     if reported_at is not None:
         session.status_event_at = reported_at
     at = at or utcnow()
+    if session.status == SessionStatus.LOGGED_OUT.value and not moves_logged_out(status, source):
+        log.info(
+            "status ignored: the session is logged out",
+            session_id=session.id,
+            to_status=status.value,
+            source=source.value,
+        )
+        return False
     if phone:
         session.phone = phone
     if session.status == status.value:
@@ -149,4 +174,27 @@ def record_attempt(
             reason=reason,
             at=at or utcnow(),
         )
+    )
+
+
+def record_gone(
+    db: AsyncSession,
+    bus: EventBus,
+    session: Session,
+    gateway_reason: str,
+    *,
+    at: datetime | None = None,
+) -> bool:
+    """The gateway says the instance does not exist (deleted outside zapsync): `failed`
+    with its words and `action_required`; nothing retries it after this."""
+    log.warning("gateway instance gone", session_id=session.id, reason=gateway_reason)
+    return record_status(
+        db,
+        bus,
+        session,
+        SessionStatus.FAILED,
+        StatusSource.CHECK,
+        reason=f"{GONE}: the gateway says {gateway_reason}",
+        at=at,
+        action_required=True,
     )

@@ -1,30 +1,55 @@
-"""WhatsApp sessions: create (gateway first), list, connect, QR, logout, delete (archive)."""
+"""WhatsApp sessions: create, list, connect, QR, logout, delete (archive).
+
+No transaction is open while a gateway answers (`release` before each call, `refresh` after):
+on SQLite a transaction holds the write lock, so a create waiting on Evolution would stall
+every webhook, and on PostgreSQL an uncommitted session is one its webhooks cannot find."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain.gateway import LiveState, QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.providers.base import GatewayError, WebhookTarget
+from zapsync.providers.base import (
+    ForeignWebhook,
+    Gateway,
+    GatewayError,
+    InstanceGone,
+    WebhookTarget,
+)
+from zapsync.security.tokens import new_webhook_secret
 from zapsync.security.urls import url_policy
 from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
 from zapsync.services.errors import Conflict, Invalid, NotFound
-from zapsync.services.session_config import check_base_url, gateway_key, validate_config
-from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import record_status
+from zapsync.services.session_config import (
+    check_base_url,
+    gateway_key,
+    identity_key,
+    validate_config,
+)
+from zapsync.services.session_gateway import gateway_for, release
+from zapsync.services.session_status import is_gone, record_gone, record_status
 from zapsync.services.webhook_secrets import new_secrets, secrets_of
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+
+# What DELETE does at the gateway: keep the instance (only zapsync's webhook goes, the
+# team's comes back), log its phone out too, or delete the instance.
+AtGateway = Literal["keep", "logout", "delete"]
+
+T = TypeVar("T")
 
 
 class GatewayFailed(Invalid):
@@ -39,6 +64,13 @@ def webhook_target(ctx: AppContext, session: Session) -> WebhookTarget:
 
 def gateway_failed(action: str, exc: GatewayError) -> GatewayFailed:
     return GatewayFailed(f"the gateway refused to {action}: {exc.reason}")
+
+
+def gone_conflict(session: Session) -> Conflict:
+    return Conflict(
+        f"session {session.id}'s instance no longer exists at the gateway "
+        f"({session.status_reason}); delete this session and create a new one"
+    )
 
 
 async def get_session(db: AsyncSession, principal: Principal, session_id: int) -> Session:
@@ -58,18 +90,57 @@ async def list_sessions(
     return list((await db.scalars(query.order_by(Session.id))).all())
 
 
-async def create_session(
+async def call_gateway(
+    ctx: AppContext,
+    db: AsyncSession,
+    session: Session,
+    action: str,
+    call: Callable[[], Awaitable[T]],
+) -> T:
+    """One gateway call for `session` with no transaction open; its refusal as a 422, and
+    an instance that does not exist any more as `failed` (committed) and a 409."""
+    await release(db)
+    try:
+        return await call()
+    except InstanceGone as exc:
+        await db.refresh(session)
+        record_gone(db, ctx.bus, session, exc.reason)
+        await db.commit()
+        raise gone_conflict(session) from None
+    except GatewayError as exc:
+        raise gateway_failed(action, exc) from None
+
+
+@dataclass
+class Created:
+    session: Session
+    qr: QrCode | None
+    replaced_webhook: str | None = None  # the team's webhook zapsync's replaced, relayed to
+    forward_secret: str | None = None  # signs each relayed event (X-Zapsync-Signature)
+
+
+async def _identity(ctx: AppContext, provider: str, config: dict[str, str]) -> str | None:
+    """The gateway's own id of the instance, read before anything changes there."""
+    if provider == "sandbox":
+        return None
+    try:
+        return await ctx.gateways.build(provider, config, "").identity()
+    except GatewayError as exc:
+        log.info("gateway refused a new session", provider=provider, reason=exc.reason)
+        raise gateway_failed("create the instance", exc) from None
+
+
+async def _insert_creating(
     ctx: AppContext,
     db: AsyncSession,
     principal: Principal,
     *,
     name: str,
     provider: str,
-    config: dict[str, Any],
-) -> tuple[Session, QrCode | None]:
-    """Contact the gateway first; nothing is stored unless it accepted."""
-    clean = validate_config(provider, config)
-    await check_base_url(url_policy(ctx.settings), clean)
+    clean: dict[str, str],
+    keys: list[str],
+) -> Session:
+    """The session row in `creating`, committed: the gateway's webhooks during create find it."""
     limit = ctx.settings.max_sessions_per_user
     active = await db.scalar(
         select(func.count())
@@ -81,11 +152,11 @@ async def create_session(
             f"you already have {active} sessions; at most {limit} per user "
             "(delete one or raise ZAPSYNC_MAX_SESSIONS_PER_USER)"
         )
-    key = None if provider == "sandbox" else gateway_key(provider, clean, "")
-    if key is not None:
+    if keys:
         taken = await db.scalar(
             select(Session.id).where(
-                Session.organization_id == principal.organization_id, Session.gateway_key == key
+                Session.organization_id == principal.organization_id,
+                Session.gateway_key.in_(keys),
             )
         )
         if taken is not None:
@@ -95,30 +166,124 @@ async def create_session(
         created_by=principal.user_id,
         name=name.strip() or provider,
         provider=provider,
-        gateway_key=key,
+        gateway_key=keys[0] if keys else None,
         config_encrypted=ctx.cipher.encrypt_json(clean),
-        status=SessionStatus.DISCONNECTED.value,
+        status=SessionStatus.CREATING.value,
+        status_reason="waiting for the gateway to create the instance",
         check_failures=0,
         heal_attempts=0,
     )
     new_secrets(ctx.cipher, session)
     db.add(session)
-    await db.flush()
-    if key is None:
-        session.gateway_key = gateway_key(provider, clean, str(session.id))
-    gateway = gateway_for(ctx, session)
     try:
-        info = await gateway.create_instance(webhook_target(ctx, session))
-    except GatewayError as exc:
+        await db.flush()
+        if not keys:
+            session.gateway_key = gateway_key(provider, clean, str(session.id))
+        await db.commit()
+    except IntegrityError:
         await db.rollback()
+        raise Conflict("this gateway instance was just added as another session") from None
+    return session
+
+
+async def _undo_create(db: AsyncSession, session_id: int) -> None:
+    await db.rollback()
+    await db.execute(delete(Session).where(Session.id == session_id))
+    await db.commit()
+
+
+async def create_session(
+    ctx: AppContext,
+    db: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    provider: str,
+    config: dict[str, Any],
+) -> Created:
+    """Store the session as `creating`, then ask the gateway; the row is deleted again if
+    the gateway refuses, so a refusal leaves nothing behind."""
+    clean = validate_config(provider, config)
+    await check_base_url(url_policy(ctx.settings), clean)
+    await release(db)
+    identity = await _identity(ctx, provider, clean)
+    keys = [] if provider == "sandbox" else [gateway_key(provider, clean, "")]
+    if identity:
+        keys.insert(0, identity_key(provider, identity))
+    session = await _insert_creating(
+        ctx, db, principal, name=name, provider=provider, clean=clean, keys=keys
+    )
+    gateway = gateway_for(ctx, session)
+    target = webhook_target(ctx, session)
+    foreign: ForeignWebhook | None = None
+    try:
+        foreign = await _foreign_webhook(gateway, target)
+        info = await gateway.create_instance(target)
+    except GatewayError as exc:
+        await _undo_create(db, session.id)
+        await _put_back(gateway, target, foreign)
         log.info("gateway refused a new session", provider=provider, reason=exc.reason)
         raise gateway_failed("create the instance", exc) from None
-    record_status(db, ctx.bus, session, info.status, StatusSource.MANUAL, reason="created")
+    except BaseException:
+        await _undo_create(db, session.id)
+        raise
+    await db.refresh(session)
+    if info.identity and not identity:
+        session.gateway_key = identity_key(provider, info.identity)
+    secret = _keep_forward(ctx, session, foreign) if foreign else None
+    # Webhooks during the create may have moved it on; the answer's QR is still to scan
+    # unless one said the phone is already connected.
+    if session.status == SessionStatus.CREATING.value or (
+        info.status is SessionStatus.QR_PENDING and session.status != SessionStatus.CONNECTED.value
+    ):
+        record_status(db, ctx.bus, session, info.status, StatusSource.MANUAL, reason="created")
     session.status_checked_at = utcnow()
     await db.commit()
     if info.qr and info.qr.code:
         publish_qr(ctx, session, info.qr)
-    return session, info.qr
+    return Created(session, info.qr, foreign.url if foreign else None, secret)
+
+
+async def _foreign_webhook(gateway: Gateway, target: WebhookTarget) -> ForeignWebhook | None:
+    try:
+        return await gateway.foreign_webhook(target)
+    except InstanceGone:
+        return None  # a new instance: nothing to replace
+
+
+async def _put_back(
+    gateway: Gateway, target: WebhookTarget, foreign: ForeignWebhook | None
+) -> None:
+    """A create that failed after attaching may have replaced the team's webhook already."""
+    if foreign is None:
+        return
+    try:
+        await gateway.remove_webhook(target, foreign)
+    except GatewayError as exc:
+        log.warning("could not put the instance's webhook back", url=foreign.url, reason=exc.reason)
+
+
+def _keep_forward(ctx: AppContext, session: Session, foreign: ForeignWebhook) -> str:
+    """Keep the team's webhook that ours replaced: relayed to, and restored on removal."""
+    secret = new_webhook_secret()
+    session.forward_to = foreign.url
+    session.forward_encrypted = ctx.cipher.encrypt_json(
+        {"config": foreign.config, "secret": secret}
+    )
+    log.warning(
+        "replaced the instance's webhook; its events are relayed there",
+        session_id=session.id,
+        previous_url=foreign.url,
+    )
+    return secret
+
+
+def forward_of(ctx: AppContext, session: Session) -> tuple[ForeignWebhook, str] | None:
+    """The team's webhook and the secret relayed events are signed with, when there is one."""
+    if not session.forward_to or not session.forward_encrypted:
+        return None
+    kept = ctx.cipher.decrypt_json(session.forward_encrypted)
+    return ForeignWebhook(session.forward_to, dict(kept["config"])), str(kept["secret"])
 
 
 def publish_qr(ctx: AppContext, session: Session, qr: QrCode) -> None:
@@ -131,27 +296,62 @@ def publish_qr(ctx: AppContext, session: Session, qr: QrCode) -> None:
     )
 
 
-async def live_status(ctx: AppContext, session: Session) -> LiveState:
-    """Ask the gateway now; writes nothing."""
-    try:
-        return await gateway_for(ctx, session).get_state()
-    except GatewayError as exc:
-        raise gateway_failed("report the status", exc) from None
+def qr_reason(session: Session, qr: QrCode | None) -> str | None:
+    """Why an answer carries no QR, in words a user can act on."""
+    if qr is not None and (qr.code or qr.pairing_code):
+        return None
+    status = session.status
+    if status == SessionStatus.CONNECTED.value:
+        return "the session is connected: there is nothing to scan"
+    if status in (SessionStatus.CONNECTING.value, SessionStatus.CREATING.value):
+        return (
+            "the gateway has no QR yet: it is connecting; "
+            f"GET /api/v1/sessions/{session.id}/qr shortly, or wait for qr_updated"
+        )
+    if status == SessionStatus.QR_PENDING.value:
+        return f"the gateway sent no QR with its answer; GET /api/v1/sessions/{session.id}/qr"
+    if status == SessionStatus.FAILED.value:
+        return f"the session failed: {session.status_reason}"
+    return f"the gateway is not pairing; POST /api/v1/sessions/{session.id}/connect starts it"
+
+
+async def live_status(ctx: AppContext, db: AsyncSession, session: Session) -> LiveState:
+    """Ask the gateway now; writes nothing (but that the instance is gone, when it is)."""
+    gateway = gateway_for(ctx, session)
+    return await call_gateway(ctx, db, session, "report the status", gateway.get_state)
+
+
+def ensure_pairable(session: Session) -> None:
+    ensure_active(session)
+    if is_gone(session):
+        raise gone_conflict(session)
+    if session.status == SessionStatus.CREATING.value:
+        raise Conflict(f"session {session.id} is still being created at the gateway")
 
 
 async def connect_session(ctx: AppContext, db: AsyncSession, session: Session) -> QrCode | None:
-    """Start (or restart) the connection; returns a QR when the phone must scan one."""
-    ensure_active(session)
+    """Start (or restart) pairing; returns the QR when the phone must scan one. The one way
+    a logged-out session comes back."""
+    ensure_pairable(session)
     gateway = gateway_for(ctx, session)
-    try:
-        await gateway.connect()
+
+    async def connect() -> tuple[QrCode | None, LiveState]:
+        qr = await gateway.connect()
         state = await gateway.get_state()
-        qr = await gateway.get_qr() if state.status is SessionStatus.QR_PENDING else None
-    except GatewayError as exc:
-        raise gateway_failed("connect", exc) from None
+        if (qr is None or not (qr.code or qr.pairing_code)) and (
+            state.status is SessionStatus.QR_PENDING
+        ):
+            qr = await gateway.get_qr()
+        return qr, state
+
+    qr, state = await call_gateway(ctx, db, session, "connect", connect)
+    status = state.status
+    if qr and (qr.code or qr.pairing_code) and status is not SessionStatus.CONNECTED:
+        status = SessionStatus.QR_PENDING
+    await db.refresh(session)
     session.heal_attempts = 0
     session.next_heal_at = None
-    record_status(db, ctx.bus, session, state.status, StatusSource.MANUAL, phone=state.phone)
+    record_status(db, ctx.bus, session, status, StatusSource.MANUAL, phone=state.phone)
     session.status_checked_at = utcnow()
     await db.commit()
     if qr and qr.code:
@@ -159,42 +359,96 @@ async def connect_session(ctx: AppContext, db: AsyncSession, session: Session) -
     return qr
 
 
-async def session_qr(ctx: AppContext, session: Session) -> QrCode:
-    ensure_active(session)
-    try:
-        qr = await gateway_for(ctx, session).get_qr()
-    except GatewayError as exc:
-        raise gateway_failed("give a QR code", exc) from None
+async def session_qr(ctx: AppContext, db: AsyncSession, session: Session) -> QrCode:
+    """The QR the gateway shows now. Reading never starts pairing: `connect` does."""
+    ensure_pairable(session)
+    if session.status == SessionStatus.LOGGED_OUT.value:
+        raise Conflict(
+            f"session {session.id} is logged out; "
+            f"POST /api/v1/sessions/{session.id}/connect to pair a phone again"
+        )
+    gateway = gateway_for(ctx, session)
+    qr = await call_gateway(ctx, db, session, "give a QR code", gateway.get_qr)
     if not qr.code and not qr.pairing_code:
-        raise GatewayFailed("the gateway has no QR code to show yet; try connect again")
+        raise GatewayFailed(
+            "the gateway has no QR code to show now; "
+            f"POST /api/v1/sessions/{session.id}/connect starts pairing"
+        )
     return qr
 
 
 async def logout_session(ctx: AppContext, db: AsyncSession, session: Session) -> None:
     ensure_active(session)
-    try:
-        await gateway_for(ctx, session).logout()
-    except GatewayError as exc:
-        raise gateway_failed("log out", exc) from None
+    if is_gone(session):
+        raise gone_conflict(session)
+    gateway = gateway_for(ctx, session)
+    await call_gateway(ctx, db, session, "log out", gateway.logout)
+    await db.refresh(session)
     record_status(
         db, ctx.bus, session, SessionStatus.LOGGED_OUT, StatusSource.MANUAL, reason="logged out"
     )
+    session.heal_attempts = 0
+    session.next_heal_at = None
     await db.commit()
 
 
+@dataclass
+class Archived:
+    at_gateway: AtGateway
+    done: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
 async def archive_session(
-    ctx: AppContext, db: AsyncSession, session: Session, *, reason: str, source: StatusSource
-) -> list[str]:
-    """Log out and delete the gateway instance (best effort), free the user's slot, and keep
-    conversations and messages readable. Returns the gateway errors met, if any."""
-    errors: list[str] = []
+    ctx: AppContext,
+    db: AsyncSession,
+    session: Session,
+    *,
+    reason: str,
+    source: StatusSource,
+    at_gateway: AtGateway = "keep",
+) -> Archived:
+    """Free the user's slot and keep conversations and messages readable. At the gateway
+    (best effort, errors reported): `keep` the instance and remove only zapsync's webhook,
+    putting back the team's one it replaced; `logout` its phone too; or `delete` it. A
+    sandbox session's simulated phone exists for the session only and is always deleted.
+    The caller commits."""
+    if session.provider == "sandbox":
+        at_gateway = "delete"
+    outcome = Archived(at_gateway)
     gateway = gateway_for(ctx, session)
-    for action in (gateway.logout, gateway.delete):
+    target = webhook_target(ctx, session)
+    kept = forward_of(ctx, session)
+    restore = kept[0] if kept else None
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if at_gateway in ("logout", "delete"):
+        steps.append(("logged the phone out", gateway.logout))
+    if at_gateway == "delete":
+        steps.append(("deleted the instance", gateway.delete))
+    else:
+
+        async def remove() -> None:
+            await gateway.remove_webhook(target, restore)
+
+        what = f"put back the webhook to {restore.url}" if restore else "removed zapsync's webhook"
+        steps.append((what, remove))
+    await release(db)
+    gone = is_gone(session)
+    for what, step in steps:
+        if gone:
+            break
         try:
-            await action()
+            await step()
+            outcome.done.append(what)
+        except InstanceGone:
+            gone = True
         except GatewayError as exc:
-            errors.append(f"{action.__name__}: {exc.reason}")
-    record_status(db, ctx.bus, session, SessionStatus.LOGGED_OUT, source, reason=reason)
+            outcome.errors.append(f"{what.split(' ', 1)[0]}: {exc.reason}")
+    if gone:
+        outcome.done.append("nothing: the instance no longer exists at the gateway")
+    await db.refresh(session)
+    if at_gateway != "keep":
+        record_status(db, ctx.bus, session, SessionStatus.LOGGED_OUT, source, reason=reason)
     session.archived_at = utcnow()
     session.gateway_key = None
     publish_on_commit(
@@ -204,7 +458,7 @@ async def archive_session(
             "session_status", session.organization_id, {"session_id": session.id, "archived": True}
         ),
     )
-    return errors
+    return outcome
 
 
 def ensure_active(session: Session) -> None:
@@ -221,6 +475,6 @@ async def restore_sandbox_instances(ctx: AppContext) -> int:
                 select(Session).where(Session.provider == "sandbox", Session.archived_at.is_(None))
             )
         ).all()
-        for session in rows:
-            await gateway_for(ctx, session).create_instance(webhook_target(ctx, session))
+    for session in rows:
+        await gateway_for(ctx, session).create_instance(webhook_target(ctx, session))
     return len(rows)

@@ -4,7 +4,9 @@ Rule 3 of DESIGN.md: a check that fails (timeout, 5xx, bad body) records the err
 leaves the stored status alone. The dry run is the same path without the apply.
 
 Concurrency: at most `status_sync_concurrency` gateway calls in flight, each bounded by
-`gateway_timeout`. All writes of one run happen in one transaction at the end."""
+`gateway_timeout`. The writes of one run happen in one transaction at the end; restarts of
+dropped sessions are decided there, committed, made with no transaction open, and their
+outcomes written in a second one."""
 
 from __future__ import annotations
 
@@ -19,12 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.gateway import LiveState
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.providers.base import GatewayError
+from zapsync.providers.base import Gateway, GatewayError, InstanceGone
 from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
 from zapsync.services.runs import finish_run, start_run
 from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import record_attempt, record_status
+from zapsync.services.session_status import (
+    is_gone,
+    record_attempt,
+    record_gone,
+    record_status,
+)
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -44,6 +51,7 @@ class Check:
     failures: int = 0
     reason: str | None = None
     phone: str | None = None
+    gone: str | None = None  # the gateway says the instance does not exist: its words
 
     @property
     def is_quiet(self) -> bool:
@@ -62,10 +70,17 @@ class Check:
 
     @property
     def needs_sync(self) -> bool:
+        if self.gone is not None:
+            return True
         if self.live is None:
             return False
         if self.live.status is SessionStatus.DISCONNECTED and self.stored in _NEEDS_A_PERSON:
             return False
+        if (
+            self.stored == SessionStatus.LOGGED_OUT.value
+            and self.live.status is not SessionStatus.CONNECTED
+        ):
+            return False  # only a new pairing moves a logged-out session
         return self.live.status.value != self.stored
 
 
@@ -92,12 +107,17 @@ class StatusSyncReport:
 async def _sessions(
     db: AsyncSession, organization_id: int | None, session_id: int | None
 ) -> list[Session]:
-    query = select(Session).where(Session.archived_at.is_(None))
+    """The sessions to check: not archived, not still being created (their row is there
+    before the gateway made the instance), not gone at the gateway."""
+    query = select(Session).where(
+        Session.archived_at.is_(None), Session.status != SessionStatus.CREATING.value
+    )
     if organization_id is not None:
         query = query.where(Session.organization_id == organization_id)
     if session_id is not None:
         query = query.where(Session.id == session_id)
-    return list((await db.scalars(query.order_by(Session.id))).all())
+    rows = (await db.scalars(query.order_by(Session.id))).all()
+    return [s for s in rows if not is_gone(s)]
 
 
 async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check]:
@@ -119,6 +139,8 @@ async def check_sessions(ctx: AppContext, sessions: list[Session]) -> list[Check
                 check.live = await asyncio.wait_for(gateway_for(ctx, session).get_state(), timeout)
             except TimeoutError:
                 check.error = f"the gateway did not answer within {timeout:g} s"
+            except InstanceGone as exc:
+                check.gone = exc.reason
             except GatewayError as exc:
                 check.error = exc.reason
             except Exception as exc:  # a broken adapter must not stop the other checks
@@ -141,10 +163,15 @@ async def dry_run(
             "session_id": c.session_id,
             "name": c.name,
             "stored_status": c.stored,
-            "live_status": c.live.status.value if c.live else None,
+            "live_status": (
+                c.live.status.value
+                if c.live
+                else (SessionStatus.FAILED.value if c.gone is not None else None)
+            ),
             "gateway_status": c.live.raw_status if c.live else None,
             "needs_sync": c.needs_sync,
             "error": c.error,
+            **({"gone": c.gone} if c.gone is not None else {}),
         }
         for c in checks
     ]
@@ -154,13 +181,25 @@ def heal_delay(ctx: AppContext, attempt: int) -> timedelta:
     return backoff(ctx.settings.heal_base_delay_seconds, attempt)
 
 
-async def _heal(
+@dataclass
+class Restart:
+    """A restart decided in the run's transaction and made after it, so no transaction is
+    open while the gateway answers."""
+
+    session_id: int
+    attempt: int
+    gateway: Gateway
+    state: LiveState | None = None
+    error: str | None = None
+
+
+def _plan_heal(
     ctx: AppContext, db: AsyncSession, session: Session, now: datetime, report: StatusSyncReport
-) -> None:
+) -> Restart | None:
     """Restart a silently dropped session, with backoff; give up to `failed` after the tries."""
     settings = ctx.settings
     if session.next_heal_at is not None and now < session.next_heal_at:
-        return
+        return None
     if session.heal_attempts >= settings.heal_max_attempts:
         reason = (
             f"the connection dropped and {session.heal_attempts} restarts did not bring it back; "
@@ -176,16 +215,27 @@ async def _heal(
             action_required=True,
         )
         report.healing.append({"session_id": session.id, "outcome": "gave up"})
-        return
+        return None
     session.heal_attempts += 1
-    attempt = session.heal_attempts
-    session.next_heal_at = now + heal_delay(ctx, attempt)
-    gateway = gateway_for(ctx, session)
+    session.next_heal_at = now + heal_delay(ctx, session.heal_attempts)
+    return Restart(session.id, session.heal_attempts, gateway_for(ctx, session))
+
+
+async def _restart(ctx: AppContext, restart: Restart) -> None:
+    timeout = ctx.settings.gateway_timeout
     try:
-        await asyncio.wait_for(gateway.connect(), settings.gateway_timeout)
-        state = await asyncio.wait_for(gateway.get_state(), settings.gateway_timeout)
+        await asyncio.wait_for(restart.gateway.connect(), timeout)
+        restart.state = await asyncio.wait_for(restart.gateway.get_state(), timeout)
     except (GatewayError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", None) or "timed out"
+        restart.error = getattr(exc, "reason", None) or "timed out"
+
+
+def _record_restart(
+    ctx: AppContext, db: AsyncSession, session: Session, restart: Restart, report: StatusSyncReport
+) -> None:
+    attempt, state = restart.attempt, restart.state
+    if state is None:
+        reason = restart.error or "no answer"
         record_attempt(db, session, StatusSource.HEAL, f"restart {attempt} failed: {reason}")
         report.healing.append({"session_id": session.id, "attempt": attempt, "outcome": reason})
         return
@@ -224,8 +274,18 @@ async def apply_status_sync(
         report.unchanged += len(quiet)
         rest = [c.session_id for c in checks if not c.is_quiet]
         rows = (await db.scalars(select(Session).where(Session.id.in_(rest)))).all() if rest else []
+        restarts: list[Restart] = []
         for session in sorted(rows, key=lambda s: s.id):
             check = by_id[session.id]
+            if check.gone is not None:
+                before = session.status
+                record_gone(db, ctx.bus, session, check.gone, at=now)
+                session.check_failures = 0
+                session.status_checked_at = now
+                report.changed.append(
+                    {"session_id": session.id, "from": before, "to": SessionStatus.FAILED.value}
+                )
+                continue
             if check.live is None:
                 report.errors.append({"session_id": session.id, "error": check.error})
                 session.check_failures += 1
@@ -271,11 +331,31 @@ async def apply_status_sync(
                     session.status_reason = None
                 quiet.append(session.id)
             if live.status is SessionStatus.DISCONNECTED:
-                await _heal(ctx, db, session, now, report)
+                planned = _plan_heal(ctx, db, session, now, report)
+                if planned is not None:
+                    restarts.append(planned)
         if quiet:
             await db.execute(
                 update(Session).where(Session.id.in_(quiet)).values(status_checked_at=now)
             )
+        if restarts:
+            await db.commit()  # what the checks found, and the restarts about to be made
+            bound = asyncio.Semaphore(ctx.settings.status_sync_concurrency)
+
+            async def restart(planned: Restart) -> None:
+                async with bound:
+                    await _restart(ctx, planned)
+
+            await asyncio.gather(*(restart(r) for r in restarts))
+            healed = await db.scalars(
+                select(Session)
+                .where(Session.id.in_([r.session_id for r in restarts]))
+                .execution_options(populate_existing=True)  # webhooks may have written meanwhile
+            )
+            by_session = {s.id: s for s in healed.all()}
+            for planned in restarts:
+                if planned.session_id in by_session:
+                    _record_restart(ctx, db, by_session[planned.session_id], planned, report)
         finish_run(
             run,
             synced=report.checked,

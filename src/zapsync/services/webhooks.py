@@ -40,6 +40,7 @@ from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import counts_as_activity, record_status
 from zapsync.services.sessions import publish_qr
 from zapsync.services.webhook_auth import NOT_YOURS, Refusal, WebhookRefused, authenticate
+from zapsync.services.webhook_forwarding import queue_forward
 from zapsync.services.webhook_secrets import secrets_of
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
@@ -58,6 +59,7 @@ class WebhookOutcome:
     applied: int = 0
     ignored: list[str] = field(default_factory=list)
     history_arrived: bool = False
+    forwarded: bool = False  # queued for the session's `forward_to`
 
     @property
     def only_unknown(self) -> bool:
@@ -173,7 +175,9 @@ async def apply_deliveries(ctx: AppContext, deliveries: Sequence[Delivery]) -> l
                 results.append(exc)
                 continue
             by_session.setdefault(delivery.session_id, []).extend(events)
-            results.append(summarize(events))
+            outcome = summarize(events)
+            outcome.forwarded = queue_forward(db, sessions[delivery.session_id], delivery.body)
+            results.append(outcome)
         for session_id, events in by_session.items():
             await apply_events(ctx, db, sessions[session_id], events)
         await db.commit()
@@ -270,6 +274,8 @@ async def apply_events(
                 reported_at=event.at,
             )
         elif isinstance(event, QrUpdated):
+            if session.status == SessionStatus.LOGGED_OUT.value:
+                continue  # a QR nobody asked for (a reconnect loop): only connect pairs again
             if session.status != SessionStatus.CONNECTED.value:
                 record_status(
                     db,

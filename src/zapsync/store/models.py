@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -116,6 +117,29 @@ class Session(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     phone: Mapped[str | None] = mapped_column(String(32))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = _created()
+    # The team's webhook (n8n, Typebot) that zapsync's replaced on a one-webhook gateway:
+    # every event is relayed there, and it is put back when the session is removed.
+    forward_to: Mapped[str | None] = mapped_column(Text)
+    # Its full config at the gateway (headers may hold secrets) and the relay signing key.
+    forward_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
+
+
+class WebhookForward(Base):
+    """One gateway webhook body waiting to be relayed to its session's `forward_to`."""
+
+    __tablename__ = "webhook_forwards"
+    __table_args__ = (Index("ix_webhook_forwards_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
 
 

@@ -46,12 +46,20 @@ def qr_public(qr: QrCode | None) -> QrPublic | None:
 async def create_session(
     body: SessionCreate, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> SessionCreated:
-    """Create a session: the gateway is contacted first; a wrong URL or key is a 422 with
-    the gateway's own reason, and nothing is stored."""
-    session, qr = await svc.create_session(
+    """Create a session: it is stored as `creating` and the gateway is asked; a wrong URL or
+    key is a 422 with the gateway's own reason, and nothing stays stored. When the instance
+    had a webhook that is not zapsync's, `replaced_webhook` names it: zapsync relays every
+    event there (signed with `forward_secret`) and puts it back when the session goes."""
+    created = await svc.create_session(
         ctx, db, principal, name=body.name, provider=body.provider, config=body.config
     )
-    return SessionCreated(**SessionPublic.of(session).model_dump(), qr=qr_public(qr))
+    return SessionCreated(
+        **SessionPublic.of(created.session).model_dump(),
+        qr=qr_public(created.qr),
+        qr_reason=svc.qr_reason(created.session, created.qr),
+        replaced_webhook=created.replaced_webhook,
+        forward_secret=created.forward_secret,
+    )
 
 
 @router.get("")
@@ -69,25 +77,48 @@ async def get_session(session_id: PathId, db: Db, principal: CurrentPrincipal) -
 
 @router.delete("/{session_id}", response_model=SessionArchived)
 async def delete_session(
-    session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
-) -> dict[str, Any]:
-    """Log out and delete the gateway instance, free the slot; conversations stay readable."""
+    session_id: PathId,
+    ctx: Ctx,
+    db: Db,
+    principal: AdminPrincipal,
+    at_gateway: Annotated[svc.AtGateway, Query()] = "keep",
+) -> SessionArchived:
+    """Archive the session, free the slot; conversations stay readable. At the gateway:
+    `keep` (default) leaves the instance and its phone alone and removes only zapsync's
+    webhook, putting back the one it replaced; `logout` logs the phone out too; `delete`
+    deletes the instance."""
     session = await svc.get_session(db, principal, session_id)
     svc.ensure_active(session)
-    errors = await svc.archive_session(
-        ctx, db, session, reason="deleted by a user", source=StatusSource.MANUAL
+    outcome = await svc.archive_session(
+        ctx,
+        db,
+        session,
+        reason="deleted by a user",
+        source=StatusSource.MANUAL,
+        at_gateway=at_gateway,
     )
     await db.commit()
-    return {"session_id": session_id, "archived": True, "gateway_errors": errors}
+    return SessionArchived(
+        session_id=session_id,
+        archived=True,
+        at_gateway=outcome.at_gateway,
+        gateway=outcome.done,
+        gateway_errors=outcome.errors,
+    )
 
 
 @router.post("/{session_id}/connect")
 async def connect_session(
     session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
 ) -> SessionCreated:
+    """Start pairing (the one way a logged-out session comes back); the QR to scan."""
     session = await svc.get_session(db, principal, session_id)
     qr = await svc.connect_session(ctx, db, session)
-    return SessionCreated(**SessionPublic.of(session).model_dump(), qr=qr_public(qr))
+    return SessionCreated(
+        **SessionPublic.of(session).model_dump(),
+        qr=qr_public(qr),
+        qr_reason=svc.qr_reason(session, qr),
+    )
 
 
 @router.post("/{session_id}/logout")
@@ -115,9 +146,9 @@ async def session_qr(
     format: Annotated[Literal["json", "png", "svg"], Query()] = "json",
 ) -> Any:
     """The QR code to scan: JSON with the raw code, pairing code and a PNG data URL, or the
-    image itself with `?format=png|svg`."""
+    image itself with `?format=png|svg`. Reading never starts pairing (`POST /connect` does)."""
     session = await svc.get_session(db, principal, session_id)
-    qr = await svc.session_qr(ctx, session)
+    qr = await svc.session_qr(ctx, db, session)
     if format != "json" and not qr.code:
         raise svc.GatewayFailed("the gateway gave only a pairing code, no QR image")
     if format == "png":
@@ -133,7 +164,7 @@ async def live_status(
 ) -> LiveStatusPublic:
     """Ask the gateway now, write nothing."""
     session = await svc.get_session(db, principal, session_id)
-    live = await svc.live_status(ctx, session)
+    live = await svc.live_status(ctx, db, session)
     return LiveStatusPublic(
         session_id=session.id,
         connected=live.status is SessionStatus.CONNECTED,

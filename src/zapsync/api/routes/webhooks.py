@@ -88,6 +88,8 @@ async def _receive(
     batcher: WebhookBatcher = request.app.state.webhooks
     delivery = Delivery.of(provider, session_id, request.headers, request.query_params, body)
     outcome = await batcher.receive(delivery)
+    if outcome.forwarded:  # committed: relay it to the team's own webhook now
+        request.app.state.forwards.wake()
     content: dict[str, Any] = {"received": outcome.events, "applied": outcome.applied}
     if outcome.only_unknown:
         content["ignored"] = outcome.ignored

@@ -3,11 +3,20 @@
 It reproduces the traps as well as the happy path: `fetchInstances` reports the stale DB column
 (`open` by default) while `connectionState` reports the live socket; `connect` answers errors
 with HTTP 200; `findChats` hides chats without messages; sends fail with a 500 "Connection
-Closed" on a dropped or zombie socket; logging out a closed instance is a 400."""
+Closed" on a dropped or zombie socket; logging out a closed instance is a 400.
+
+Like the real server, a started instance keeps reconnecting (a `connecting` and a fresh QR
+each round) until it is logged out or deleted; a 400 logout does not stop it. Rounds run on
+`POST /_sandbox/evolution/reconnect-tick` (tests) or every N seconds after
+`POST /_sandbox/evolution/reconnect {"every_seconds": N}`. `POST /_sandbox/evolution/pace
+{"create_wait_seconds": S}` makes `instance/create` hold its answer S seconds, as Evolution
+holds it 5 s while its first QR (and that QR's webhook) goes out."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import math
 import time
@@ -175,8 +184,64 @@ class EvolutionDialect:
         self.api_key = api_key
         self.registry = Registry()
         self.webhooks = EvolutionWebhooks(self.registry, sender)
+        self.create_wait = 0.0
+        self._looper: asyncio.Task[None] | None = None
         self.router = APIRouter(tags=["evolution dialect"])
         self._routes()
+        self._control_routes()
+
+    # --- the reconnect loop ---------------------------------------------------
+
+    def _start(self, inst: SimInstance, evo: EvoInstance) -> None:
+        """Open the socket; from now on Evolution keeps reconnecting it by itself."""
+        evo.looping = True
+        self.world.start(inst)
+
+    def reconnect_round(self) -> list[str]:
+        """One round of every instance's reconnect loop: a closed socket opens again (to
+        `open` when a phone is paired), an unscanned QR expires and a fresh one shows."""
+        names = []
+        for evo in self.registry.all():
+            inst = evo.inst
+            if not evo.looping or self.world.get(inst.name) is not inst:
+                continue
+            if inst.state is LinkState.QR:
+                self.world.drop(inst, silent=True)
+            if inst.state is LinkState.STOPPED:
+                self.world.start(inst)
+                names.append(inst.name)
+        return names
+
+    async def _loop(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            self.reconnect_round()
+
+    def _control_routes(self) -> None:
+        r = self.router
+
+        @r.post("/_sandbox/evolution/reconnect-tick", tags=["sandbox control"])
+        async def reconnect_tick() -> dict[str, Any]:
+            return {"reconnected": self.reconnect_round()}
+
+        @r.post("/_sandbox/evolution/reconnect", tags=["sandbox control"])
+        async def reconnect_every(request: Request) -> dict[str, Any]:
+            every = _obj(await _body(request)).get("every_seconds")
+            if self._looper is not None:
+                self._looper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._looper
+                self._looper = None
+            if isinstance(every, int | float) and every > 0:
+                self._looper = asyncio.get_running_loop().create_task(self._loop(float(every)))
+            return {"every_seconds": every if self._looper else None}
+
+        @r.post("/_sandbox/evolution/pace", tags=["sandbox control"])
+        async def pace(request: Request) -> dict[str, Any]:
+            wait = _obj(await _body(request)).get("create_wait_seconds")
+            if isinstance(wait, int | float) and wait >= 0:
+                self.create_wait = float(wait)
+            return {"create_wait_seconds": self.create_wait}
 
     # --- guards -----------------------------------------------------------------
 
@@ -215,7 +280,7 @@ class EvolutionDialect:
             return self._state_body(inst)
         if state == "close":
             try:
-                self.world.start(inst)
+                self._start(inst, evo)
             except Exception as exc:
                 # `connectToWhatsapp` catches everything and answers `error.toString()` with 200.
                 return {"error": True, "message": f"Error: {exc}"}
@@ -290,8 +355,10 @@ class EvolutionDialect:
             )
             qrcode = None
             if body.get("qrcode") is True and integration == shapes.BAILEYS:
-                world.start(inst)
+                self._start(inst, evo)
                 qrcode = shapes.qr_object(inst, with_pairing=bool(evo.number))
+                # Evolution holds the answer while the first QR's webhooks go out.
+                await asyncio.sleep(self.create_wait)
             webhook: dict[str, Any] = {}
             if isinstance(hook, dict):
                 webhook = {
@@ -364,7 +431,7 @@ class EvolutionDialect:
                 return EvoJSON({"error": True, "message": "[object Object]"})
             world.set_zombie(inst, False)  # a fresh socket is not frozen
             world.drop(inst, silent=True)
-            world.start(inst)
+            self._start(inst, evo)
             return EvoJSON(self._connect(inst, evo))
 
         @r.delete("/instance/logout/{name}")

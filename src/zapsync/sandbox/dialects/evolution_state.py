@@ -86,6 +86,9 @@ class EvoInstance:
     settings: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
     server_url: str = "http://127.0.0.1:8080"
     hook: HookMeta | None = None
+    # Evolution's reconnect loop: on once the socket was started, off only after a logout
+    # (by the API or the phone) or a delete. A refused (400) logout leaves it on.
+    looping: bool = False
     announced_chats: set[str] = field(default_factory=set)
     known_contacts: set[str] = field(default_factory=set)
     created_at: float = field(default_factory=time.time)

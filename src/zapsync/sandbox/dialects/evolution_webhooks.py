@@ -130,6 +130,8 @@ class EvolutionWebhooks:
             )
         elif isinstance(reason, int) and reason in shapes.LOGGED_OUT_CODES:
             # Only a final close is written to the DB, announced by `status.instance` first.
+            # A logged-out socket is not reconnected.
+            evo.looping = False
             now = time.time()
             evo.stored_status = "close"
             evo.disconnection_code = reason

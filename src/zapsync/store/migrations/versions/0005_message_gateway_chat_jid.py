@@ -4,8 +4,8 @@ A person's conversation is kept under their phone JID, but a gateway may hold th
 under its `@lid` (Evolution does for LID-addressed chats). Read receipts and anything else
 that names a message to the gateway must use the gateway's JID, so it is kept per message.
 
-Revision ID: 0009
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 07:35:00
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
