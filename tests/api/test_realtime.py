@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 import socketio
 
 from tests.conftest import Tenant
-from tests.support.servers import serve_in_thread
+from tests.support.servers import serving_app
 from zapsync.api.app import create_app
 from zapsync.services import accounts
 from zapsync.services.context import AppContext
@@ -27,15 +27,16 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 Received = list[tuple[str, Any]]
 
 
-@contextmanager
-def server(settings: Settings) -> Iterator[str]:
-    with serve_in_thread(create_app(settings)) as url:
+@asynccontextmanager
+async def server(settings: Settings) -> AsyncIterator[str]:
+    # started without blocking this loop: the test's own app may hold the database meanwhile
+    async with serving_app(create_app(settings)) as url:
         yield url
 
 
 @pytest.fixture
-def served(settings: Settings) -> Iterator[str]:
-    with server(settings) as url:
+async def served(settings: Settings) -> AsyncIterator[str]:
+    async with server(settings) as url:
         yield url
 
 
@@ -302,7 +303,7 @@ async def test_with_redis_an_event_on_one_replica_reaches_sockets_on_another(
     scaled = settings.model_copy(update={"redis_url": REDIS_URL, "socketio_channel": channel})
     probe = aioredis.Redis.from_url(REDIS_URL)
     try:
-        with server(scaled) as first_replica, server(scaled) as second_replica:
+        async with server(scaled) as first_replica, server(scaled) as second_replica:  # noqa: SIM117
             async with (
                 httpx.AsyncClient(base_url=first_replica) as http,
                 socket(second_replica, auth={"token": tenant.token}) as (_, ours),
