@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
 from zapsync.store.models import Session, WebhookForward
 from zapsync.store.types import utcnow
@@ -116,8 +117,9 @@ async def deliver_due_forwards(ctx: AppContext) -> int:
                         item.status = "failed"
                         log.warning("webhook relay gave up", url=url, attempts=attempt, error=error)
                     else:
-                        delay = settings.forward_base_delay * 2 ** (attempt - 1)
-                        item.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                        item.next_attempt_at = utcnow() + backoff(
+                            settings.forward_base_delay, attempt
+                        )
                         log.info("webhook relay failed", url=url, attempt=attempt, error=error)
             await db.commit()
     return delivered
