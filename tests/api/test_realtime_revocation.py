@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -80,15 +80,15 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def slow_recheck(settings: Settings) -> Iterator[str]:
+async def slow_recheck(settings: Settings) -> AsyncIterator[str]:
     """A server whose periodic re-check would come too late: only the bus event can act."""
-    with server(settings.model_copy(update={"socket_recheck_seconds": 3600.0})) as url:
+    async with server(settings.model_copy(update={"socket_recheck_seconds": 3600.0})) as url:
         yield url
 
 
 @pytest.fixture
-def quick_recheck(settings: Settings) -> Iterator[str]:
-    with server(settings.model_copy(update={"socket_recheck_seconds": 0.2})) as url:
+async def quick_recheck(settings: Settings) -> AsyncIterator[str]:
+    async with server(settings.model_copy(update={"socket_recheck_seconds": 0.2})) as url:
         yield url
 
 
