@@ -222,6 +222,7 @@ async def test_client_events_answer_and_act_within_the_organization(
             assert bad["ok"] is False and bad["status"] == 422
 
             await customer_writes(http, tenant, sid, "e o prazo?")  # after our reply: unread
+            await first(received, is_new("e o prazo?"))  # stored before it is read
             phone = await http.get(f"/api/v1/sandbox/sessions/{sid}", headers=tenant.headers)
             assert phone.json()["unread"] == {"5511987654321@s.whatsapp.net": 1}
             read = await sio.call("mark_as_read", {"conversation_id": mine})
