@@ -28,7 +28,7 @@ run: install ## migrate the SQLite database, load the sandbox demo, serve on :80
 	$(BIN)/zapsync serve --demo
 
 test: install lint ## lint, then the whole suite on SQLite and PostgreSQL
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-fast: install ## the suite on SQLite only, no lint
 	ZAPSYNC_TEST_DBS=sqlite $(BIN)/python -m pytest -q -x
