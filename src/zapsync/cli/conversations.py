@@ -73,7 +73,9 @@ def sync_conversations(
 
     report = run_with_context(body)
     if report is None:
-        err_console.print(cannot_run_here([session_id], IMPORT_ROUTE), highlight=False)
+        err_console.print(
+            cannot_run_here([session_id], IMPORT_ROUTE), highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1)
     console.print(_summary(report))
     if report.error_messages:

@@ -127,7 +127,9 @@ def status_sync(
         else:
             _print_status_report(result)
     if skipped:
-        err_console.print(cannot_run_here(skipped, STATUS_SYNC_ROUTE), highlight=False)
+        err_console.print(
+            cannot_run_here(skipped, STATUS_SYNC_ROUTE), highlight=False, soft_wrap=True
+        )
         raise typer.Exit(1)
 
 

@@ -36,8 +36,10 @@ def serve(
     url = f"http://{host}:{port}"
     field, secret, instance_field = _credential(dialect)
     config = {"base_url": url, field: secret, instance_field: "<any name>"}
-    console.print(f"sandbox gateway ({dialect}) on {url}  control: /_sandbox", highlight=False)
-    console.print(f"API key: {secret}", highlight=False)
+    console.print(
+        f"sandbox gateway ({dialect}) on {url}  control: /_sandbox", highlight=False, soft_wrap=True
+    )
+    console.print(f"API key: {secret}", highlight=False, soft_wrap=True)
     # what POST /api/v1/sessions takes as `config` to reach this gateway
     console.print(f"session config: {json.dumps(config)}", highlight=False, soft_wrap=True)
     uvicorn.run(build_sandbox_app(dialect), host=host, port=port, log_level="warning")
