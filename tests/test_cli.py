@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -89,3 +92,90 @@ def test_version_prints_the_package_version(cli_env: dict[str, str]) -> None:
     from zapsync import __version__
 
     assert run(["version"], cli_env).stdout.strip() == __version__
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["db", "upgrade"], ["admin", "create-org", "Acme"], ["status"], ["serve", "--port", "9"]],
+)
+def test_an_unreachable_database_is_one_line_naming_database_url(
+    cli_env: dict[str, str], args: list[str]
+) -> None:
+    closed = free_port()  # nothing listens there
+    url = f"postgresql://zapsync:hunter2-secret@127.0.0.1:{closed}/zapsync"
+    result = run(args, {**cli_env, "DATABASE_URL": url}, check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot reach the database at DATABASE_URL=postgresql")
+    assert f"zapsync:***@127.0.0.1:{closed}/zapsync" in lines[0]
+    assert "connection refused" in lines[0].lower()
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_an_unopenable_sqlite_file_is_one_line_naming_database_url(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the database's folder should be")
+    env = {**cli_env, "DATABASE_URL": f"sqlite:///{blocker / 'zapsync.db'}"}
+    result = run(["admin", "create-org", "Acme"], env, check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: cannot reach the database at DATABASE_URL=sqlite")
+    assert str(blocker) in lines[0]
+
+
+SANDBOX_AUTH = {
+    # dialect: (a route that needs the key, the method, how the key is sent)
+    "evolution": ("/instance/fetchInstances", "GET", lambda key: {"apikey": key}),
+    "waha": ("/api/sessions", "GET", lambda key: {"X-Api-Key": key}),
+    "megaapi": (
+        "/rest/instance/init?instance_key=cli-test",
+        "POST",
+        lambda key: {"Authorization": f"Bearer {key}"},
+    ),
+}
+
+
+@pytest.mark.parametrize("dialect", sorted(SANDBOX_AUTH))
+def test_sandbox_serve_prints_the_key_its_gateway_accepts(
+    cli_env: dict[str, str], dialect: str
+) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ZAPSYNC, "sandbox", "serve", "--dialect", dialect, "--port", str(port)],
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True
+    ).start()
+    try:
+        printed: dict[str, str] = {}
+        while "session config" not in printed:
+            line = lines.get(timeout=60)
+            key, _, value = line.partition(": ")
+            printed[key.strip()] = value.strip()
+        api_key = printed["API key"]
+        config = json.loads(printed["session config"])
+        assert config["base_url"] == f"http://127.0.0.1:{port}"
+        assert api_key in config.values()
+        path, method, headers = SANDBOX_AUTH[dialect]
+        base = config["base_url"]
+        for _ in range(600):  # printed before uvicorn listens: wait for it
+            try:
+                wrong = httpx.request(method, base + path, headers=headers("wrong"), timeout=5)
+                break
+            except httpx.TransportError:
+                subprocess.run(["sleep", "0.1"], check=True)
+        assert wrong.status_code == 401
+        right = httpx.request(method, base + path, headers=headers(api_key), timeout=5)
+        assert right.status_code < 300, right.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

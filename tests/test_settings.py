@@ -50,3 +50,39 @@ def test_old_secret_keys_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPa
     settings = load_settings()
     assert settings.resolved_old_secret_keys() == ["first-key", "second-key"]
     assert "first-key" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "public_url"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"ZAPSYNC_PORT": "9123"}, "http://127.0.0.1:9123"),
+        ({"ZAPSYNC_HOST": "0.0.0.0", "ZAPSYNC_PORT": "9124"}, "http://127.0.0.1:9124"),
+        ({"ZAPSYNC_HOST": "::", "ZAPSYNC_PORT": "9125"}, "http://127.0.0.1:9125"),
+        ({"ZAPSYNC_HOST": "10.1.2.3"}, "http://10.1.2.3:8000"),
+        ({"ZAPSYNC_HOST": "::1", "ZAPSYNC_PORT": "9126"}, "http://[::1]:9126"),
+        (
+            {"ZAPSYNC_PORT": "9127", "ZAPSYNC_PUBLIC_URL": "https://zap.example/"},
+            "https://zap.example",
+        ),
+    ],
+)
+def test_the_public_url_follows_the_port_unless_set(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], public_url: str
+) -> None:
+    """Gateways post webhooks to the public URL: setting only the port must not leave them
+    posting to :8000."""
+    for name in ("ZAPSYNC_HOST", "ZAPSYNC_PORT", "ZAPSYNC_PUBLIC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().public_url == public_url
+
+
+def test_serve_options_move_a_derived_public_url_but_not_a_set_one() -> None:
+    derived = Settings(ZAPSYNC_PORT=9000)
+    moved = derived.listening_on("0.0.0.0", 9001)
+    assert (moved.host, moved.port, moved.public_url) == ("0.0.0.0", 9001, "http://127.0.0.1:9001")
+    assert derived.listening_on(None, None).public_url == "http://127.0.0.1:9000"
+    chosen = Settings(ZAPSYNC_PUBLIC_URL="https://zap.example")
+    assert chosen.listening_on(None, 9001).public_url == "https://zap.example"

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path("data")
@@ -31,7 +38,8 @@ class Settings(BaseSettings):
     cron_secret: SecretStr | None = None
     # the scraper's credential for /metrics (which spans every organization); unset: disabled
     metrics_token: SecretStr | None = Field(default=None, alias="ZAPSYNC_METRICS_TOKEN")
-    public_url: str = Field(default="http://127.0.0.1:8000", alias="ZAPSYNC_PUBLIC_URL")
+    # Where gateways post webhooks; unset: this server's own address (see `default_public_url`).
+    public_url: str = Field(default="", alias="ZAPSYNC_PUBLIC_URL")
     host: str = Field(default="127.0.0.1", alias="ZAPSYNC_HOST")
     port: int = Field(default=8000, ge=1, le=65535, alias="ZAPSYNC_PORT")
     # Above the gateways' own keep-alive (Node's agent: 5 s), so they never reuse a connection
@@ -119,6 +127,8 @@ class Settings(BaseSettings):
     @field_validator("public_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
+        if not value:
+            return value  # derived from host and port once both are read
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -132,6 +142,21 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP network (like 10.0.0.0/8)") from None
         return value
+
+    @model_validator(mode="after")
+    def _derive_public_url(self) -> Settings:
+        if not self.public_url:
+            self.public_url = default_public_url(self.host, self.port)
+        return self
+
+    def listening_on(self, host: str | None, port: int | None) -> Settings:
+        """These settings for a server on `host`:`port` (`zapsync serve --host/--port`); a
+        public URL that was derived from the old address follows the new one."""
+        host, port = host or self.host, port or self.port
+        update: dict[str, object] = {"host": host, "port": port}
+        if self.public_url == default_public_url(self.host, self.port):
+            update["public_url"] = default_public_url(host, port)
+        return self.model_copy(update=update)
 
     @property
     def debug_logger_names(self) -> list[str]:
@@ -170,6 +195,16 @@ class Settings(BaseSettings):
             return []
         keys = self.old_secret_keys.get_secret_value().split(",")
         return [k.strip() for k in keys if k.strip()]
+
+
+def default_public_url(host: str, port: int) -> str:
+    """The URL that reaches a server listening on `host`:`port` from this machine: an
+    all-interfaces address is reached through loopback."""
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 literal
+    return f"http://{host}:{port}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zapsync.cli.runner import console, err_console, run_with_context
-from zapsync.services import accounts
-from zapsync.services.context import AppContext
+from zapsync.cli.runner import console, err_console, run_with_database
+
+if TYPE_CHECKING:
+    from zapsync.store.db import Database
+
+# The services are imported inside each command: `zapsync admin --help` stays cheap.
 
 app = typer.Typer(help="Create organizations, users and API tokens.", no_args_is_help=True)
 
@@ -17,13 +20,15 @@ app = typer.Typer(help="Create organizations, users and API tokens.", no_args_is
 def create_org(name: Annotated[str, typer.Argument(help="The organization's name.")]) -> None:
     """Create an organization (a tenant: its data is visible only to its users' tokens)."""
 
-    async def body(ctx: AppContext) -> int:
-        async with ctx.db.session() as db:
+    async def body(database: Database) -> int:
+        from zapsync.services import accounts
+
+        async with database.session() as db:
             org = await accounts.create_organization(db, name)
             await db.commit()
             return org.id
 
-    org_id = run_with_context(body)
+    org_id = run_with_database(body)
     console.print(f"organization [bold]{name}[/bold] created (id {org_id})")
 
 
@@ -41,14 +46,16 @@ def create_user(
         typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
     )
 
-    async def body(ctx: AppContext) -> int:
-        async with ctx.db.session() as db:
+    async def body(database: Database) -> int:
+        from zapsync.services import accounts
+
+        async with database.session() as db:
             organization = await accounts.get_organization_by_name(db, org)
             user = await accounts.create_user(db, organization, email, role, secret)
             await db.commit()
             return user.id
 
-    user_id = run_with_context(body)
+    user_id = run_with_database(body)
     console.print(f"user [bold]{email}[/bold] ({role}) created in {org} (id {user_id})")
 
 
@@ -59,14 +66,16 @@ def create_token(
 ) -> None:
     """Create an API token and print it once. Only its hash is stored: keep it safe."""
 
-    async def body(ctx: AppContext) -> str:
-        async with ctx.db.session() as db:
+    async def body(database: Database) -> str:
+        from zapsync.services import accounts
+
+        async with database.session() as db:
             user = await accounts.get_user_by_email(db, email)
             _, plain = await accounts.create_token(db, user, name)
             await db.commit()
             return plain
 
-    plain = run_with_context(body)
+    plain = run_with_database(body)
     err_console.print("token (shown once, use as `Authorization: Bearer <token>`):", style="dim")
     print(plain)
 
@@ -76,12 +85,14 @@ def revoke_token(token_id: Annotated[int, typer.Argument(help="The token's id.")
     """Revoke a token: requests with it get 401 from now on; a running server closes the
     sockets opened with it within ZAPSYNC_SOCKET_RECHECK_SECONDS."""
 
-    async def body(ctx: AppContext) -> None:
-        async with ctx.db.session() as db:
-            await accounts.revoke_token(db, token_id, bus=ctx.bus)
+    async def body(database: Database) -> None:
+        from zapsync.services import accounts
+
+        async with database.session() as db:
+            await accounts.revoke_token(db, token_id)
             await db.commit()
 
-    run_with_context(body)
+    run_with_database(body)
     console.print(f"token {token_id} revoked")
 
 
@@ -92,11 +103,13 @@ def remove_user(
     """Remove a user and their tokens (their sessions stay with the organization); a running
     server closes their sockets within ZAPSYNC_SOCKET_RECHECK_SECONDS."""
 
-    async def body(ctx: AppContext) -> None:
-        async with ctx.db.session() as db:
+    async def body(database: Database) -> None:
+        from zapsync.services import accounts
+
+        async with database.session() as db:
             user = await accounts.get_user_by_email(db, email)
-            await accounts.remove_user(db, user, bus=ctx.bus)
+            await accounts.remove_user(db, user)
             await db.commit()
 
-    run_with_context(body)
+    run_with_database(body)
     console.print(f"user {email} removed")

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
+from zapsync.cli.in_process import cannot_run_here, in_process_sessions
 from zapsync.cli.runner import console, err_console, run_with_context
-from zapsync.services.context import AppContext
-from zapsync.services.conversation_import import (
-    ImportProgress,
-    ImportReport,
-    import_conversations,
-)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from zapsync.services.context import AppContext
+    from zapsync.services.conversation_import import ImportProgress, ImportReport
+
+IMPORT_ROUTE = "POST /api/v1/sessions/{id}/sync-conversations"
 
 
 def sync_conversations(
@@ -33,7 +27,21 @@ def sync_conversations(
     ZAPSYNC_IMPORT_HISTORY_DAYS. Running it again writes only what is new.
     """
 
-    async def body(ctx: AppContext) -> ImportReport:
+    async def body(ctx: AppContext) -> ImportReport | None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        from zapsync.services.conversation_import import import_conversations
+
+        scope = await in_process_sessions(ctx.db, session_id)
+        if scope.get(session_id, (0, False))[1]:
+            return None  # its phone is the server's
         bar = Progress(
             SpinnerColumn(),
             TextColumn("importing chats"),
@@ -64,6 +72,11 @@ def sync_conversations(
             bar.stop()
 
     report = run_with_context(body)
+    if report is None:
+        err_console.print(
+            cannot_run_here([session_id], IMPORT_ROUTE), highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1)
     console.print(_summary(report))
     if report.error_messages:
         for message in report.error_messages:
@@ -83,6 +96,8 @@ def sync_conversations(
 
 
 def _summary(report: ImportReport) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"import of session {report.session_id}: {report.status}")
     table.add_column("")
     table.add_column("chats", justify="right")

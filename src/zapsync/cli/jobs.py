@@ -1,22 +1,24 @@
 """`zapsync status`, `status-sync`, `cleanup-sessions`, `close-inactive`: the jobs from a
-terminal, printing Rich tables. They call the same functions as the API and the scheduler."""
+terminal, printing Rich tables. They call the same functions as the API and the scheduler,
+imported inside each command so that building the command tree stays cheap."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from sqlalchemy import select
 
-from zapsync.cli.runner import console, run_with_context
-from zapsync.jobs.definitions import JOBS
-from zapsync.services.context import AppContext
-from zapsync.services.status_sync import dry_run
-from zapsync.store.models import Session
+from zapsync.cli.in_process import cannot_run_here, in_process_sessions
+from zapsync.cli.runner import console, err_console, run_with_context
+
+if TYPE_CHECKING:
+    from zapsync.services.context import AppContext
+    from zapsync.store.models import Session
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+STATUS_SYNC_ROUTE = "POST /api/v1/sessions/{id}/status-sync"
+EMPTY_REPORT: dict[str, Any] = {"checked": 0, "changed": [], "unchanged": 0, "errors": []}
 
 
 def _print_json(report: Any) -> None:
@@ -25,8 +27,13 @@ def _print_json(report: Any) -> None:
 
 def status() -> None:
     """List every session with its stored status (no gateway is contacted)."""
+    from rich.table import Table
 
     async def body(ctx: AppContext) -> list[Session]:
+        from sqlalchemy import select
+
+        from zapsync.store.models import Session
+
         async with ctx.db.session() as db:
             query = select(Session).where(Session.archived_at.is_(None)).order_by(Session.id)
             return list((await db.scalars(query)).all())
@@ -49,48 +56,104 @@ def status() -> None:
     console.print(table)
 
 
+Scope = tuple[int | None, int | None]  # (organization id, session id) of one sync call
+
+
+async def _scopes(ctx: AppContext, session: int | None) -> tuple[list[Scope], list[int]]:
+    """What this process can check, as few sync calls as possible, and the sandbox sessions
+    it must leave to the server. Without sandbox sessions: one call over every organization."""
+    sessions = await in_process_sessions(ctx.db, session)
+    skipped = [sid for sid, (_, in_process) in sessions.items() if in_process]
+    if not skipped:
+        return [(None, session)], []
+    mixed = {sessions[sid][0] for sid in skipped}
+    whole = sorted({org for org, _ in sessions.values()} - mixed)
+    single = sorted(sid for sid, (org, ip) in sessions.items() if org in mixed and not ip)
+    return [(org, None) for org in whole] + [(None, sid) for sid in single], skipped
+
+
+def _merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several calls' reports as one: counts added, lists joined, other values (run ids)
+    listed."""
+    if len(reports) == 1:
+        return reports[0]
+    merged: dict[str, Any] = {}
+    for report in reports:
+        for key, value in report.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                merged[key] = merged.get(key, 0) + value
+            elif isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *value]
+            else:
+                merged.setdefault(key, []).append(value)
+    return merged
+
+
 def status_sync(
     dry: Annotated[bool, typer.Option("--dry-run", help="Compare only; change nothing.")] = False,
     session: Annotated[int | None, typer.Option("--session", help="Only this session id.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Reconcile stored statuses with the gateways (every organization)."""
-    if dry:
-        rows = run_with_context(lambda ctx: dry_run(ctx, organization_id=None, session_id=session))
-        if as_json:
-            _print_json(rows)
-            return
-        table = Table(title="Status sync (dry run)")
-        for col in ("session", "name", "stored", "live", "needs sync", "error"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(
-                str(r["session_id"]),
-                r["name"],
-                r["stored_status"],
-                r["live_status"] or "?",
-                "yes" if r["needs_sync"] else "",
-                r["error"] or "",
+    """Reconcile stored statuses with the gateways (every organization).
+
+    Sandbox sessions are left to the running server (their phone lives there): the command
+    names them and exits 1 after checking the others."""
+
+    async def body(ctx: AppContext) -> tuple[list[dict[str, Any]] | dict[str, Any], list[int]]:
+        from zapsync.services.status_sync import apply_status_sync, dry_run
+
+        scopes, skipped = await _scopes(ctx, session)
+        if session is not None and skipped:
+            return [], skipped  # the one session asked for is the server's
+        if dry:
+            rows: list[dict[str, Any]] = []
+            for org, sid in scopes:
+                rows += await dry_run(ctx, organization_id=org, session_id=sid)
+            return rows, skipped
+        reports = [EMPTY_REPORT] if not scopes else []
+        for org, sid in scopes:
+            report = await apply_status_sync(
+                ctx, organization_id=org, session_id=sid, trigger="cli"
             )
-        console.print(table)
-        return
+            reports.append(report.as_dict())
+        return _merge(reports), skipped
 
-    async def apply(ctx: AppContext) -> dict[str, Any]:
-        from zapsync.services.status_sync import apply_status_sync
-
-        report = await apply_status_sync(
-            ctx, organization_id=None, session_id=session, trigger="cli"
+    result, skipped = run_with_context(body)
+    if session is None or not skipped:
+        if as_json:
+            _print_json(result if isinstance(result, list) else {**result, "not_checked": skipped})
+        elif isinstance(result, list):
+            _print_dry_run(result)
+        else:
+            _print_status_report(result)
+    if skipped:
+        err_console.print(
+            cannot_run_here(skipped, STATUS_SYNC_ROUTE), highlight=False, soft_wrap=True
         )
-        return report.as_dict()
+        raise typer.Exit(1)
 
-    report = run_with_context(apply)
-    if as_json:
-        _print_json(report)
-        return
-    _print_status_report(report)
+
+def _print_dry_run(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Status sync (dry run)")
+    for col in ("session", "name", "stored", "live", "needs sync", "error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r["session_id"]),
+            r["name"],
+            r["stored_status"],
+            r["live_status"] or "?",
+            "yes" if r["needs_sync"] else "",
+            r["error"] or "",
+        )
+    console.print(table)
 
 
 def _print_status_report(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
     console.print(
         f"checked [bold]{report['checked']}[/bold], changed {len(report['changed'])}, "
         f"unchanged {report['unchanged']}, errors {len(report['errors'])}"
@@ -106,8 +169,14 @@ def _print_status_report(report: dict[str, Any]) -> None:
         console.print(table)
 
 
-def _job_command(name: str, title: str) -> Any:
+def _job_command(name: str, title: str, help_text: str) -> Any:
+    # `help_text` is written here rather than read from the job's spec: reading it would
+    # import the jobs, the scheduler and the services for every `zapsync --help`.
     def command(as_json: JsonOpt = False) -> None:
+        from rich.table import Table
+
+        from zapsync.jobs.definitions import JOBS
+
         report = run_with_context(lambda ctx: JOBS[name].func(ctx, None, "cli"))
         if as_json:
             _print_json(report)
@@ -121,12 +190,20 @@ def _job_command(name: str, title: str) -> Any:
             )
         console.print(table)
 
-    command.__doc__ = JOBS[name].description
+    command.__doc__ = help_text
     return command
 
 
-cleanup_sessions = _job_command("cleanup-sessions", "Cleanup of old sessions")
-close_inactive = _job_command("close-inactive-conversations", "Inactive conversations closed")
+cleanup_sessions = _job_command(
+    "cleanup-sessions",
+    "Cleanup of old sessions",
+    "Archive sessions not connected and inactive for ZAPSYNC_SESSION_CLEANUP_DAYS (30) days.",
+)
+close_inactive = _job_command(
+    "close-inactive-conversations",
+    "Inactive conversations closed",
+    "Resolve conversations with no message for ZAPSYNC_INACTIVE_HOURS (24) hours.",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,10 @@ import typer
 
 from zapsync import __version__
 from zapsync.cli import admin, conversations, jobs, sandbox
-from zapsync.cli.runner import console, err_console, settings_or_exit
+from zapsync.cli.runner import console, fail, migrate_or_exit, settings_or_exit
+
+# Every module imported here is cheap: the heavy ones (the app, SQLAlchemy, the gateways) are
+# imported inside the commands that use them, so `zapsync --help` takes a fraction of a second.
 
 app = typer.Typer(
     help="zapsync keeps WhatsApp connections, conversations and contacts true in one database.\n\n"
@@ -34,10 +37,7 @@ def version() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations up to the latest (safe to run again)."""
-    from zapsync.store.migrate import upgrade
-
-    settings = settings_or_exit()
-    upgrade(settings.database_url)
+    migrate_or_exit(settings_or_exit())
     console.print("database is at the latest migration")
 
 
@@ -67,20 +67,20 @@ def serve(
 
     from zapsync.api.app import create_app
     from zapsync.api.server import server_config
-    from zapsync.store.migrate import upgrade
 
-    settings = settings_or_exit()
-    overrides = {"demo": True} if demo else {}
-    if overrides:
-        settings = settings.model_copy(update=overrides)
+    # --host/--port move the derived public URL along (gateways post to where we listen)
+    settings = settings_or_exit().listening_on(host, port)
+    if demo:
+        settings = settings.model_copy(update={"demo": True})
     try:
-        upgrade(settings.database_url)
+        migrate_or_exit(settings)
+    except typer.Exit:
+        raise
     except Exception as exc:
-        err_console.print(f"[red]error:[/red] cannot migrate the database: {exc}")
-        raise typer.Exit(1) from None
+        raise fail(f"cannot migrate the database: {exc}") from None
     application = create_app(settings)
     _settle_heap()
-    uvicorn.Server(server_config(application, settings, host=host, port=port)).run()
+    uvicorn.Server(server_config(application, settings)).run()
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
 from zapsync.cli.runner import console
-from zapsync.sandbox.dialects import DIALECTS
+
+# zapsync.sandbox.dialects.DIALECTS, spelled out: importing it loads FastAPI for every
+# `zapsync --help` (tests/test_cli_startup.py checks the two agree).
+DIALECTS = ("evolution", "waha", "megaapi")
 
 app = typer.Typer(help="The simulated WhatsApp gateway, for demos, tests and benchmarks.")
 
@@ -29,5 +33,29 @@ def serve(
     if dialect not in DIALECTS:
         raise typer.BadParameter(f"choose one of {', '.join(DIALECTS)}", param_hint="--dialect")
     configure_logging("console", "WARNING")
-    console.print(f"sandbox gateway ({dialect}) on http://{host}:{port}  control: /_sandbox")
+    url = f"http://{host}:{port}"
+    field, secret, instance_field = _credential(dialect)
+    config = {"base_url": url, field: secret, instance_field: "<any name>"}
+    console.print(
+        f"sandbox gateway ({dialect}) on {url}  control: /_sandbox", highlight=False, soft_wrap=True
+    )
+    console.print(f"API key: {secret}", highlight=False, soft_wrap=True)
+    # what POST /api/v1/sessions takes as `config` to reach this gateway
+    console.print(f"session config: {json.dumps(config)}", highlight=False, soft_wrap=True)
     uvicorn.run(build_sandbox_app(dialect), host=host, port=port, log_level="warning")
+
+
+def _credential(dialect: str) -> tuple[str, str, str]:
+    """The session config's credential field, the key this dialect accepts, and the field
+    naming the instance; the keys are read from the dialects so they are stated once."""
+    if dialect == "waha":
+        from zapsync.sandbox.dialects.waha import SANDBOX_API_KEY
+
+        return "api_key", SANDBOX_API_KEY, "session"
+    if dialect == "megaapi":
+        from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN
+
+        return "token", SANDBOX_TOKEN, "instance_key"
+    from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+
+    return "api_key", GLOBAL_API_KEY, "instance"
