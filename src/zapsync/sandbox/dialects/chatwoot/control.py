@@ -101,7 +101,7 @@ def build_control_router(state: ChatwootState, out: Outgoing, sender: WebhookSen
             raise HTTPException(404, f"no sandbox conversation {display_id}")
         return conv
 
-    @router.get("")
+    @router.get("/state")
     async def describe() -> dict[str, Any]:
         return {
             "account_id": state.account_id,
