@@ -1,37 +1,6 @@
-"""The one backoff every retry in zapsync waits out (outbox sends, session healing, and the
-Chatwoot connector when it comes): exponential, capped, with jitter.
+"""Kept for the services that import the backoff from here; the rule itself is pure and lives in
+`zapsync.domain.backoff`, where connectors (a layer below services) can use it too."""
 
-Jitter matters when many sessions fail together (a gateway restart, a network cut): without it
-they all retry in the same second, in lockstep, for every attempt. "Equal jitter" keeps half of
-the exponential delay and draws the other half at random, so retries spread out while never
-coming sooner than half the nominal delay (no hammering of a gateway that is down)."""
+from zapsync.domain.backoff import MAX_DELAY_SECONDS, backoff, nominal_delay
 
-from __future__ import annotations
-
-import random
-from datetime import timedelta
-
-# No retry waits longer than this, whatever the attempt number.
-MAX_DELAY_SECONDS = 3600.0
-
-_random = random.SystemRandom()
-
-
-def nominal_delay(base_seconds: float, attempt: int, cap: float = MAX_DELAY_SECONDS) -> float:
-    """`base x 2^(attempt-1)`, capped: the upper bound of the delay after failed `attempt`."""
-    exponent = min(max(attempt - 1, 0), 62)  # 2^62 s is far past any cap; avoids overflow
-    return float(min(cap, base_seconds * 2**exponent))
-
-
-def backoff(
-    base_seconds: float,
-    attempt: int,
-    *,
-    cap: float = MAX_DELAY_SECONDS,
-    rng: random.Random | None = None,
-) -> timedelta:
-    """How long to wait after failed `attempt` (1 for the first failure): a random delay in
-    `[nominal / 2, nominal]`, where nominal is `base x 2^(attempt-1)` capped at `cap`."""
-    ceiling = nominal_delay(base_seconds, attempt, cap)
-    draw = (rng or _random).uniform(0.5, 1.0)
-    return timedelta(seconds=ceiling * draw)
+__all__ = ["MAX_DELAY_SECONDS", "backoff", "nominal_delay"]

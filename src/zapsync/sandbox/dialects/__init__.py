@@ -21,7 +21,7 @@ class DialectFrontEnd:
     on_event: Callable[[WorldEvent], None]
 
 
-DIALECTS = ("evolution", "waha", "megaapi")
+DIALECTS = ("evolution", "waha", "megaapi", "chatwoot")
 
 
 def build_dialect(name: str, world: World, sender: WebhookSender) -> DialectFrontEnd:
