@@ -25,6 +25,8 @@ def test_plain_urls_get_the_async_drivers() -> None:
         ("ZAPSYNC_MEDIA_URL_HOURS", "0", "ZAPSYNC_MEDIA_URL_HOURS"),
         ("ZAPSYNC_WEBHOOK_RATE_LIMIT", "lots", "ZAPSYNC_WEBHOOK_RATE_LIMIT"),
         ("ZAPSYNC_WEBHOOK_MAX_BODY_MB", "0", "ZAPSYNC_WEBHOOK_MAX_BODY_MB"),
+        ("ZAPSYNC_TIMEZONE", "Brasilia", "ZAPSYNC_TIMEZONE"),
+        ("ZAPSYNC_TIMEZONE", "../../etc/passwd", "ZAPSYNC_TIMEZONE"),
     ],
 )
 def test_a_wrong_setting_is_named_in_one_line(
@@ -35,6 +37,13 @@ def test_a_wrong_setting_is_named_in_one_line(
         load_settings()
     message = str(info.value)
     assert named in message and "\n" not in message
+
+
+def test_the_timezone_is_an_iana_zone_sao_paulo_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().timezone == "America/Sao_Paulo"
+    monkeypatch.setenv("ZAPSYNC_TIMEZONE", "Mars/Olympus")
+    with pytest.raises(SettingsError, match="not an IANA time zone"):
+        load_settings()
 
 
 def test_secret_key_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:

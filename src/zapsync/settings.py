@@ -7,6 +7,7 @@ import ipaddress
 import secrets
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
 from pydantic import (
@@ -88,6 +89,8 @@ class Settings(BaseSettings):
     session_cleanup_days: int = Field(default=30, ge=1, alias="ZAPSYNC_SESSION_CLEANUP_DAYS")
     conversation_inactive_hours: int = Field(default=24, ge=1, alias="ZAPSYNC_INACTIVE_HOURS")
     scheduler_enabled: bool = Field(default=True, alias="ZAPSYNC_SCHEDULER")
+    # the zone daily jobs keep their hour in (02:00 there, summer time or not)
+    timezone: str = Field(default="America/Sao_Paulo", alias="ZAPSYNC_TIMEZONE")
 
     # sending: uploads, the outbox's retries, Socket.IO fan-out across replicas
     max_upload_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_MAX_UPLOAD_MB")
@@ -157,6 +160,21 @@ class Settings(BaseSettings):
         if self.public_url == default_public_url(self.host, self.port):
             update["public_url"] = default_public_url(host, port)
         return self.model_copy(update=update)
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not an IANA time zone (like America/Sao_Paulo or UTC)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def debug_logger_names(self) -> list[str]:

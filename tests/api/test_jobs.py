@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from tests.conftest import Tenant, problem_of
 from tests.support.sessions import insert_session
-from zapsync.jobs.scheduler import build_scheduler
+from zapsync.jobs.scheduler import build_scheduler, next_run_times
 from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import Contact, Conversation, Session, SyncRun
@@ -47,7 +47,7 @@ async def old_conversation(ctx: AppContext, tenant: Tenant, sid: int, hours: int
 
 
 def without_run_id(report: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in report.items() if k != "run_id"}
+    return {k: v for k, v in report.items() if k not in ("run_id", "run_ids")}
 
 
 async def test_jobs_are_listed_with_schedule_last_and_next_run(
@@ -62,10 +62,25 @@ async def test_jobs_are_listed_with_schedule_last_and_next_run(
         "import-retries",
     }
     assert jobs["status-sync"]["schedule"] == "every 5 minutes"
-    assert jobs["cleanup-sessions"]["next_run"].endswith("T02:00:00+00:00")
+    # 02:00 in ZAPSYNC_TIMEZONE (America/Sao_Paulo by default), not in UTC
+    assert jobs["cleanup-sessions"]["next_run"].endswith("T02:00:00-03:00")
+    assert jobs["status-sync"]["next_run"].endswith("-03:00")
     last = jobs["close-inactive-conversations"]["last_run"]
     assert last["status"] == "succeeded" and last["trigger"] == "manual"
     assert jobs["status-sync"]["last_run"] is None
+
+
+async def test_daily_jobs_keep_their_hour_in_the_configured_zone(settings: Settings) -> None:
+    ctx = AppContext.create(settings.model_copy(update={"timezone": "Europe/Lisbon"}))
+    try:
+        summer = datetime(2026, 7, 1, 12, tzinfo=UTC)
+        nexts = next_run_times(ctx, None, summer)
+        assert nexts["cleanup-sessions"] == datetime(2026, 7, 2, 1, tzinfo=UTC)  # 02:00 WEST
+        assert str(nexts["cleanup-sessions"]) == "2026-07-02 02:00:00+01:00"
+        winter = next_run_times(ctx, None, datetime(2026, 12, 1, 12, tzinfo=UTC))
+        assert str(winter["cleanup-sessions"]) == "2026-12-02 02:00:00+00:00"
+    finally:
+        await ctx.aclose()
 
 
 async def test_running_a_job_needs_an_admin(client: httpx.AsyncClient, agent: Tenant) -> None:
@@ -184,10 +199,12 @@ async def test_cleanup_archives_dead_sessions_and_keeps_their_conversations(
 @pytest.mark.parametrize(
     ("start", "fired"),
     [
-        (
-            "2026-11-24T01:59:59.2+00:00",
+        (  # 01:59:59 in São Paulo
+            "2026-11-24T04:59:59.2+00:00",
             {"status-sync", "cleanup-sessions", "close-inactive-conversations"},
         ),
+        # 01:59:59 UTC is not 02:00 where the team lives
+        ("2026-11-24T01:59:59.2+00:00", {"status-sync", "close-inactive-conversations"}),
         ("2026-11-24T10:04:59.2+00:00", {"status-sync"}),
         ("2026-11-24T10:59:59.2+00:00", {"status-sync", "close-inactive-conversations"}),
     ],

@@ -1,5 +1,9 @@
 """The scheduled jobs: what runs, and when. The functions live in `services/`; this module
-only names them and their schedules (DESIGN.md rule 5)."""
+only names them and their schedules (DESIGN.md rule 5).
+
+A job takes the organization it runs for: an admin's run from the API touches only that
+organization; `None` (the scheduler, the cron route, the CLI) runs for every organization.
+Schedules keep their hour in `ZAPSYNC_TIMEZONE` (a daily job at 02:00 there)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
 
 from zapsync.services.context import AppContext
 from zapsync.services.conversation_import import import_pending_retries
 from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
 from zapsync.services.status_sync import apply_status_sync
-from zapsync.store.models import Session
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
 
@@ -39,18 +41,8 @@ async def run_close_inactive(
 async def run_import_retries(
     ctx: AppContext, organization_id: int | None, trigger: str
 ) -> dict[str, Any]:
-    # Retries are per session; an admin's run reports only their organization's sessions.
-    reports = await import_pending_retries(ctx)
-    if organization_id is not None:
-        async with ctx.db.session() as db:
-            mine = set(
-                (
-                    await db.scalars(
-                        select(Session.id).where(Session.organization_id == organization_id)
-                    )
-                ).all()
-            )
-        reports = [r for r in reports if r.session_id in mine]
+    # Each retried import records its own run, in its session's organization.
+    reports = await import_pending_retries(ctx, organization_id=organization_id)
     return {"retried": len(reports), "runs": [asdict(r) for r in reports]}
 
 
@@ -72,7 +64,8 @@ JOBS: dict[str, JobSpec] = {
             run_status_sync,
             "every 5 minutes",
             lambda ctx: CronTrigger(
-                minute=f"*/{ctx.settings.status_sync_interval_minutes}", timezone="UTC"
+                minute=f"*/{ctx.settings.status_sync_interval_minutes}",
+                timezone=ctx.settings.zone,
             ),
         ),
         JobSpec(
@@ -80,21 +73,21 @@ JOBS: dict[str, JobSpec] = {
             "Archive sessions not connected and inactive for 30 days.",
             run_cleanup,
             "daily at 02:00",
-            lambda ctx: CronTrigger(hour=2, minute=0, timezone="UTC"),
+            lambda ctx: CronTrigger(hour=2, minute=0, timezone=ctx.settings.zone),
         ),
         JobSpec(
             "close-inactive-conversations",
             "Resolve conversations with no message for 24 hours.",
             run_close_inactive,
             "hourly",
-            lambda ctx: CronTrigger(minute=0, timezone="UTC"),
+            lambda ctx: CronTrigger(minute=0, timezone=ctx.settings.zone),
         ),
         JobSpec(
             "import-retries",
             "Retry conversation imports that found nothing yet or were interrupted.",
             run_import_retries,
             "every 2 minutes",
-            lambda ctx: CronTrigger(minute="*/2", timezone="UTC"),
+            lambda ctx: CronTrigger(minute="*/2", timezone=ctx.settings.zone),
         ),
     )
 }

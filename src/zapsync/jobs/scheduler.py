@@ -1,4 +1,5 @@
-"""APScheduler inside `zapsync serve` (embedded mode): it decides *when* jobs run."""
+"""APScheduler inside `zapsync serve` (embedded mode): it decides *when* jobs run, in
+`ZAPSYNC_TIMEZONE`."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ async def _scheduled(ctx: AppContext, spec: JobSpec) -> None:
 
 
 def build_scheduler(ctx: AppContext) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler = AsyncIOScheduler(timezone=ctx.settings.zone)
     for spec in JOBS.values():
         scheduler.add_job(
             _scheduled,
@@ -40,12 +41,14 @@ def build_scheduler(ctx: AppContext) -> AsyncIOScheduler:
 def next_run_times(
     ctx: AppContext, scheduler: AsyncIOScheduler | None, now: datetime
 ) -> dict[str, datetime | None]:
-    """When each job runs next: from the live scheduler, or computed from its trigger."""
+    """When each job runs next, in `ZAPSYNC_TIMEZONE`: from the live scheduler, or computed
+    from its trigger."""
     result: dict[str, datetime | None] = {}
     for name, spec in JOBS.items():
         job = scheduler.get_job(name) if scheduler is not None and scheduler.running else None
         if job is not None:
-            result[name] = job.next_run_time
+            nxt = job.next_run_time
         else:
-            result[name] = spec.trigger(ctx).get_next_fire_time(None, now)
+            nxt = spec.trigger(ctx).get_next_fire_time(None, now)
+        result[name] = nxt.astimezone(ctx.settings.zone) if nxt is not None else None
     return result

@@ -46,7 +46,7 @@ from zapsync.providers.base import (
 from zapsync.services.context import AppContext
 from zapsync.services.errors import NotFound, ServiceError
 from zapsync.services.message_store import StoreResult, record_chats, store_history
-from zapsync.services.runs import run_summary, start_run
+from zapsync.services.runs import run_json, start_run
 from zapsync.services.session_gateway import gateway_for
 from zapsync.store.models import Session, SyncRun
 from zapsync.store.types import utcnow
@@ -256,12 +256,6 @@ def _lock_for(ctx: AppContext, session_id: int) -> asyncio.Lock:
 def is_importing(ctx: AppContext, session_id: int) -> bool:
     """True while this process imports the session."""
     return _lock_for(ctx, session_id).locked()
-
-
-def run_json(run: SyncRun) -> dict[str, Any]:
-    """The `sync_run` event and API shape of an import run."""
-    summary = run_summary(run) or {}
-    return {**summary, "session_id": run.session_id, "report": dict(run.report or {})}
 
 
 async def import_conversations(
@@ -647,13 +641,14 @@ def _aware(value: datetime) -> datetime:
 
 
 async def import_pending_retries(
-    ctx: AppContext, *, session_id: int | None = None
+    ctx: AppContext, *, organization_id: int | None = None, session_id: int | None = None
 ) -> list[ImportReport]:
     """Run again the imports that need it: `empty` ones (nothing listed yet) and `interrupted`
     or abandoned `running` ones (resumed where they stopped).
 
-    Called on a timer for every connected session, and with `session_id` when a gateway says
-    history arrived; then an empty import is retried even past its attempt limit.
+    Called on a timer for every connected session (or an organization's, when its admin runs
+    the job), and with `session_id` when a gateway says history arrived; then an empty import
+    is retried even past its attempt limit.
     """
     latest = (
         select(func.max(SyncRun.id))
@@ -670,6 +665,8 @@ async def import_pending_retries(
         )
         .order_by(SyncRun.id)
     )
+    if organization_id is not None:
+        stmt = stmt.where(Session.organization_id == organization_id)
     if session_id is not None:
         stmt = stmt.where(SyncRun.session_id == session_id)
     else:

@@ -1,7 +1,7 @@
 """Maintenance jobs: archive long-dead sessions and close inactive conversations.
 
 Nothing a user wrote or received is deleted: an archived session's conversations and
-messages stay readable."""
+messages stay readable. Each run is recorded per organization (`services/runs.py`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.services.context import AppContext
-from zapsync.services.runs import finish_run, start_run
+from zapsync.services.runs import RunPart, record_runs, run_ids
 from zapsync.services.sessions import archive_session
 from zapsync.store.models import Conversation, Session
 from zapsync.store.types import utcnow
@@ -28,10 +28,8 @@ async def cleanup_sessions(
 ) -> dict[str, Any]:
     """Archive sessions not connected and inactive for `session_cleanup_days`."""
     cutoff = utcnow() - timedelta(days=ctx.settings.session_cleanup_days)
+    started_at = utcnow()
     async with ctx.db.session() as db:
-        run = await start_run(
-            db, kind="cleanup-sessions", trigger=trigger, organization_id=organization_id
-        )
         query = select(Session).where(
             Session.archived_at.is_(None),
             Session.status != SessionStatus.CONNECTED.value,
@@ -40,9 +38,8 @@ async def cleanup_sessions(
         )
         if organization_id is not None:
             query = query.where(Session.organization_id == organization_id)
-        archived: list[int] = []
-        errors: list[str] = []
-        for session in (await db.scalars(query)).all():
+        parts: dict[int, RunPart] = {}
+        for session in (await db.scalars(query.order_by(Session.id))).all():
             outcome = await archive_session(
                 ctx,
                 db,
@@ -50,13 +47,31 @@ async def cleanup_sessions(
                 reason=f"archived after {ctx.settings.session_cleanup_days} days inactive",
                 source=StatusSource.MANUAL,
             )
-            archived.append(session.id)
-            errors.extend(f"session {session.id} {p}" for p in outcome.errors)
-        report = {"archived": archived, "count": len(archived), "gateway_errors": errors}
-        finish_run(run, synced=len(archived), updated=len(archived), errors=errors, report=report)
+            part = parts.setdefault(session.organization_id, RunPart(report={"archived": []}))
+            part.report["archived"].append(session.id)
+            part.errors.extend(f"session {session.id} {p}" for p in outcome.errors)
+        for part in parts.values():
+            part.synced = part.updated = len(part.report["archived"])
+            part.report.update(count=part.synced, gateway_errors=part.errors)
+        runs = await record_runs(
+            db,
+            ctx.bus,
+            kind="cleanup-sessions",
+            trigger=trigger,
+            started_at=started_at,
+            organization_id=organization_id,
+            parts=parts,
+        )
         await db.commit()
+    archived = [sid for part in parts.values() for sid in part.report["archived"]]
+    errors = [error for part in parts.values() for error in part.errors]
     log.info("cleanup sessions", archived=len(archived))
-    return {**report, "run_id": run.id}
+    return {
+        "archived": sorted(archived),
+        "count": len(archived),
+        "gateway_errors": errors,
+        **run_ids(runs),
+    }
 
 
 async def close_inactive_conversations(
@@ -64,13 +79,8 @@ async def close_inactive_conversations(
 ) -> dict[str, Any]:
     """Resolve open or pending conversations with no message for `conversation_inactive_hours`."""
     cutoff = utcnow() - timedelta(hours=ctx.settings.conversation_inactive_hours)
+    started_at = utcnow()
     async with ctx.db.session() as db:
-        run = await start_run(
-            db,
-            kind="close-inactive-conversations",
-            trigger=trigger,
-            organization_id=organization_id,
-        )
         query = select(Conversation.id, Conversation.organization_id).where(
             Conversation.status.in_(("open", "pending")),
             or_(Conversation.last_message_at.is_(None), Conversation.last_message_at < cutoff),
@@ -78,13 +88,15 @@ async def close_inactive_conversations(
         )
         if organization_id is not None:
             query = query.where(Conversation.organization_id == organization_id)
-        rows = (await db.execute(query)).all()
+        rows = (await db.execute(query.order_by(Conversation.id))).all()
         ids = [r.id for r in rows]
         if ids:
             await db.execute(
                 update(Conversation).where(Conversation.id.in_(ids)).values(status="resolved")
             )
+        closed: dict[int, list[int]] = {}
         for conv_id, org_id in rows:
+            closed.setdefault(org_id, []).append(conv_id)
             publish_on_commit(
                 db,
                 ctx.bus,
@@ -95,8 +107,23 @@ async def close_inactive_conversations(
                     conversation_id=conv_id,
                 ),
             )
-        report = {"closed": len(ids), "conversation_ids": ids[:1000]}
-        finish_run(run, synced=len(ids), updated=len(ids), report=report)
+        parts = {
+            org_id: RunPart(
+                synced=len(mine),
+                updated=len(mine),
+                report={"closed": len(mine), "conversation_ids": mine[:1000]},
+            )
+            for org_id, mine in closed.items()
+        }
+        runs = await record_runs(
+            db,
+            ctx.bus,
+            kind="close-inactive-conversations",
+            trigger=trigger,
+            started_at=started_at,
+            organization_id=organization_id,
+            parts=parts,
+        )
         await db.commit()
     log.info("close inactive conversations", closed=len(ids))
-    return {**report, "run_id": run.id}
+    return {"closed": len(ids), "conversation_ids": ids[:1000], **run_ids(runs)}

@@ -1,12 +1,24 @@
-"""Sync runs: every job run is recorded with its counts, errors and report."""
+"""Sync runs: every job run is recorded with its counts, errors and report, per organization.
+
+A run is an organization's: a job run for one organization records one run for it, and a run
+for every organization (the scheduler, the cron route, the CLI) records one run per
+organization it touched, so an organization's counts and errors (gateway URLs, instance
+names) are never shown to another. An all-organization run that touched none is recorded
+without an organization, which no organization sees. Each recorded run is announced to its
+organization as a `sync_run` event once committed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.bus.after_commit import publish_on_commit
+from zapsync.bus.events import Event
+from zapsync.bus.memory import EventBus
 from zapsync.store.models import SyncRun
 from zapsync.store.types import utcnow
 
@@ -60,12 +72,79 @@ def finish_run(
     run.finished_at = utcnow()
 
 
-async def last_run(db: AsyncSession, kind: str, organization_id: int | None) -> SyncRun | None:
-    query = select(SyncRun).where(SyncRun.kind == kind)
+@dataclass
+class RunPart:
+    """What one job run did in one organization: the counts and report of its recorded run."""
+
+    synced: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+async def record_runs(
+    db: AsyncSession,
+    bus: EventBus,
+    *,
+    kind: str,
+    trigger: str,
+    started_at: datetime,
+    organization_id: int | None,
+    parts: dict[int, RunPart],
+    session_id: int | None = None,
+) -> list[SyncRun]:
+    """Record a finished job run, one row per organization (see the module's docstring), and
+    announce each on commit. `parts` holds what the run did, by organization; the caller
+    commits."""
     if organization_id is not None:
-        query = query.where(
-            (SyncRun.organization_id == organization_id) | SyncRun.organization_id.is_(None)
+        chosen: dict[int | None, RunPart] = {organization_id: parts.get(organization_id, RunPart())}
+    elif parts:
+        chosen = dict(sorted(parts.items()))
+    else:
+        chosen = {None: RunPart()}
+    runs = []
+    for org_id, part in chosen.items():
+        run = SyncRun(
+            kind=kind,
+            trigger=trigger,
+            organization_id=org_id,
+            session_id=session_id,
+            started_at=started_at,
+            cursor={},
         )
+        finish_run(
+            run,
+            synced=part.synced,
+            created=part.created,
+            updated=part.updated,
+            skipped=part.skipped,
+            errors=part.errors,
+            report=part.report,
+        )
+        db.add(run)
+        runs.append(run)
+    await db.flush()
+    for run in runs:
+        announce_run(db, bus, run)
+    return runs
+
+
+def announce_run(db: AsyncSession, bus: EventBus, run: SyncRun) -> None:
+    """`sync_run` to the run's organization once the transaction commits."""
+    if run.organization_id is not None:
+        publish_on_commit(db, bus, Event("sync_run", run.organization_id, run_json(run)))
+
+
+def run_ids(runs: list[SyncRun]) -> dict[str, Any]:
+    """The report's reference to its recorded runs: `run_id` when there is one."""
+    return {"run_id": runs[0].id if len(runs) == 1 else None, "run_ids": [r.id for r in runs]}
+
+
+async def last_run(db: AsyncSession, kind: str, organization_id: int) -> SyncRun | None:
+    """The organization's latest run of `kind`: never another's, nor an unowned one."""
+    query = select(SyncRun).where(SyncRun.kind == kind, SyncRun.organization_id == organization_id)
     return await db.scalar(query.order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(1))
 
 
@@ -88,3 +167,9 @@ def run_summary(run: SyncRun | None) -> dict[str, Any] | None:
         },
         "error_messages": run.error_messages,
     }
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    """The `sync_run` event's shape: the summary, the run's session and its report."""
+    summary = run_summary(run) or {}
+    return {**summary, "session_id": run.session_id, "report": dict(run.report or {})}

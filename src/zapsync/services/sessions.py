@@ -238,9 +238,9 @@ async def create_session(
     ):
         record_status(db, ctx.bus, session, info.status, StatusSource.MANUAL, reason="created")
     session.status_checked_at = utcnow()
-    await db.commit()
     if info.qr and info.qr.code:
-        publish_qr(ctx, session, info.qr)
+        publish_qr(ctx, db, session, info.qr)
+    await db.commit()
     return Created(session, info.qr, foreign.url if foreign else None, secret)
 
 
@@ -286,13 +286,16 @@ def forward_of(ctx: AppContext, session: Session) -> tuple[ForeignWebhook, str] 
     return ForeignWebhook(session.forward_to, dict(kept["config"])), str(kept["secret"])
 
 
-def publish_qr(ctx: AppContext, session: Session, qr: QrCode) -> None:
-    ctx.bus.publish(
+def publish_qr(ctx: AppContext, db: AsyncSession, session: Session, qr: QrCode) -> None:
+    """`qr_updated` once `db` commits, like every event: never for a change rolled back."""
+    publish_on_commit(
+        db,
+        ctx.bus,
         Event(
             "qr_updated",
             session.organization_id,
             {"session_id": session.id, "code": qr.code, "pairing_code": qr.pairing_code},
-        )
+        ),
     )
 
 
@@ -353,9 +356,9 @@ async def connect_session(ctx: AppContext, db: AsyncSession, session: Session) -
     session.next_heal_at = None
     record_status(db, ctx.bus, session, status, StatusSource.MANUAL, phone=state.phone)
     session.status_checked_at = utcnow()
-    await db.commit()
     if qr and qr.code:
-        publish_qr(ctx, session, qr)
+        publish_qr(ctx, db, session, qr)
+    await db.commit()
     return qr
 
 

@@ -24,7 +24,7 @@ from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import Gateway, GatewayError, InstanceGone
 from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
-from zapsync.services.runs import finish_run, start_run
+from zapsync.services.runs import RunPart, record_runs, run_ids
 from zapsync.services.session_gateway import gateway_for
 from zapsync.services.session_status import (
     is_gone,
@@ -92,6 +92,7 @@ class StatusSyncReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     healing: list[dict[str, Any]] = field(default_factory=list)
     run_id: int | None = None
+    run_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +102,31 @@ class StatusSyncReport:
             "errors": self.errors,
             "healing": self.healing,
             "run_id": self.run_id,
+            "run_ids": self.run_ids,
         }
+
+    def by_organization(self, checks: list[Check], org_of: dict[int, int]) -> dict[int, RunPart]:
+        """The report cut by organization, as the runs recorded for each."""
+        parts: dict[int, StatusSyncReport] = {}
+        for check in checks:
+            parts.setdefault(org_of[check.session_id], StatusSyncReport()).checked += 1
+        for name in ("changed", "errors", "healing"):
+            for item in getattr(self, name):
+                getattr(parts[org_of[item["session_id"]]], name).append(item)
+        runs = {}
+        for org_id, part in parts.items():
+            # every check is one of: changed, failed, unchanged
+            part.unchanged = part.checked - len(part.changed) - len(part.errors)
+            report = part.as_dict()
+            del report["run_id"], report["run_ids"]
+            runs[org_id] = RunPart(
+                synced=part.checked,
+                updated=len(part.changed),
+                skipped=part.unchanged,
+                errors=[f"session {e['session_id']}: {e['error']}" for e in part.errors],
+                report=report,
+            )
+        return runs
 
 
 async def _sessions(
@@ -255,21 +280,16 @@ async def apply_status_sync(
     trigger: str = "manual",
 ) -> StatusSyncReport:
     """Check, apply the differences, heal silent drops, record a sync run."""
+    started_at = utcnow()
     async with ctx.db.session() as db:
         sessions = await _sessions(db, organization_id, session_id)
+    org_of = {s.id: s.organization_id for s in sessions}
     checks = await check_sessions(ctx, sessions)
     report = StatusSyncReport(checked=len(checks))
     by_id = {c.session_id: c for c in checks}
     now = utcnow()
     threshold = ctx.settings.unreachable_after_failures
     async with ctx.db.session() as db:
-        run = await start_run(
-            db,
-            kind="status-sync",
-            trigger=trigger,
-            organization_id=organization_id,
-            session_id=session_id,
-        )
         quiet = [c.session_id for c in checks if c.is_quiet]
         report.unchanged += len(quiet)
         rest = [c.session_id for c in checks if not c.is_quiet]
@@ -356,14 +376,17 @@ async def apply_status_sync(
             for planned in restarts:
                 if planned.session_id in by_session:
                     _record_restart(ctx, db, by_session[planned.session_id], planned, report)
-        finish_run(
-            run,
-            synced=report.checked,
-            updated=len(report.changed),
-            skipped=report.unchanged,
-            errors=[f"session {e['session_id']}: {e['error']}" for e in report.errors],
-            report=report.as_dict(),
+        runs = await record_runs(
+            db,
+            ctx.bus,
+            kind="status-sync",
+            trigger=trigger,
+            started_at=started_at,
+            organization_id=organization_id,
+            parts=report.by_organization(checks, org_of),
+            session_id=session_id,
         )
         await db.commit()
-        report.run_id = run.id
+    refs = run_ids(runs)
+    report.run_id, report.run_ids = refs["run_id"], refs["run_ids"]
     return report

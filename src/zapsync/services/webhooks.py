@@ -285,7 +285,7 @@ async def apply_events(
                     StatusSource.WEBHOOK,
                     reason="a new QR code is waiting to be scanned",
                 )
-            publish_qr(ctx, session, event.qr)
+            publish_qr(ctx, db, session, event.qr)
         elif isinstance(event, MessageReceived):
             live.append(event.message)
         elif isinstance(event, HistoryArrived):

@@ -39,7 +39,8 @@ def job_named(name: str) -> JobSpec:
 async def list_jobs(
     request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
 ) -> list[dict[str, Any]]:
-    """Each job's schedule, last run (outcome and counts) and next run."""
+    """Each job's schedule, this organization's last run (outcome and counts) and the next
+    run, in `ZAPSYNC_TIMEZONE`."""
     scheduler = getattr(request.app.state, "scheduler", None)
     nexts = next_run_times(ctx, scheduler, utcnow())
     jobs = []
@@ -61,7 +62,7 @@ async def list_jobs(
 
 @router.post("/{name}/run", response_model=JobReport)
 async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
-    """Run a job now for this organization and return its report."""
+    """Run a job now for this organization only and return its report."""
     spec = job_named(name)
     return await spec.func(ctx, principal.organization_id, "manual")
 
