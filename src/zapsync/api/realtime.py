@@ -29,6 +29,7 @@ import socketio
 import structlog
 from fastapi.encoders import jsonable_encoder
 
+from zapsync.api.problems import answer_to
 from zapsync.bus.events import INTERNAL_EVENTS, Event
 from zapsync.security.urls import url_policy
 from zapsync.services import conversations as conv_svc
@@ -254,7 +255,7 @@ class Realtime:
                 try:
                     return await action(sid, await self._principal(sid), data)
                 except ServiceError as exc:
-                    return {"ok": False, "error": exc.detail, "status": exc.status_code}
+                    return {"ok": False, "error": exc.detail, "status": answer_to(exc).status}
                 except Exception:
                     log.exception("socket event failed", event_name=name)
                     return {"ok": False, "error": "an unexpected error occurred", "status": 500}

@@ -21,7 +21,15 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
-from zapsync.services.errors import Forbidden, Invalid, NotFound, ServiceError
+from zapsync.services.errors import (
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    UnsupportedMedia,
+)
 from zapsync.settings import Settings
 
 MEDIA_TYPES = ("image", "video", "audio", "document")
@@ -40,16 +48,6 @@ _MAGIC = {
 _MIME = re.compile(r"^[a-z0-9][\w.+-]*/[\w.+-]+$")
 NAME = re.compile(r"^(?P<org>\d+)-[A-Za-z0-9_-]{22}(\.[a-z0-9]{1,10})?$")
 CHUNK = 1024 * 1024
-
-
-class TooLarge(ServiceError):
-    status_code = 413
-    title = "Payload too large"
-
-
-class UnsupportedMedia(ServiceError):
-    status_code = 415
-    title = "Unsupported media type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +87,7 @@ def kind_of(mime: str | None) -> str:
 
 
 def check_type(kind: str, mime: str | None) -> None:
-    """Refuse (415) a file WhatsApp would not take as a `kind` message."""
+    """Refuse (UnsupportedMedia) a file WhatsApp would not take as a `kind` message."""
     if kind not in MEDIA_TYPES:
         raise Invalid(f"a file is sent as one of {', '.join(MEDIA_TYPES)}, not {kind!r}")
     allowed = ALLOWED.get(kind)
@@ -108,11 +106,6 @@ def check_url_media(kind: str, url: str, mime: str | None) -> str | None:
     if mime is not None:
         check_type(kind, mime)
     return mime
-
-
-class LinkExpired(ServiceError):
-    status_code = 410
-    title = "Gone"
 
 
 _SALT = "zapsync.media-url"
@@ -144,12 +137,12 @@ def sign(secret_key: str, name: str, *, issued_at: int | None = None) -> str:
 def signature_refusal(
     secret_key: str, name: str, sig: str, max_age_seconds: int
 ) -> ServiceError | None:
-    """None for a URL zapsync issued less than `max_age_seconds` ago; else why not: 410
-    (expired) or 403 (anything else: forged, cut, another file's, not even ASCII)."""
+    """None for a URL zapsync issued less than `max_age_seconds` ago; else why not: Gone
+    (expired) or Forbidden (anything else: forged, cut, another file's, not even ASCII)."""
     try:
         _signer(secret_key).unsign(f"{name}.{sig}", max_age=max_age_seconds)
     except SignatureExpired:
-        return LinkExpired(
+        return Gone(
             "this media URL has expired (ZAPSYNC_MEDIA_URL_HOURS); "
             "open it with a token or send the file again"
         )
