@@ -1,8 +1,8 @@
 """Media agents send: which types WhatsApp takes, uploaded files kept under
-`data_dir/media/`, and the signed URL a gateway fetches them from.
+`data_dir/media/`, and the signature of the URL a gateway fetches them from.
 
 The gateway downloads the file itself and cannot carry a zapsync token, so an upload is
-reachable at `{ZAPSYNC_PUBLIC_URL}/api/v1/media/{name}?sig=…`: the name is random and the
+reachable by a signed URL (the API builds it, `api/media_urls.py`): the name is random and the
 signature (itsdangerous' timestamped HMAC of the name under the secret key) proves zapsync
 issued it, for `ZAPSYNC_MEDIA_URL_HOURS` (a leaked URL stops working). A token of the owning
 organization opens it at any time.
@@ -14,6 +14,7 @@ import asyncio
 import mimetypes
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -155,13 +156,6 @@ def url_lifetime_seconds(settings: Settings) -> int:
     return int(settings.media_url_hours * 3600)
 
 
-def signed_url(
-    settings: Settings, secret_key: str, name: str, *, issued_at: int | None = None
-) -> str:
-    sig = sign(secret_key, name, issued_at=issued_at)
-    return f"{settings.public_url}/api/v1/media/{name}?sig={sig}"
-
-
 def owner_of(name: str) -> int | None:
     found = NAME.match(name)
     return int(found["org"]) if found else None
@@ -211,7 +205,7 @@ def _copy(source: BinaryIO, target: Path, limit: int, mime: str) -> int:
 
 async def store_upload(
     settings: Settings,
-    secret_key: str,
+    url_of: Callable[[str], str],
     organization_id: int,
     source: BinaryIO,
     *,
@@ -219,11 +213,12 @@ async def store_upload(
     mime: str,
     file_name: str | None,
 ) -> StoredMedia:
-    """Keep an uploaded file (after `check_type`) and return the URL to send it by."""
+    """Keep an uploaded file (after `check_type`) and return the URL to send it by
+    (`url_of(name)`: the caller knows where files are served)."""
     name = f"{organization_id}-{secrets.token_urlsafe(16)}{_extension(mime, file_name)}"
     target = media_dir(settings) / name
     size = await asyncio.to_thread(_copy, source, target, max_bytes(settings), mime)
-    url = signed_url(settings, secret_key, name)
+    url = url_of(name)
     return StoredMedia(name=name, url=url, mime_type=mime, size=size)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.datastructures import UploadFile
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.media_urls import url_builder
 from zapsync.api.params import PathId, QueryBigId, QueryId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute, read_json
@@ -193,7 +194,7 @@ async def _upload(
         caption = form.get("caption")
         stored = await media.store_upload(
             ctx.settings,
-            ctx.settings.resolved_secret_key(),
+            url_builder(ctx.settings),
             principal.organization_id,
             upload.file,
             kind=kind,

@@ -24,6 +24,7 @@ from zapsync.api.schemas import (
     SessionPublic,
     StatusSyncReport,
 )
+from zapsync.api.schemas.sessions import qr_reason
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.services import sessions as svc
@@ -57,7 +58,7 @@ async def create_session(
     return SessionCreated(
         **SessionPublic.of(created.session).model_dump(),
         qr=qr_public(created.qr),
-        qr_reason=svc.qr_reason(created.session, created.qr),
+        qr_reason=qr_reason(created.session, created.qr),
         replaced_webhook=created.replaced_webhook,
         forward_secret=created.forward_secret,
     )
@@ -118,7 +119,7 @@ async def connect_session(
     return SessionCreated(
         **SessionPublic.of(session).model_dump(),
         qr=qr_public(qr),
-        qr_reason=svc.qr_reason(session, qr),
+        qr_reason=qr_reason(session, qr),
     )
 
 
