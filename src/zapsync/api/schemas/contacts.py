@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Row
 
+from zapsync.bus.events import contact_json
 from zapsync.store.models import Contact
 
 
@@ -24,21 +25,8 @@ class ContactPublic(BaseModel):
 
     @classmethod
     def of(cls, contact: Contact | Row[Any]) -> ContactPublic:
-        return cls(**contact_fields(contact))
-
-
-def contact_fields(contact: Contact | Row[Any]) -> dict[str, Any]:
-    return {
-        "id": contact.id,
-        "phone_e164": contact.phone_e164,
-        "wa_jid": contact.wa_jid,
-        "lid": contact.lid,
-        "name": contact.name,
-        "email": contact.email,
-        "custom_fields": dict(contact.custom_fields or {}),
-        "created_at": contact.created_at,
-        "updated_at": contact.updated_at,
-    }
+        """The contact as its events carry it."""
+        return cls.model_validate(contact_json(contact))
 
 
 class ContactPage(BaseModel):

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row
 
-from zapsync.api.schemas.contacts import ContactPublic, contact_fields
+from zapsync.api.schemas.contacts import ContactPublic
+from zapsync.bus.events import contact_json, conversation_json
 from zapsync.store.models import Contact, Conversation
 
 
@@ -33,24 +34,9 @@ class ConversationPublic(BaseModel):
     def of(
         cls, conversation: Conversation | Row[Any], contact: Contact | Row[Any] | None = None
     ) -> ConversationPublic:
-        """`contact` is embedded when given (and left out, not null, when not)."""
-        fields: dict[str, Any] = {
-            "id": conversation.id,
-            "session_id": conversation.session_id,
-            "contact_id": conversation.contact_id,
-            "chat_jid": conversation.chat_jid,
-            "is_group": conversation.is_group,
-            "name": conversation.name,
-            "status": conversation.status,
-            "unread_count": conversation.unread_count,
-            "last_message_at": conversation.last_message_at,
-            "last_message_preview": conversation.last_message_preview,
-            "created_at": conversation.created_at,
-            "updated_at": conversation.updated_at,
-        }
-        if contact is not None:
-            fields["contact"] = ContactPublic(**contact_fields(contact))
-        return cls(**fields)
+        """The conversation as its events carry it; `contact` is embedded when given (and
+        left out, not null, when not)."""
+        return cls.model_validate(conversation_json(conversation, contact))
 
 
 class ConversationPage(BaseModel):
@@ -73,7 +59,9 @@ class ContactDetail(ContactPublic):
     def with_conversations(
         cls, contact: Contact, conversations: list[Conversation]
     ) -> ContactDetail:
-        return cls(
-            **contact_fields(contact),
-            conversations=[ConversationPublic.of(c) for c in conversations],
+        return cls.model_validate(
+            {
+                **contact_json(contact),
+                "conversations": [conversation_json(c) for c in conversations],
+            }
         )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import Row
 
+from zapsync.bus.events import message_json
 from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.services.errors import Invalid
 from zapsync.store.models import Message
@@ -100,29 +101,8 @@ class MessagePublic(BaseModel):
 
     @classmethod
     def of(cls, message: Message | Row[Any], error: str | None = None) -> MessagePublic:
-        return cls(
-            id=message.id,
-            conversation_id=message.conversation_id,
-            session_id=message.session_id,
-            provider_message_id=message.provider_message_id,
-            direction=message.direction,
-            sender=message.sender,
-            sender_jid=message.sender_jid,
-            type=message.type,
-            raw_type=message.raw_type,
-            body=message.body,
-            media_url=message.media_url,
-            mime_type=message.mime_type,
-            file_name=message.file_name,
-            caption=message.caption,
-            is_voice_note=message.is_voice_note,
-            reaction_to=message.reaction_to,
-            ack=message.ack,
-            sent_at=message.sent_at,
-            edited_at=message.edited_at,
-            deleted_at=message.deleted_at,
-            error=error,
-        )
+        """The message as its events carry it, and why it failed (an outgoing one)."""
+        return cls.model_validate({**message_json(message), "error": error})
 
 
 class MessagePage(BaseModel):
