@@ -152,9 +152,12 @@ def test_sandbox_serve_prints_the_key_its_gateway_accepts(
         text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True
-    ).start()
+
+    def pump() -> None:
+        for line in proc.stdout or ():
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         printed: dict[str, str] = {}
         while "session config" not in printed:

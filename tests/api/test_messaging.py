@@ -25,6 +25,7 @@ from tests.support.inbox import (
     settle,
 )
 from zapsync.api.app import create_app
+from zapsync.api.media_urls import signed_url
 from zapsync.sandbox.world import Fault
 from zapsync.services import media
 from zapsync.services.context import AppContext
@@ -206,9 +207,9 @@ async def test_a_signed_media_url_expires_and_a_token_still_opens_the_file(
     secret = settings.resolved_secret_key()
     lifetime = int(settings.media_url_hours * 3600)
     now = int(time.time())
-    fresh = httpx.URL(media.signed_url(settings, secret, name, issued_at=now - lifetime + 60))
+    fresh = httpx.URL(signed_url(settings, secret, name, issued_at=now - lifetime + 60))
     assert (await client.get(fresh.raw_path.decode())).content == PNG
-    stale = httpx.URL(media.signed_url(settings, secret, name, issued_at=now - lifetime - 60))
+    stale = httpx.URL(signed_url(settings, secret, name, issued_at=now - lifetime - 60))
     expired = await client.get(stale.raw_path.decode())
     assert expired.status_code == 410
     assert "expired" in problem_of(expired)["detail"]

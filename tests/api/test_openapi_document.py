@@ -116,3 +116,33 @@ async def test_answers_keep_exactly_the_keys_they_had(
     assert set(listed["items"][0]) == set(conversation) | {"contact"}
     session = await client.get(f"/api/v1/sessions/{ids['session_id']}", headers=tenant.headers)
     assert not {"config_encrypted", "webhook_secret", "gateway_key"} & set(session.json())
+
+
+BINARY = {"type": "string", "format": "binary"}
+
+
+def test_every_success_answer_has_a_schema(app: FastAPI) -> None:
+    """A generated client knows what every route answers: each 2xx has a content type and a
+    schema for it (a 204 has no body; files, QR images and metrics are binary or text)."""
+    missing = []
+    for method, path, operation in operations(app):
+        for status, response in operation["responses"].items():
+            if not status.startswith("2") or status == "204":
+                continue
+            content = response.get("content") or {}
+            if not content:
+                missing.append(f"{method} {path} {status}: no content type")
+            for media_type, body in content.items():
+                if not body.get("schema"):
+                    missing.append(f"{method} {path} {status} {media_type}: no schema")
+                elif media_type != "application/json" and "json" not in media_type:
+                    assert body["schema"] == BINARY or body["schema"].get("type") == "string", (
+                        f"{method} {path} {status} {media_type}: {body['schema']}"
+                    )
+    assert not missing, "\n".join(missing)
+
+
+def test_a_no_content_answer_declares_no_body(app: FastAPI) -> None:
+    for method, path, operation in operations(app):
+        if "204" in operation["responses"]:
+            assert not operation["responses"]["204"].get("content"), f"{method} {path}"

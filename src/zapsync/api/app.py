@@ -30,7 +30,7 @@ from zapsync.api.routes import (
     status_sync,
     webhooks,
 )
-from zapsync.api.routes.webhooks import WebhookLimits
+from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
 from zapsync.sandbox.world import World

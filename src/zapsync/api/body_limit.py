@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from zapsync.services.errors import ServiceError
+from zapsync.services.errors import TooLarge
 
 
-class BodyTooLarge(ServiceError):
-    status_code = 413
-    title = "Payload too large"
+class BodyTooLarge(TooLarge):
+    """A body past its route's limit, refused while it streams."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ from zapsync.api.routing import ROLE_KEY, Role
 _REF_TEMPLATE = "#/components/schemas/{model}"
 _PROBLEM_REF = {"$ref": _REF_TEMPLATE.format(model="ProblemDetails")}
 _METHODS = {"get", "post", "put", "patch", "delete"}
+# The schemas of answers that are not JSON: a file or image, and text (SVG, metrics).
+BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+TEXT: dict[str, Any] = {"type": "string"}
 
 
 def _implied_statuses(method: str, path: str, operation: dict[str, Any]) -> list[int]:

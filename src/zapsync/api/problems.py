@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -11,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zapsync.services.errors import ServiceError
+from zapsync.services import errors
+from zapsync.services.errors import Refusal, WebhookRefused
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +73,57 @@ _DESCRIPTIONS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How one kind of refusal is answered over HTTP."""
+
+    status: int
+    title: str
+
+
+# Every kind of service refusal and its answer; a subclass takes its nearest base's.
+ANSWERS: dict[type[errors.ServiceError], Answer] = {
+    errors.ServiceError: Answer(400, "Bad request"),
+    errors.Malformed: Answer(400, "Bad request"),
+    errors.Unauthorized: Answer(401, "Unauthorized"),
+    errors.Forbidden: Answer(403, "Forbidden"),
+    errors.NotFound: Answer(404, "Not found"),
+    errors.Conflict: Answer(409, "Conflict"),
+    errors.Gone: Answer(410, "Gone"),
+    errors.TooLarge: Answer(413, "Payload too large"),
+    errors.UnsupportedMedia: Answer(415, "Unsupported media type"),
+    errors.Invalid: Answer(422, "Unprocessable entity"),
+    errors.TooMany: Answer(429, "Too many requests"),
+}
+
+# A refused webhook is answered by why it was refused.
+_UNAUTHORIZED = ANSWERS[errors.Unauthorized]
+WEBHOOK_ANSWERS: dict[Refusal, Answer] = {
+    Refusal.UNKNOWN_SESSION: _UNAUTHORIZED,
+    Refusal.WRONG_SECRET: _UNAUTHORIZED,
+    Refusal.BAD_SIGNATURE: _UNAUTHORIZED,
+    Refusal.EXPIRED_SIGNATURE: _UNAUTHORIZED,
+    Refusal.ARCHIVED: ANSWERS[errors.Gone],
+    Refusal.MALFORMED: Answer(400, "Malformed webhook"),
+    Refusal.TOO_LARGE: ANSWERS[errors.TooLarge],
+    Refusal.RATE_LIMITED: ANSWERS[errors.TooMany],
+}
+
+
+def answer_to(exc: errors.ServiceError) -> Answer:
+    if isinstance(exc, WebhookRefused):
+        return WEBHOOK_ANSWERS[exc.refusal]
+    for kind in type(exc).__mro__:
+        if kind in ANSWERS:
+            return ANSWERS[kind]
+    raise AssertionError("ServiceError is in ANSWERS")  # pragma: no cover
+
+
+def retry_headers(exc: errors.ServiceError) -> dict[str, str]:
+    retry_after = getattr(exc, "retry_after", None)
+    return {} if retry_after is None else {"Retry-After": str(retry_after)}
+
+
 def problem(
     status: int,
     title: str,
@@ -126,10 +179,11 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceError)
-    async def _service(request: Request, exc: ServiceError) -> JSONResponse:
-        log.info("request refused", status=exc.status_code, reason=exc.detail)
-        return problem(exc.status_code, exc.title, exc.detail, request, headers=exc.headers)
+    @app.exception_handler(errors.ServiceError)
+    async def _service(request: Request, exc: errors.ServiceError) -> JSONResponse:
+        answer = answer_to(exc)
+        log.info("request refused", status=answer.status, reason=exc.detail)
+        return problem(answer.status, answer.title, exc.detail, request, headers=retry_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

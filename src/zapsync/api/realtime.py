@@ -29,14 +29,15 @@ import socketio
 import structlog
 from fastapi.encoders import jsonable_encoder
 
-from zapsync.bus.events import INTERNAL_EVENTS, Event
+from zapsync.api.problems import answer_to
+from zapsync.api.schemas.messages import parse_send_request
+from zapsync.bus.events import INTERNAL_EVENTS, Event, conversation_json, message_json
 from zapsync.security.urls import url_policy
 from zapsync.services import conversations as conv_svc
 from zapsync.services.accounts import Principal, active_token_ids, authenticate
 from zapsync.services.context import AppContext
 from zapsync.services.errors import Invalid, ServiceError, Unauthorized
-from zapsync.services.message_views import conversation_json, message_json
-from zapsync.services.messaging import parse_send_request, queue_send
+from zapsync.services.messaging import queue_send
 from zapsync.settings import Settings
 from zapsync.store.types import MAX_ID
 
@@ -254,7 +255,7 @@ class Realtime:
                 try:
                     return await action(sid, await self._principal(sid), data)
                 except ServiceError as exc:
-                    return {"ok": False, "error": exc.detail, "status": exc.status_code}
+                    return {"ok": False, "error": exc.detail, "status": answer_to(exc).status}
                 except Exception:
                     log.exception("socket event failed", event_name=name)
                     return {"ok": False, "error": "an unexpected error occurred", "status": 500}

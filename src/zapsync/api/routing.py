@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zapsync.api.deps import get_principal, require_admin
-from zapsync.services.errors import Invalid
-from zapsync.services.media import UnsupportedMedia
+from zapsync.services.errors import Invalid, UnsupportedMedia
 
 ROLE_KEY = "x-zapsync-role"
 MAX_JSON_DEPTH = 32  # no body this API takes nests half as deep; json.loads recurses

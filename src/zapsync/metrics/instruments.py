@@ -12,7 +12,7 @@ import time
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 from zapsync.providers.registry import PROVIDERS
-from zapsync.services.errors import ServiceError
+from zapsync.services.errors import Refusal, ServiceError, WebhookRefused
 
 # No `_created` series beside every counter: they double the scrape and no dashboard reads them.
 disable_created_metrics()
@@ -25,9 +25,25 @@ def gateway_label(provider: str) -> str:
     return provider if provider in PROVIDERS else "unknown"
 
 
+# A refused webhook by its kind: every failed credential counts as one (`unauthorized`), so
+# the figures say no more than the answer does about which session ids exist.
+_REFUSAL_LABELS: dict[Refusal, str] = {
+    Refusal.UNKNOWN_SESSION: "unauthorized",
+    Refusal.WRONG_SECRET: "unauthorized",
+    Refusal.BAD_SIGNATURE: "unauthorized",
+    Refusal.EXPIRED_SIGNATURE: "unauthorized",
+    Refusal.ARCHIVED: "gone",
+    Refusal.MALFORMED: "malformed_webhook",
+    Refusal.TOO_LARGE: "payload_too_large",
+    Refusal.RATE_LIMITED: "too_many_requests",
+}
+
+
 def refusal_label(error: ServiceError) -> str:
-    """`unauthorized`, `malformed_webhook`, …: the refusal's kind, from its class."""
-    return re.sub(r"[^a-z0-9]+", "_", error.title.lower()).strip("_") or "refused"
+    """`unauthorized`, `malformed_webhook`, …: the refusal's kind (else its class's name)."""
+    if isinstance(error, WebhookRefused):
+        return _REFUSAL_LABELS[error.refusal]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower() or "refused"
 
 
 class Metrics:

@@ -38,6 +38,12 @@ class Principal:
         return self.role == "admin"
 
 
+async def whoami(db: AsyncSession, principal: Principal) -> tuple[User, Organization]:
+    """The user a principal is, and their organization."""
+    user = await db.get_one(User, principal.user_id)
+    return user, await db.get_one(Organization, principal.organization_id)
+
+
 async def create_organization(db: AsyncSession, name: str) -> Organization:
     name = name.strip()
     if not name:

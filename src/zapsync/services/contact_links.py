@@ -19,10 +19,9 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event
+from zapsync.bus.events import Event, conversation_json
 from zapsync.bus.memory import EventBus
 from zapsync.domain.identity import InvalidJid, JidKind, identity_of, parse_jid
-from zapsync.services.message_views import conversation_json
 from zapsync.store.models import Contact, Conversation, ExternalRef, Message
 from zapsync.store.text import search_key
 from zapsync.store.upsert import table_of, upsert_many

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
 from zapsync.services.keyset import after, decode_cursor, encode_cursor, order_by
 from zapsync.services.message_store import publish_conversations
-from zapsync.services.message_views import contact_json, conversation_json, message_json
 from zapsync.store.models import Contact, Conversation, Message, OutboxItem
 from zapsync.store.text import search_key
 from zapsync.store.types import utcnow
@@ -28,22 +27,32 @@ STATUSES: tuple[str, ...] = get_args(ConversationStatus)
 SEND_KIND = "gateway.send"  # the outbox kind of a message zapsync sends through a gateway
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
-class Page:
-    items: list[dict[str, Any]]
+class Page(Generic[T]):
+    items: list[T]
     next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
+class Delivered:
+    """A stored message and, for an outgoing one that failed, why."""
+
+    message: Message
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
-    messages: list[dict[str, Any]]  # oldest first
+    messages: list[Delivered]  # oldest first
     next_before: int | None  # pass as `before` for the page of older messages
     has_more: bool
 
 
-def with_delivery(message: Message, error: str | None) -> dict[str, Any]:
-    """A message as the API shows it: an outgoing message that failed says why."""
-    return {**message_json(message), "error": error if message.ack == "failed" else None}
+def delivered(message: Message, error: str | None) -> Delivered:
+    return Delivered(message, error if message.ack == "failed" else None)
 
 
 async def get_conversation(
@@ -103,7 +112,7 @@ async def list_conversations(
     q: str | None = None,
     cursor: str | None = None,
     limit: int = 30,
-) -> Page:
+) -> Page[tuple[Conversation, Contact | None]]:
     """Newest activity first; conversations without any message come last."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}")
@@ -134,12 +143,15 @@ async def list_conversations(
     if len(rows) > limit:
         last = page[-1][0]
         next_cursor = encode_cursor(last.last_message_at, last.id)
-    return Page([conversation_json(c, contact) for c, contact in page], next_cursor)
+    return Page([(c, contact) for c, contact in page], next_cursor)
 
 
-async def conversation_view(db: AsyncSession, conversation: Conversation) -> dict[str, Any]:
+async def with_contact(
+    db: AsyncSession, conversation: Conversation
+) -> tuple[Conversation, Contact | None]:
+    """The conversation and its contact (a group has none)."""
     contact = await db.get(Contact, conversation.contact_id) if conversation.contact_id else None
-    return conversation_json(conversation, contact)
+    return conversation, contact
 
 
 async def list_messages(
@@ -186,7 +198,7 @@ async def list_messages(
     rows = (await db.execute(stmt)).tuples().all()
     newest_first = rows[:limit]
     has_more = len(rows) > limit
-    messages = [with_delivery(m, error) for m, error in reversed(newest_first)]
+    messages = [delivered(m, error) for m, error in reversed(newest_first)]
     next_before = newest_first[-1][0].id if has_more else None
     return MessagePage(messages, next_before, has_more)
 
@@ -246,7 +258,7 @@ async def list_contacts(
     q: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
-) -> Page:
+) -> Page[Contact]:
     """By name (case-insensitive), contacts without a name last."""
     # The cursor keeps the database's own lower(): SQLite's folds ASCII only, Python's all.
     key, row_id = func.lower(Contact.name), Contact.id
@@ -270,16 +282,15 @@ async def list_contacts(
     if len(rows) > limit:
         last, sort_key = page[-1]
         next_cursor = encode_cursor(sort_key, last.id)
-    return Page([contact_json(c) for c, _ in page], next_cursor)
+    return Page([c for c, _ in page], next_cursor)
 
 
-async def contact_view(db: AsyncSession, contact: Contact) -> dict[str, Any]:
-    """A contact with its conversations (one per session it wrote to or was written from)."""
-    conversations = (
-        await db.scalars(
-            select(Conversation)
-            .where(Conversation.contact_id == contact.id)
-            .order_by(*order_by(Conversation.last_message_at, Conversation.id, descending=True))
-        )
-    ).all()
-    return {**contact_json(contact), "conversations": [conversation_json(c) for c in conversations]}
+async def conversations_of(db: AsyncSession, contact: Contact) -> list[Conversation]:
+    """A contact's conversations (one per session it wrote to or was written from), newest
+    activity first."""
+    conversations = await db.scalars(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id)
+        .order_by(*order_by(Conversation.last_message_at, Conversation.id, descending=True))
+    )
+    return list(conversations.all())

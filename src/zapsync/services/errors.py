@@ -1,42 +1,81 @@
-"""Errors a use case raises; the API turns each into a problem-details response."""
+"""Why a use case refused, by meaning. A service raises these and knows nothing of HTTP: the
+API maps each kind to a status and title (`api/problems.py`), the CLI prints the detail, the
+socket server acks with it."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class ServiceError(Exception):
-    status_code = 400
-    title = "Bad request"
+    """A refusal with a reason a person can act on (`detail`)."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers the answer needs (e.g. Retry-After)."""
-        return {}
+
+class Malformed(ServiceError):
+    """The input could not be read at all."""
 
 
 class NotFound(ServiceError):
-    status_code = 404
-    title = "Not found"
+    """No such object in the caller's organization (another's is not found either)."""
 
 
 class Conflict(ServiceError):
-    status_code = 409
-    title = "Conflict"
+    """The object's state does not allow this now."""
 
 
 class Invalid(ServiceError):
-    status_code = 422
-    title = "Unprocessable entity"
+    """The input was read and refused, with the reason."""
 
 
 class Unauthorized(ServiceError):
-    status_code = 401
-    title = "Unauthorized"
+    """The caller did not prove who it is."""
 
 
 class Forbidden(ServiceError):
-    status_code = 403
-    title = "Forbidden"
+    """The caller is known and may not do this."""
+
+
+class Gone(ServiceError):
+    """It existed and does not any more (an archived session, an expired link)."""
+
+
+class TooLarge(ServiceError):
+    """The input is larger than the limit the detail names."""
+
+
+class UnsupportedMedia(ServiceError):
+    """The input's type is not one this takes."""
+
+
+class TooMany(ServiceError):
+    """Too many attempts; `retry_after` seconds until the next one is taken."""
+
+    def __init__(self, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Refusal(StrEnum):
+    """Why a webhook delivery was refused; logs and metrics count these."""
+
+    UNKNOWN_SESSION = "unknown_session"
+    WRONG_SECRET = "wrong_secret"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED_SIGNATURE = "expired_signature"
+    ARCHIVED = "archived"
+    MALFORMED = "malformed"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+
+
+class WebhookRefused(ServiceError):
+    """A delivery refused before anything of it was written."""
+
+    def __init__(self, refusal: Refusal, detail: str, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.refusal = refusal
+        self.retry_after = retry_after  # seconds, with RATE_LIMITED

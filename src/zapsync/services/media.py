@@ -1,8 +1,8 @@
 """Media agents send: which types WhatsApp takes, uploaded files kept under
-`data_dir/media/`, and the signed URL a gateway fetches them from.
+`data_dir/media/`, and the signature of the URL a gateway fetches them from.
 
 The gateway downloads the file itself and cannot carry a zapsync token, so an upload is
-reachable at `{ZAPSYNC_PUBLIC_URL}/api/v1/media/{name}?sig=…`: the name is random and the
+reachable by a signed URL (the API builds it, `api/media_urls.py`): the name is random and the
 signature (itsdangerous' timestamped HMAC of the name under the secret key) proves zapsync
 issued it, for `ZAPSYNC_MEDIA_URL_HOURS` (a leaked URL stops working). A token of the owning
 organization opens it at any time.
@@ -14,6 +14,7 @@ import asyncio
 import mimetypes
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -21,7 +22,15 @@ from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
-from zapsync.services.errors import Forbidden, Invalid, NotFound, ServiceError
+from zapsync.services.errors import (
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    ServiceError,
+    TooLarge,
+    UnsupportedMedia,
+)
 from zapsync.settings import Settings
 
 MEDIA_TYPES = ("image", "video", "audio", "document")
@@ -40,16 +49,6 @@ _MAGIC = {
 _MIME = re.compile(r"^[a-z0-9][\w.+-]*/[\w.+-]+$")
 NAME = re.compile(r"^(?P<org>\d+)-[A-Za-z0-9_-]{22}(\.[a-z0-9]{1,10})?$")
 CHUNK = 1024 * 1024
-
-
-class TooLarge(ServiceError):
-    status_code = 413
-    title = "Payload too large"
-
-
-class UnsupportedMedia(ServiceError):
-    status_code = 415
-    title = "Unsupported media type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ def kind_of(mime: str | None) -> str:
 
 
 def check_type(kind: str, mime: str | None) -> None:
-    """Refuse (415) a file WhatsApp would not take as a `kind` message."""
+    """Refuse (UnsupportedMedia) a file WhatsApp would not take as a `kind` message."""
     if kind not in MEDIA_TYPES:
         raise Invalid(f"a file is sent as one of {', '.join(MEDIA_TYPES)}, not {kind!r}")
     allowed = ALLOWED.get(kind)
@@ -108,11 +107,6 @@ def check_url_media(kind: str, url: str, mime: str | None) -> str | None:
     if mime is not None:
         check_type(kind, mime)
     return mime
-
-
-class LinkExpired(ServiceError):
-    status_code = 410
-    title = "Gone"
 
 
 _SALT = "zapsync.media-url"
@@ -144,12 +138,12 @@ def sign(secret_key: str, name: str, *, issued_at: int | None = None) -> str:
 def signature_refusal(
     secret_key: str, name: str, sig: str, max_age_seconds: int
 ) -> ServiceError | None:
-    """None for a URL zapsync issued less than `max_age_seconds` ago; else why not: 410
-    (expired) or 403 (anything else: forged, cut, another file's, not even ASCII)."""
+    """None for a URL zapsync issued less than `max_age_seconds` ago; else why not: Gone
+    (expired) or Forbidden (anything else: forged, cut, another file's, not even ASCII)."""
     try:
         _signer(secret_key).unsign(f"{name}.{sig}", max_age=max_age_seconds)
     except SignatureExpired:
-        return LinkExpired(
+        return Gone(
             "this media URL has expired (ZAPSYNC_MEDIA_URL_HOURS); "
             "open it with a token or send the file again"
         )
@@ -160,13 +154,6 @@ def signature_refusal(
 
 def url_lifetime_seconds(settings: Settings) -> int:
     return int(settings.media_url_hours * 3600)
-
-
-def signed_url(
-    settings: Settings, secret_key: str, name: str, *, issued_at: int | None = None
-) -> str:
-    sig = sign(secret_key, name, issued_at=issued_at)
-    return f"{settings.public_url}/api/v1/media/{name}?sig={sig}"
 
 
 def owner_of(name: str) -> int | None:
@@ -218,7 +205,7 @@ def _copy(source: BinaryIO, target: Path, limit: int, mime: str) -> int:
 
 async def store_upload(
     settings: Settings,
-    secret_key: str,
+    url_of: Callable[[str], str],
     organization_id: int,
     source: BinaryIO,
     *,
@@ -226,11 +213,12 @@ async def store_upload(
     mime: str,
     file_name: str | None,
 ) -> StoredMedia:
-    """Keep an uploaded file (after `check_type`) and return the URL to send it by."""
+    """Keep an uploaded file (after `check_type`) and return the URL to send it by
+    (`url_of(name)`: the caller knows where files are served)."""
     name = f"{organization_id}-{secrets.token_urlsafe(16)}{_extension(mime, file_name)}"
     target = media_dir(settings) / name
     size = await asyncio.to_thread(_copy, source, target, max_bytes(settings), mime)
-    url = signed_url(settings, secret_key, name)
+    url = url_of(name)
     return StoredMedia(name=name, url=url, mime_type=mime, size=size)
 
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event, EventName
+from zapsync.bus.events import Event, EventName, conversation_json, message_json
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import ACK_RANK, Ack, MessageType
@@ -50,7 +50,6 @@ from zapsync.services.chat_resolution import (
     target_of,
 )
 from zapsync.services.contact_links import clip, link_identity
-from zapsync.services.message_views import conversation_json, message_json
 from zapsync.store.models import Contact, Conversation, Message, PendingAck
 from zapsync.store.text import storable_text
 from zapsync.store.types import UTCDateTime, utcnow

@@ -5,83 +5,30 @@ restart or a gateway outage in between loses nothing."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event
+from zapsync.bus.events import Event, message_json
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import MessageType
+from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.security.urls import UnsafeUrl, UrlPolicy
 from zapsync.services.accounts import Principal
 from zapsync.services.conversations import SEND_KIND, get_conversation
 from zapsync.services.errors import Conflict, Invalid
 from zapsync.services.media import check_url_media
 from zapsync.services.message_store import preview_of, publish_conversations
-from zapsync.services.message_views import message_json
 from zapsync.store.models import Conversation, Message, OutboxItem, Session
-from zapsync.store.text import storable_text
 from zapsync.store.types import utcnow
 
 LOCAL_PREFIX = "local-"  # provider_message_id of a message the gateway has not taken yet
 
 
-class SendRequest(BaseModel):
-    """A message to send: text, or media the gateway fetches from `url`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    type: Literal["text", "image", "video", "audio", "document"]
-    content: str | None = Field(default=None, max_length=65536, description="the text (type text)")
-    url: str | None = Field(default=None, max_length=2048, description="http(s) URL of the media")
-    caption: str | None = Field(default=None, max_length=4096)
-    file_name: str | None = Field(default=None, max_length=300)
-    mime_type: str | None = Field(default=None, max_length=120)
-
-    @field_validator("content", "caption", "file_name", mode="before")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
-        # What is stored, shown and sent is one text: the store could not hold the rest (and
-        # half an emoji cut by a client would be refused as not text at all).
-        return storable_text(value) if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _complete(self) -> SendRequest:
-        if self.type == "text":
-            if not (self.content and self.content.strip()):
-                raise ValueError("a text message needs a non-empty content")
-            if self.url or self.caption or self.file_name or self.mime_type:
-                raise ValueError("a text message takes only content")
-            return self
-        if self.content:
-            raise ValueError(f"a {self.type} message takes a caption, not content")
-        if not self.url:
-            raise ValueError(f"a {self.type} message needs the url of the file")
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("url must be an http:// or https:// URL")
-        return self
-
-
-def parse_send_request(data: Any) -> SendRequest:
-    """A SendRequest from untrusted JSON, or a 422 naming what is wrong."""
-    try:
-        return SendRequest.model_validate(data)
-    except ValidationError as exc:
-        reasons = []
-        for err in exc.errors()[:5]:
-            loc = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            reasons.append(f"{loc}: {msg}" if loc else msg)
-        raise Invalid("; ".join(reasons)) from None
-
-
-def outbox_payload(request: SendRequest, mime_type: str | None) -> dict[str, Any]:
+def outbox_payload(request: OutgoingMessage, mime_type: str | None) -> dict[str, Any]:
     if request.type == "text":
         return {"type": "text", "text": request.content}
     return {
@@ -93,7 +40,7 @@ def outbox_payload(request: SendRequest, mime_type: str | None) -> dict[str, Any
     }
 
 
-def _preview(request: SendRequest) -> str:
+def _preview(request: OutgoingMessage) -> str:
     domain = gateway.Message(
         provider_message_id="",
         chat_jid="",
@@ -112,7 +59,7 @@ async def queue_send(
     bus: EventBus,
     principal: Principal,
     conversation_id: int,
-    request: SendRequest,
+    request: OutgoingMessage,
     *,
     url_policy: UrlPolicy = UrlPolicy(),
 ) -> Message:
@@ -120,7 +67,7 @@ async def queue_send(
     `new_message` and `conversation_updated`. Returns the stored message.
 
     A media URL the gateway would download from a cloud metadata or link-local address is
-    refused (422): the gateway usually runs beside zapsync, inside the same network."""
+    refused (Invalid): the gateway usually runs beside zapsync, inside the same network."""
     conversation = await get_conversation(db, principal, conversation_id)
     session = await db.get(Session, conversation.session_id)
     if session is None or session.archived_at is not None:

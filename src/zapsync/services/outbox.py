@@ -43,14 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event
+from zapsync.bus.events import Event, message_json
 from zapsync.domain.gateway import ACK_RANK, Ack, SentMessage
 from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable, MediaToSend
 from zapsync.services.backoff import backoff
 from zapsync.services.context import AppContext
 from zapsync.services.conversations import SEND_KIND
 from zapsync.services.message_store import apply_ack
-from zapsync.services.message_views import message_json
 from zapsync.services.messaging import LOCAL_PREFIX
 from zapsync.services.session_gateway import gateway_for
 from zapsync.store.models import Conversation, ExternalRef, Message, OutboxItem, PendingAck, Session

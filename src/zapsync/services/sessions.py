@@ -299,25 +299,6 @@ def publish_qr(ctx: AppContext, db: AsyncSession, session: Session, qr: QrCode) 
     )
 
 
-def qr_reason(session: Session, qr: QrCode | None) -> str | None:
-    """Why an answer carries no QR, in words a user can act on."""
-    if qr is not None and (qr.code or qr.pairing_code):
-        return None
-    status = session.status
-    if status == SessionStatus.CONNECTED.value:
-        return "the session is connected: there is nothing to scan"
-    if status in (SessionStatus.CONNECTING.value, SessionStatus.CREATING.value):
-        return (
-            "the gateway has no QR yet: it is connecting; "
-            f"GET /api/v1/sessions/{session.id}/qr shortly, or wait for qr_updated"
-        )
-    if status == SessionStatus.QR_PENDING.value:
-        return f"the gateway sent no QR with its answer; GET /api/v1/sessions/{session.id}/qr"
-    if status == SessionStatus.FAILED.value:
-        return f"the session failed: {session.status_reason}"
-    return f"the gateway is not pairing; POST /api/v1/sessions/{session.id}/connect starts it"
-
-
 async def live_status(ctx: AppContext, db: AsyncSession, session: Session) -> LiveState:
     """Ask the gateway now; writes nothing (but that the instance is gone, when it is)."""
     gateway = gateway_for(ctx, session)

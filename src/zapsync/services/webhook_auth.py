@@ -12,56 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from zapsync.providers.base import Gateway, Signature
 from zapsync.security.tokens import secrets_equal
-from zapsync.services.errors import ServiceError
+from zapsync.services.errors import Refusal, WebhookRefused
 from zapsync.services.webhook_secrets import WebhookSecrets
 
 TOKEN_HEADER = "x-zapsync-token"
 TOKEN_PARAM = "token"
 
 
-class Refusal(StrEnum):
-    UNKNOWN_SESSION = "unknown_session"
-    WRONG_SECRET = "wrong_secret"
-    BAD_SIGNATURE = "bad_signature"
-    EXPIRED_SIGNATURE = "expired_signature"
-    ARCHIVED = "archived"
-    MALFORMED = "malformed"
-    TOO_LARGE = "too_large"
-    RATE_LIMITED = "rate_limited"
-
-
-_ANSWERS: dict[Refusal, tuple[int, str]] = {
-    Refusal.UNKNOWN_SESSION: (401, "Unauthorized"),
-    Refusal.WRONG_SECRET: (401, "Unauthorized"),
-    Refusal.BAD_SIGNATURE: (401, "Unauthorized"),
-    Refusal.EXPIRED_SIGNATURE: (401, "Unauthorized"),
-    Refusal.ARCHIVED: (410, "Gone"),
-    Refusal.MALFORMED: (400, "Malformed webhook"),
-    Refusal.TOO_LARGE: (413, "Payload too large"),
-    Refusal.RATE_LIMITED: (429, "Too many requests"),
-}
-
 # One answer for an unknown session and for every wrong credential: a caller without the
 # secret learns nothing about which session ids exist.
 NOT_YOURS = "unknown session, or a wrong webhook secret or signature"
-
-
-class WebhookRefused(ServiceError):
-    """A delivery refused before anything of it was written."""
-
-    def __init__(self, refusal: Refusal, detail: str, *, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.refusal = refusal
-        self.status_code, self.title = _ANSWERS[refusal]
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
 
 def authenticate(

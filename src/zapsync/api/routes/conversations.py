@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.datastructures import UploadFile
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
+from zapsync.api.media_urls import url_builder
 from zapsync.api.params import PathId, QueryBigId, QueryId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute, read_json
@@ -16,17 +17,19 @@ from zapsync.api.schemas import (
     ConversationPage,
     ConversationPublic,
     ConversationUpdate,
+    MessageCreate,
     MessagePage,
     MessagePublic,
 )
+from zapsync.api.schemas.messages import parse_send_request
+from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.security.urls import url_policy
 from zapsync.services import conversations as svc
 from zapsync.services import media
 from zapsync.services.accounts import Principal
 from zapsync.services.context import AppContext
-from zapsync.services.errors import Invalid
-from zapsync.services.message_views import message_json
-from zapsync.services.messaging import SendRequest, parse_send_request, queue_send
+from zapsync.services.errors import Invalid, TooLarge, UnsupportedMedia
+from zapsync.services.messaging import queue_send
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], route_class=ApiRoute)
 
@@ -40,7 +43,7 @@ SEND_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": SendRequest.model_json_schema()},
+            "application/json": {"schema": MessageCreate.model_json_schema()},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -70,42 +73,43 @@ async def list_conversations(
     q: Annotated[str | None, Query(max_length=200, description="name or phone")] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
-) -> dict[str, Any]:
+) -> ConversationPage:
     """Newest activity first, each with its contact, last message preview and unread count.
     Pass `next_cursor` back as `cursor` for the next page."""
     page = await svc.list_conversations(
         db, principal, session_id=session_id, status=status, q=q, cursor=cursor, limit=limit
     )
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    items = [ConversationPublic.of(c, contact) for c, contact in page.items]
+    return ConversationPage(items=items, next_cursor=page.next_cursor)
 
 
 @router.get("/{conversation_id}", response_model=ConversationPublic)
 async def get_conversation(
     conversation_id: PathId, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> ConversationPublic:
     conversation = await svc.get_conversation(db, principal, conversation_id)
-    return await svc.conversation_view(db, conversation)
+    return ConversationPublic.of(*await svc.with_contact(db, conversation))
 
 
 @router.patch("/{conversation_id}", response_model=ConversationPublic)
 async def update_conversation(
     conversation_id: PathId, body: ConversationUpdate, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> ConversationPublic:
     """Set the status (`open`, `pending`, `resolved`); publishes `conversation_updated`."""
     conversation = await svc.get_conversation(db, principal, conversation_id)
     if body.status is None:
         raise Invalid("nothing to change: give a status (open, pending or resolved)")
     conversation = await svc.set_status(db, ctx.bus, principal, conversation.id, body.status)
-    return await svc.conversation_view(db, conversation)
+    return ConversationPublic.of(*await svc.with_contact(db, conversation))
 
 
 @router.put("/{conversation_id}/read", response_model=ConversationPublic)
 async def mark_read(
     conversation_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> ConversationPublic:
     """Zero the unread count; publishes `messages_read`."""
     conversation = await svc.mark_read(db, ctx.bus, principal, conversation_id)
-    return await svc.conversation_view(db, conversation)
+    return ConversationPublic.of(*await svc.with_contact(db, conversation))
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagePage)
@@ -118,16 +122,16 @@ async def list_messages(
         int | None, Query(ge=1, le=MAX_PAGE, description="1 = the newest messages")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> MessagePage:
     """Going back in time: oldest first within the page; `next_before` asks for the page
     before it (null when there is none); `before` is a message id: the page before it."""
     conversation = await svc.get_conversation(db, principal, conversation_id)
     result = await svc.list_messages(db, conversation, before=before, page=page, limit=limit)
-    return {
-        "messages": result.messages,
-        "next_before": result.next_before,
-        "has_more": result.has_more,
-    }
+    return MessagePage(
+        messages=[MessagePublic.of(d.message, d.error) for d in result.messages],
+        next_before=result.next_before,
+        has_more=result.has_more,
+    )
 
 
 @router.post(
@@ -139,7 +143,7 @@ async def list_messages(
 )
 async def send_message(
     conversation_id: PathId, request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> MessagePublic:
     """Queue a message: JSON `{"type": "text", "content": …}`, media by URL
     `{"type": "image|video|audio|document", "url": …, "caption"?, "file_name"?,
     "mime_type"?}`, or a multipart upload (`file`, and optionally `type` and `caption`).
@@ -155,7 +159,7 @@ async def send_message(
         # A body without a content type has always been taken as JSON here.
         body = parse_send_request(await read_json(request, untyped_is_json=True))
     else:
-        raise media.UnsupportedMedia("send application/json or multipart/form-data")
+        raise UnsupportedMedia("send application/json or multipart/form-data")
     try:
         message = await queue_send(
             db, ctx.bus, principal, conversation_id, body, url_policy=url_policy(ctx.settings)
@@ -164,16 +168,16 @@ async def send_message(
         if stored is not None:
             media.discard(ctx.settings, stored.name)
         raise
-    return {**message_json(message), "error": None}
+    return MessagePublic.of(message)
 
 
 async def _upload(
     request: Request, ctx: AppContext, principal: Principal
-) -> tuple[SendRequest, media.StoredMedia]:
+) -> tuple[OutgoingMessage, media.StoredMedia]:
     limit = media.max_bytes(ctx.settings)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-        raise media.TooLarge(
+        raise TooLarge(
             f"the upload is larger than the {ctx.settings.max_upload_mb:g} MB limit "
             "(ZAPSYNC_MAX_UPLOAD_MB)"
         )
@@ -190,7 +194,7 @@ async def _upload(
         caption = form.get("caption")
         stored = await media.store_upload(
             ctx.settings,
-            ctx.settings.resolved_secret_key(),
+            url_builder(ctx.settings),
             principal.organization_id,
             upload.file,
             kind=kind,

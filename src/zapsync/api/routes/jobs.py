@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db, Scheduler
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import JobPublic, JobReport
@@ -16,7 +17,6 @@ from zapsync.jobs.scheduler import next_run_times
 from zapsync.security.tokens import secrets_equal
 from zapsync.services.errors import NotFound, Unauthorized
 from zapsync.services.runs import last_run, run_summary
-from zapsync.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=ApiRoute)
 cron_router = APIRouter(
@@ -37,34 +37,35 @@ def job_named(name: str) -> JobSpec:
 
 @router.get("", response_model=list[JobPublic])
 async def list_jobs(
-    request: Request, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> list[dict[str, Any]]:
+    ctx: Ctx, db: Db, principal: CurrentPrincipal, scheduler: Scheduler
+) -> list[JobPublic]:
     """Each job's schedule, this organization's last run (outcome and counts) and the next
     run, in `ZAPSYNC_TIMEZONE`."""
-    scheduler = getattr(request.app.state, "scheduler", None)
-    nexts = next_run_times(ctx, scheduler, utcnow())
+    nexts = next_run_times(ctx, scheduler, datetime.now(UTC))
     jobs = []
     for name, spec in JOBS.items():
         run = await last_run(db, name, principal.organization_id)
         nxt = nexts.get(name)
         jobs.append(
-            {
-                "name": name,
-                "description": spec.description,
-                "schedule": spec.schedule,
-                "scheduled": bool(scheduler and scheduler.running),
-                "last_run": run_summary(run),
-                "next_run": nxt.isoformat() if nxt else None,
-            }
+            JobPublic.model_validate(
+                {
+                    "name": name,
+                    "description": spec.description,
+                    "schedule": spec.schedule,
+                    "scheduled": bool(scheduler and scheduler.running),
+                    "last_run": run_summary(run),
+                    "next_run": nxt.isoformat() if nxt else None,
+                }
+            )
         )
     return jobs
 
 
 @router.post("/{name}/run", response_model=JobReport)
-async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
+async def run_job(name: str, ctx: Ctx, principal: AdminPrincipal) -> JobReport:
     """Run a job now for this organization only and return its report."""
     spec = job_named(name)
-    return await spec.func(ctx, principal.organization_id, "manual")
+    return JobReport.model_validate(await spec.func(ctx, principal.organization_id, "manual"))
 
 
 # GET too: Vercel Cron and many hosted schedulers can only send a GET.
@@ -74,7 +75,7 @@ async def cron_job(
     name: str,
     ctx: Ctx,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_cron_bearer)],
-) -> dict[str, Any]:
+) -> JobReport:
     """For an outside cron: `Authorization: Bearer <CRON_SECRET>`; runs for every organization."""
     expected = ctx.settings.cron_secret.get_secret_value() if ctx.settings.cron_secret else ""
     if not expected:
@@ -82,4 +83,4 @@ async def cron_job(
     if creds is None or not secrets_equal(creds.credentials, expected):
         raise Unauthorized("wrong cron secret")
     spec = job_named(name)
-    return await spec.func(ctx, None, "cron")
+    return JobReport.model_validate(await spec.func(ctx, None, "cron"))

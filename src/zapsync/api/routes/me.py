@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 
 from zapsync.api.deps import Ctx, CurrentPrincipal, Db
 from zapsync.api.params import PathId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
+from zapsync.api.schemas import MePublic
 from zapsync.services import accounts
-from zapsync.store.models import Organization, User
 
 router = APIRouter(prefix="/api/v1", tags=["account"], route_class=ApiRoute)
 
 
-class MePublic(BaseModel):
-    user_id: int
-    email: str
-    role: str
-    organization_id: int
-    organization: str
-
-
 @router.get("/me")
 async def me(principal: CurrentPrincipal, db: Db) -> MePublic:
-    user = await db.get_one(User, principal.user_id)
-    org = await db.get_one(Organization, principal.organization_id)
+    user, org = await accounts.whoami(db, principal)
     return MePublic(
         user_id=user.id,
         email=user.email,

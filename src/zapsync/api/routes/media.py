@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zapsync.api.deps import Ctx, get_principal
+from zapsync.api.openapi import BINARY
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ROLE_KEY, ApiRoute, Role
 from zapsync.services import media
@@ -29,7 +30,9 @@ INLINE = frozenset().union(*media.ALLOWED.values())  # types WhatsApp plays; no 
     responses={
         200: {
             "description": "the file: as what WhatsApp plays, anything else as a download",
-            "content": {t: {} for t in ("image/*", "video/*", "audio/*", "application/*")},
+            "content": {
+                t: {"schema": BINARY} for t in ("image/*", "video/*", "audio/*", "application/*")
+            },
         },
         **problem_responses(401, 403, 404, 410, 422),
     },

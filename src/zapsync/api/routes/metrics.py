@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from zapsync.api.deps import Ctx
+from zapsync.api.deps import Ctx, Db
+from zapsync.api.openapi import TEXT
 from zapsync.metrics.database import database_families
 from zapsync.security.tokens import secrets_equal
 from zapsync.services.errors import Unauthorized
@@ -26,10 +27,13 @@ _bearer = HTTPBearer(auto_error=False, description="ZAPSYNC_METRICS_TOKEN")
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, 401: {"description": "no token"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": TEXT}}},
+        401: {"description": "no token"},
+    },
 )
 async def metrics(
-    ctx: Ctx, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ctx: Ctx, db: Db, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Response:
     """Webhooks, ingest latency, status checks, sessions up, outbox depth and age, job runs."""
     expected = ctx.settings.metrics_token
@@ -37,7 +41,6 @@ async def metrics(
         raise Unauthorized("metrics are disabled: set ZAPSYNC_METRICS_TOKEN")
     if creds is None or not secrets_equal(creds.credentials, expected.get_secret_value()):
         raise Unauthorized("wrong metrics token")
-    async with ctx.db.session() as db:
-        stored = await database_families(db)
+    stored = await database_families(db)
     body = generate_latest(ctx.metrics.registry) + generate_latest(stored)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -3,16 +3,13 @@ sandbox sessions (scan the QR, drop the link, receive a message). For demos and 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
 from zapsync.api.params import PathId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
-from zapsync.api.schemas import InboundPublic, PhonePublic
+from zapsync.api.schemas import InboundIn, InboundPublic, PhonePublic, ScanIn
 from zapsync.sandbox.control import describe
 from zapsync.sandbox.world import SimInstance
 from zapsync.services import sessions as svc
@@ -27,16 +24,6 @@ router = APIRouter(
 )
 
 
-class ScanIn(BaseModel):
-    phone: str = "5511900000001"
-
-
-class InboundIn(BaseModel):
-    from_phone: str = "5511987654321"
-    body: str
-    push_name: str | None = None
-
-
 async def _instance(ctx: Ctx, db: Db, principal: CurrentPrincipal, session_id: int) -> SimInstance:
     session = await svc.get_session(db, principal, session_id)
     if session.provider != "sandbox":
@@ -48,41 +35,39 @@ async def _instance(ctx: Ctx, db: Db, principal: CurrentPrincipal, session_id: i
 
 
 @router.get("/{session_id}", response_model=PhonePublic)
-async def phone(
-    session_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+async def phone(session_id: PathId, ctx: Ctx, db: Db, principal: CurrentPrincipal) -> PhonePublic:
     """What the simulated phone holds: its link state, chats, unread chats and what it sent."""
-    return describe(await _instance(ctx, db, principal, session_id))
+    return PhonePublic.model_validate(describe(await _instance(ctx, db, principal, session_id)))
 
 
 @router.post("/{session_id}/scan", response_model=PhonePublic)
 async def scan(
     session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal, body: ScanIn | None = None
-) -> dict[str, Any]:
+) -> PhonePublic:
     """Scan the session's QR code with the simulated phone."""
     inst = await _instance(ctx, db, principal, session_id)
     try:
         ctx.world.scan(inst, (body or ScanIn()).phone)
     except ValueError as exc:
         raise Conflict(str(exc)) from None
-    return describe(inst)
+    return PhonePublic.model_validate(describe(inst))
 
 
 @router.post("/{session_id}/drop", response_model=PhonePublic)
-async def drop(session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal) -> dict[str, Any]:
+async def drop(session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal) -> PhonePublic:
     """Lose the link to WhatsApp silently (no logout, no event), as real phones do."""
     inst = await _instance(ctx, db, principal, session_id)
     ctx.world.drop(inst, silent=True)
-    return describe(inst)
+    return PhonePublic.model_validate(describe(inst))
 
 
 @router.post("/{session_id}/inbound", response_model=InboundPublic)
 async def inbound(
     session_id: PathId, body: InboundIn, ctx: Ctx, db: Db, principal: CurrentPrincipal
-) -> dict[str, Any]:
+) -> InboundPublic:
     """A customer sends the session a text message."""
     inst = await _instance(ctx, db, principal, session_id)
     msg = ctx.world.inbound(
         inst, f"{body.from_phone}@s.whatsapp.net", body.body, push_name=body.push_name
     )
-    return {"id": msg.id, "chat_jid": msg.chat_jid}
+    return InboundPublic(id=msg.id, chat_jid=msg.chat_jid)

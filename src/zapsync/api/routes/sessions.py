@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
+from zapsync.api.openapi import BINARY, TEXT
 from zapsync.api.params import PathId
 from zapsync.api.problems import problem_responses
 from zapsync.api.qr_images import png_bytes, png_data_url, svg_text
@@ -22,12 +24,12 @@ from zapsync.api.schemas import (
     SessionPublic,
     StatusSyncReport,
 )
+from zapsync.api.schemas.sessions import qr_reason
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.services import sessions as svc
 from zapsync.services.conversation_import import import_conversations
 from zapsync.services.status_sync import apply_status_sync
-from zapsync.store.types import utcnow
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=ApiRoute)
 
@@ -56,7 +58,7 @@ async def create_session(
     return SessionCreated(
         **SessionPublic.of(created.session).model_dump(),
         qr=qr_public(created.qr),
-        qr_reason=svc.qr_reason(created.session, created.qr),
+        qr_reason=qr_reason(created.session, created.qr),
         replaced_webhook=created.replaced_webhook,
         forward_secret=created.forward_secret,
     )
@@ -117,7 +119,7 @@ async def connect_session(
     return SessionCreated(
         **SessionPublic.of(session).model_dump(),
         qr=qr_public(qr),
-        qr_reason=svc.qr_reason(session, qr),
+        qr_reason=qr_reason(session, qr),
     )
 
 
@@ -134,7 +136,7 @@ async def logout_session(
     "/{session_id}/qr",
     response_model=QrPublic,
     responses={
-        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+        200: {"content": {"image/png": {"schema": BINARY}, "image/svg+xml": {"schema": TEXT}}},
         **problem_responses(409),  # connected already: nothing to scan
     },
 )
@@ -144,7 +146,7 @@ async def session_qr(
     db: Db,
     principal: AdminPrincipal,
     format: Annotated[Literal["json", "png", "svg"], Query()] = "json",
-) -> Any:
+) -> QrPublic | Response | None:
     """The QR code to scan: JSON with the raw code, pairing code and a PNG data URL, or the
     image itself with `?format=png|svg`. Reading never starts pairing (`POST /connect` does)."""
     session = await svc.get_session(db, principal, session_id)
@@ -171,31 +173,31 @@ async def live_status(
         status=live.status.value,
         stored_status=session.status,
         gateway_status=live.raw_status,
-        checked_at=utcnow(),
+        checked_at=datetime.now(UTC),
     )
 
 
 @router.post("/{session_id}/status-sync", response_model=StatusSyncReport)
 async def sync_one(
     session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
-) -> dict[str, Any]:
+) -> StatusSyncReport:
     """Apply the gateway's real status to this session."""
     await svc.get_session(db, principal, session_id)
     await db.rollback()  # release the read transaction before the sync writes
     report = await apply_status_sync(
         ctx, organization_id=principal.organization_id, session_id=session_id
     )
-    return report.as_dict()
+    return StatusSyncReport.model_validate(report.as_dict())
 
 
 @router.post("/{session_id}/sync-conversations", response_model=ImportReportPublic)
 async def sync_conversations(
     session_id: PathId, ctx: Ctx, db: Db, principal: AdminPrincipal
-) -> dict[str, Any]:
+) -> ImportReportPublic:
     """Import the session's chats and messages now (seed 000's `POST /sync`); the report of
     the recorded sync run. Safe to repeat: a second run writes nothing new."""
     session = await svc.get_session(db, principal, session_id)
     svc.ensure_active(session)
     await db.rollback()
     report = await import_conversations(ctx, session_id, trigger="manual")
-    return asdict(report)
+    return ImportReportPublic.model_validate(asdict(report))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal
@@ -15,17 +13,19 @@ router = APIRouter(prefix="/api/v1/status-sync", tags=["status sync"], route_cla
 
 
 @router.get("", response_model=StatusSyncDryRun)
-async def status_sync_dry_run(ctx: Ctx, principal: CurrentPrincipal) -> dict[str, Any]:
+async def status_sync_dry_run(ctx: Ctx, principal: CurrentPrincipal) -> StatusSyncDryRun:
     """Stored status next to the live one for every session; changes nothing."""
     sessions = await dry_run(ctx, organization_id=principal.organization_id)
-    return {
-        "sessions": sessions,
-        "needs_sync": sum(1 for s in sessions if s["needs_sync"]),
-        "errors": sum(1 for s in sessions if s["error"]),
-    }
+    return StatusSyncDryRun.model_validate(
+        {
+            "sessions": sessions,
+            "needs_sync": sum(1 for s in sessions if s["needs_sync"]),
+            "errors": sum(1 for s in sessions if s["error"]),
+        }
+    )
 
 
 @router.post("", response_model=StatusSyncReport)
-async def status_sync_apply(ctx: Ctx, principal: AdminPrincipal) -> dict[str, Any]:
+async def status_sync_apply(ctx: Ctx, principal: AdminPrincipal) -> StatusSyncReport:
     report = await apply_status_sync(ctx, organization_id=principal.organization_id)
-    return report.as_dict()
+    return StatusSyncReport.model_validate(report.as_dict())

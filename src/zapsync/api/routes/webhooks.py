@@ -7,20 +7,17 @@ ZAPSYNC_WEBHOOK_MAX_BODY_MB (api/body_limit.py). Every refusal is logged and cou
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 
 from zapsync.api.body_limit import BodyTooLarge
+from zapsync.api.deps import Batcher, Forwards, KnownSessionsDep, Refusals, WebhookLimitsDep
 from zapsync.api.params import PathId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import WebhookReceived
-from zapsync.security.rate_limits import RateLimit, RateLimited
-from zapsync.services.webhook_auth import Refusal, WebhookRefused
-from zapsync.services.webhook_batches import WebhookBatcher
-from zapsync.services.webhook_refusals import RefusalCounter
+from zapsync.api.webhook_limits import WebhookLimits
+from zapsync.security.rate_limits import RateLimited
+from zapsync.services.errors import Refusal, WebhookRefused
 from zapsync.services.webhooks import Delivery, KnownSessions
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
@@ -34,14 +31,6 @@ PATH = r"/api/v1/webhooks/[^/]+/[^/]+(/[^/]+)?"  # the routes below, for the bod
 FORGERIES = frozenset({Refusal.WRONG_SECRET, Refusal.BAD_SIGNATURE})
 
 
-class WebhookLimits:
-    """Deliveries per session, and refused deliveries per client address."""
-
-    def __init__(self, per_session: str, refusals_per_client: str) -> None:
-        self.per_session = RateLimit("webhook", per_session)
-        self.refusals = RateLimit("webhook-refused", refusals_per_client)
-
-
 @router.post(
     "/{provider}/{session_id}",
     response_model=WebhookReceived,
@@ -52,12 +41,24 @@ class WebhookLimits:
 )
 # Evolution with `byEvents` appends the event as a path suffix (`/messages-upsert`).
 @router.post("/{provider}/{session_id}/{event_suffix}", include_in_schema=False)
-async def gateway_webhook(provider: str, session_id: PathId, request: Request) -> JSONResponse:
-    counter: RefusalCounter = request.app.state.webhook_refusals
-    limits: WebhookLimits = request.app.state.webhook_limits
+async def gateway_webhook(
+    provider: str,
+    session_id: PathId,
+    request: Request,
+    response: Response,
+    counter: Refusals,
+    limits: WebhookLimitsDep,
+    known: KnownSessionsDep,
+    batcher: Batcher,
+    forwards: Forwards,
+) -> WebhookReceived:
     client = request.client.host if request.client else None
     try:
-        content, status = await _receive(request, limits, provider, session_id, client)
+        await _admit(limits, known, provider, session_id, client)
+        body = await request.body()
+        # Applied with the other deliveries waiting, in one transaction; answered after commit.
+        delivery = Delivery.of(provider, session_id, request.headers, request.query_params, body)
+        outcome = await batcher.receive(delivery)
     except (WebhookRefused, BodyTooLarge) as exc:
         refusal = exc.refusal if isinstance(exc, WebhookRefused) else Refusal.TOO_LARGE
         counter.note(
@@ -66,13 +67,20 @@ async def gateway_webhook(provider: str, session_id: PathId, request: Request) -
         if refusal in FORGERIES:
             await limits.refusals.hit(client or "-")
         raise
-    return JSONResponse(content, status_code=status)
+    if outcome.forwarded:  # committed: relay it to the team's own webhook now
+        forwards.wake()
+    if outcome.only_unknown:
+        response.status_code = 202
+        return WebhookReceived(
+            received=outcome.events, applied=outcome.applied, ignored=outcome.ignored
+        )
+    return WebhookReceived(received=outcome.events, applied=outcome.applied)
 
 
-async def _receive(
-    request: Request, limits: WebhookLimits, provider: str, session_id: int, client: str | None
-) -> tuple[dict[str, Any], int]:
-    known: KnownSessions = request.app.state.webhook_sessions
+async def _admit(
+    limits: WebhookLimits, known: KnownSessions, provider: str, session_id: int, client: str | None
+) -> None:
+    """Refuse what is cheap to refuse (rate limits, an unknown session) before the body is read."""
     try:
         await limits.refusals.check(client or "-")
         await limits.per_session.hit(f"{provider}:{session_id}")
@@ -82,16 +90,4 @@ async def _receive(
             f"too many webhooks; retry after {exc.retry_after} s",
             retry_after=exc.retry_after,
         ) from None
-    await known.check(provider, session_id)  # before reading the body
-    body = await request.body()
-    # Applied with the other deliveries waiting, in one transaction; answered after commit.
-    batcher: WebhookBatcher = request.app.state.webhooks
-    delivery = Delivery.of(provider, session_id, request.headers, request.query_params, body)
-    outcome = await batcher.receive(delivery)
-    if outcome.forwarded:  # committed: relay it to the team's own webhook now
-        request.app.state.forwards.wake()
-    content: dict[str, Any] = {"received": outcome.events, "applied": outcome.applied}
-    if outcome.only_unknown:
-        content["ignored"] = outcome.ignored
-        return content, 202
-    return content, 200
+    await known.check(provider, session_id)

@@ -1,0 +1,40 @@
+"""Whether this process can serve: the database answers and its migrations are at head."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+from zapsync.services.context import AppContext
+from zapsync.store.migrate import head_revision
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+async def check_ready(ctx: AppContext) -> Readiness:
+    """Never raises: whatever fails is the reason it is not ready."""
+    checks: dict[str, Any] = {}
+    ok = True
+    try:
+        async with ctx.db.engine.connect() as conn:
+            revision = await asyncio.wait_for(
+                conn.scalar(text("SELECT version_num FROM alembic_version")), timeout=5
+            )
+        checks["database"] = "ok"
+        head = head_revision()
+        checks["migrations"] = {"current": revision, "head": head}
+        if revision != head:
+            ok = False
+            checks["reason"] = "migrations are not at head: run `zapsync db upgrade`"
+    except Exception as exc:  # any failure means not ready; the reason is reported
+        ok = False
+        checks["database"] = "unreachable"
+        checks["reason"] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}"
+    return Readiness(ok, checks)
