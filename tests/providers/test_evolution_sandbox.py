@@ -32,7 +32,7 @@ from zapsync.providers.base import (
     MediaToSend,
     WebhookTarget,
 )
-from zapsync.providers.evolution import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
+from zapsync.providers.evolution.client import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
 from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
 
 SECRET = "s3cr3t-for-tests"

@@ -29,7 +29,6 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evolution
-from zapsync.providers import evolution_payloads as payloads
 from zapsync.providers.baileys import recipient
 from zapsync.providers.base import (
     UNSIGNED,
@@ -41,9 +40,10 @@ from zapsync.providers.base import (
     SignatureCheck,
     WebhookTarget,
 )
-from zapsync.providers.evolution_payloads import event_name, qr_code
+from zapsync.providers.evolution import payloads
+from zapsync.providers.evolution.errors import PERMANENT_ERRORS
+from zapsync.providers.evolution.payloads import event_name, qr_code
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
-from zapsync.providers.permanent_errors import EVOLUTION as PERMANENT_ERRORS
 
 __all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
 

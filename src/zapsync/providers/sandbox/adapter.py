@@ -1,7 +1,7 @@
 """The built-in `sandbox` gateway: the simulated world in this process, no HTTP.
 
-Its events do not travel as webhooks; `events_of` turns a WorldEvent into the same typed
-events a webhook parser returns, and the app feeds them to the same service."""
+Its events do not travel as webhooks; `payloads.events_of` turns a WorldEvent into the same
+typed events a webhook parser returns, and the app feeds them to the same service."""
 
 from __future__ import annotations
 
@@ -10,22 +10,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 from zapsync.domain.gateway import (
-    Ack,
     Chat,
     InstanceInfo,
     LiveState,
     Message,
-    MessageAcked,
-    MessageReceived,
-    MessageType,
     QrCode,
-    QrUpdated,
     SentMessage,
-    StatusChanged,
-    UnknownEvent,
     WebhookEvent,
 )
-from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import (
     UNSIGNED,
     ForeignWebhook,
@@ -37,65 +29,8 @@ from zapsync.providers.base import (
     WebhookRejected,
     WebhookTarget,
 )
-from zapsync.sandbox.world import Fault, LinkState, SimInstance, SimMessage, World, WorldEvent
-
-ACKS = {-1: Ack.FAILED, 0: Ack.PENDING, 1: Ack.SENT, 2: Ack.DELIVERED, 3: Ack.READ, 4: Ack.PLAYED}
-TYPES = {t.value: t for t in MessageType}
-# A voice note (`ptt`) is audio.
-_KINDS = {**TYPES, "ptt": MessageType.AUDIO}
-
-
-def status_of(inst: SimInstance) -> SessionStatus:
-    if inst.state is LinkState.OPEN:
-        return SessionStatus.CONNECTED
-    if inst.state is LinkState.QR:
-        return SessionStatus.QR_PENDING
-    if inst.state is LinkState.STARTING:
-        return SessionStatus.CONNECTING
-    if inst.state is LinkState.FAILED:
-        return SessionStatus.FAILED
-    if inst.logged_out and inst.phone is not None:
-        return SessionStatus.LOGGED_OUT
-    return SessionStatus.DISCONNECTED
-
-
-def to_domain(msg: SimMessage) -> Message:
-    kind = _KINDS.get(msg.type, MessageType.OTHER)
-    # Positional: an import converts every message, and keywords cost a third of the call.
-    return Message(
-        msg.id,  # provider_message_id
-        msg.chat_jid,
-        msg.from_me,
-        kind,  # type
-        datetime.fromtimestamp(msg.timestamp, UTC),  # timestamp
-        msg.body,
-        msg.sender_jid,
-        msg.push_name,  # sender_name
-        msg.chat_alt_jid,
-        msg.media_url,
-        msg.mime_type,
-        msg.file_name,
-        None,  # caption
-        msg.type == "ptt",  # is_voice_note
-        None if kind is not MessageType.OTHER else msg.type,  # raw_type
-        ACKS.get(msg.ack),  # ack
-        msg.reaction_to,
-    )
-
-
-def events_of(event: WorldEvent) -> list[WebhookEvent]:
-    inst = event.instance
-    if event.kind == "status":
-        return [StatusChanged(status_of(inst), str(event.data.get("state")), phone=inst.phone)]
-    if event.kind == "qr":
-        return [QrUpdated(QrCode(event.data.get("code")))]
-    if event.kind == "message":
-        return [MessageReceived(to_domain(event.data["message"]))]
-    if event.kind == "ack":
-        return [
-            MessageAcked(event.data["message_id"], event.data["chat_jid"], ACKS[event.data["ack"]])
-        ]
-    return [UnknownEvent(event.kind)]
+from zapsync.providers.sandbox.payloads import status_of, to_domain
+from zapsync.sandbox.world import Fault, LinkState, SimInstance, World
 
 
 class SandboxGateway:

@@ -28,7 +28,6 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus
-from zapsync.providers import waha_payloads as payloads
 from zapsync.providers.base import (
     UNSIGNED,
     ForeignWebhook,
@@ -43,6 +42,7 @@ from zapsync.providers.base import (
     webhook_object,
 )
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.waha import payloads
 
 # `message.any` alone: it carries incoming and own messages, and adding `message` would
 # deliver every incoming message twice (WAHA issue 1384).
