@@ -44,6 +44,13 @@ from zapsync.providers.evolution import payloads
 from zapsync.providers.evolution.errors import PERMANENT_ERRORS
 from zapsync.providers.evolution.payloads import event_name, qr_code
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.paging import (
+    OffsetPaginator,
+    Page,
+    PageNumberPaginator,
+    SeenKeys,
+    paginate,
+)
 
 __all__ = ["TOKEN_HEADER", "WEBHOOK_EVENTS", "EvolutionGateway", "event_name"]
 
@@ -300,27 +307,24 @@ class EvolutionGateway:
     async def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
         """findChats with take/skip. Only chats with a stored message are listed (the list is
         built from the Message table), so an empty answer right after pairing is normal."""
-        skip = 0
-        seen: set[str] = set()
-        while True:
-            items = await self._call(
-                "POST",
-                self._path("chat/findChats"),
-                expect=list,
-                json={"where": {}, "take": page_size, "skip": skip},
-            )
+
+        async def fetch(params: dict[str, Any]) -> Page[Any]:
+            body = {"where": {}, **params}
+            path = self._path("chat/findChats")
+            return Page(await self._call("POST", path, expect=list, json=body))
+
+        # A build that ignores take/skip answers everything at once, or the same page again.
+        paginator = OffsetPaginator(page_size, limit_param="take", offset_param="skip")
+        seen = SeenKeys()
+        async for page in paginate(fetch, paginator):
             try:
-                chats = [payloads.chat(item) for item in items]
+                chats = [payloads.chat(item) for item in page.items]
             except payloads.PayloadError as exc:
                 raise GatewayUnavailable(f"Evolution findChats: {exc}") from None
-            fresh = [c for c in chats if c.jid not in seen]
-            seen.update(c.jid for c in fresh)
-            if fresh:
-                yield fresh
-            # A build that ignores take/skip answers everything at once, or the same page again.
-            if len(items) != page_size or not fresh:
+            fresh = seen.fresh(chats, lambda c: c.jid)
+            if not fresh:
                 return
-            skip += len(items)
+            yield fresh
 
     async def list_contacts(self) -> list[ContactSeen]:
         """findContacts: the Contact rows, whose `pushName` is the name saved on the phone
@@ -351,28 +355,29 @@ class EvolutionGateway:
             # dropped and every page back to the start is served). The upper bound is open:
             # the last second its 32-bit `messageTimestamp` column holds, whatever its clock.
             where["messageTimestamp"] = {"gte": _iso(since), "lte": _iso(_LAST_STORABLE)}
-        page = 1
-        seen: set[str] = set()
-        while True:
-            data = await self._call(
-                "POST",
-                self._path("chat/findMessages"),
-                json={"where": where, "page": page, "offset": page_size},
-            )
+
+        async def fetch(params: dict[str, Any]) -> Page[Any]:
+            path = self._path("chat/findMessages")
+            data = await self._call("POST", path, json={"where": where, **params})
             block = data.get("messages")
             records = block.get("records") if isinstance(block, dict) else None
             if not isinstance(records, list):
                 raise GatewayUnavailable("Evolution findMessages answered without records")
+            pages = block.get("pages") if isinstance(block, dict) else None
+            return Page(records, pages if isinstance(pages, int) else None)
+
+        # `offset` is Evolution's name for the page size.
+        paginator = PageNumberPaginator(page_size=page_size, size_param="offset")
+        seen = SeenKeys()
+        async for page in paginate(fetch, paginator):
             batch: list[Message] = []
             new = 0
             reached_since = False
             try:
-                for record in records:
+                for record in page.items:
                     msg = None if payloads.is_protocol(record) else payloads.message(record)
-                    record_id = payloads.record_id(record)
-                    if record_id in seen:
+                    if not seen.first(payloads.record_id(record)):
                         continue
-                    seen.add(record_id)
                     new += 1
                     if msg is None:  # an edit or revoke stored as a message
                         continue
@@ -384,12 +389,9 @@ class EvolutionGateway:
                 raise GatewayUnavailable(f"Evolution findMessages: {exc}") from None
             if batch:
                 yield batch
-            pages = block.get("pages") if isinstance(block, dict) else None
-            last_page = page >= pages if isinstance(pages, int) else len(records) < page_size
             # `new == 0`: a build that ignores `page` repeats the same records forever.
-            if reached_since or new == 0 or last_page:
+            if reached_since or new == 0:
                 return
-            page += 1
 
     # --- sending ----------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from zapsync.providers.base import (
     webhook_object,
 )
 from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.paging import OffsetPaginator, Page, SeenKeys, paginate
 from zapsync.providers.waha import payloads
 
 # `message.any` alone: it carries incoming and own messages, and adding `message` would
@@ -254,49 +255,42 @@ class WahaGateway:
     # --- chats and messages ----------------------------------------------------------
 
     async def list_chats(self, page_size: int = 100) -> AsyncIterator[list[Chat]]:
-        offset = 0
-        seen: set[str] = set()
-        while True:
+        async def fetch(params: dict[str, Any]) -> Page[Any]:
             # Sorted by id, not by activity: a message arriving mid-scan must not shift
             # the pages and hide a chat.
-            params = {"limit": page_size, "offset": offset, "sortBy": "id", "sortOrder": "asc"}
-            items = await self._call("GET", f"{self._s}/chats", expect=list, params=params)
-            chats = [self._parse(payloads.chat, item) for item in items]
-            fresh = [c for c in chats if c.jid not in seen]
-            if fresh:
-                seen.update(c.jid for c in fresh)
-                yield fresh
-            # A gateway that ignores `offset` repeats its first page: stop rather than loop.
-            if len(items) < page_size or not fresh:
+            query = {**params, "sortBy": "id", "sortOrder": "asc"}
+            return Page(await self._call("GET", f"{self._s}/chats", expect=list, params=query))
+
+        seen = SeenKeys()
+        async for page in paginate(fetch, OffsetPaginator(page_size)):
+            chats = [self._parse(payloads.chat, item) for item in page.items]
+            fresh = seen.fresh(chats, lambda c: c.jid)
+            if not fresh:  # a gateway that ignores `offset` repeats its first page
                 return
-            offset += len(items)
+            yield fresh
 
     async def list_messages(
         self, chat_jid: str, since: datetime | None = None, page_size: int = 100
     ) -> AsyncIterator[list[Message]]:
         chat_id = quote(payloads.waha_jid(chat_jid), safe="@")
-        offset = 0
-        seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {
-                "limit": page_size,
-                "offset": offset,
-                "downloadMedia": "false",
-            }
+        path = f"{self._s}/chats/{chat_id}/messages"
+
+        async def fetch(params: dict[str, Any]) -> Page[Any]:
+            query: dict[str, Any] = {**params, "downloadMedia": "false"}
             if since is not None:
-                params["filter.timestamp.gte"] = int(since.timestamp())
-            path = f"{self._s}/chats/{chat_id}/messages"
-            items = await self._call("GET", path, expect=list, params=params)
-            msgs = [self._parse(payloads.message, item) for item in items]
-            fresh = [m for m in msgs if m.provider_message_id not in seen]
-            seen.update(m.provider_message_id for m in fresh)
+                query["filter.timestamp.gte"] = int(since.timestamp())
+            return Page(await self._call("GET", path, expect=list, params=query))
+
+        seen = SeenKeys()
+        async for page in paginate(fetch, OffsetPaginator(page_size)):
+            msgs = [self._parse(payloads.message, item) for item in page.items]
+            fresh = seen.fresh(msgs, lambda m: m.provider_message_id)
             wanted = [m for m in fresh if since is None or m.timestamp >= since]
             if wanted:
                 yield wanted
             # Newest first: once one is older than `since` the rest are too.
-            if len(items) < page_size or not fresh or len(wanted) < len(fresh):
+            if not fresh or len(wanted) < len(fresh):
                 return
-            offset += len(items)
 
     @staticmethod
     def _parse(parse: Any, item: Any) -> Any:
