@@ -24,7 +24,7 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.evolution.client import EvolutionGateway
-from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
 from zapsync.services.context import AppContext
 from zapsync.store.models import Session
 

@@ -33,7 +33,7 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.evolution.client import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
-from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
 
 SECRET = "s3cr3t-for-tests"
 PHONE = "5511900000001"

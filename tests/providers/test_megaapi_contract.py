@@ -25,7 +25,8 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import UNSIGNED, GatewayUnavailable, WebhookRejected
 from zapsync.providers.megaapi.client import MegaApiGateway
-from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN, message_payload
+from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
+from zapsync.sandbox.dialects.megaapi.shapes import message_payload
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World

@@ -23,7 +23,7 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.megaapi.client import MegaApiGateway
-from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN
+from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from zapsync.sandbox.dialects.evolution_shapes import BAILEYS, db_id, iso
+from zapsync.sandbox.dialects.evolution.shapes import BAILEYS, db_id, iso
 from zapsync.sandbox.world import SimInstance, WebhookConfig
 
 # Every event Evolution can send (the `Events` enum in src/api/types/wa.types.ts), in the

@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from zapsync.sandbox.dialects import evolution_shapes as shapes
-from zapsync.sandbox.dialects.evolution_state import EvoInstance, Registry
+from zapsync.sandbox.dialects.evolution import shapes
+from zapsync.sandbox.dialects.evolution.state import EvoInstance, Registry
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import LinkState, SimInstance, SimMessage, WorldEvent
 
