@@ -23,8 +23,8 @@ from zapsync.providers.base import (
     MediaToSend,
     WebhookTarget,
 )
-from zapsync.providers.evolution import EvolutionGateway
-from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+from zapsync.providers.evolution.client import EvolutionGateway
+from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
 from zapsync.services.context import AppContext
 from zapsync.store.models import Session
 

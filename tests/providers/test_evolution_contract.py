@@ -46,7 +46,7 @@ from zapsync.providers.base import (
     WebhookRejected,
     WebhookTarget,
 )
-from zapsync.providers.evolution import WEBHOOK_EVENTS, EvolutionGateway, event_name
+from zapsync.providers.evolution.client import WEBHOOK_EVENTS, EvolutionGateway, event_name
 
 EVOLUTION = CONTRACTS / "evolution"
 REAL = EVOLUTION / "real-2.3.6"

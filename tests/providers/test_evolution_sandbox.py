@@ -32,8 +32,8 @@ from zapsync.providers.base import (
     MediaToSend,
     WebhookTarget,
 )
-from zapsync.providers.evolution import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
-from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+from zapsync.providers.evolution.client import TOKEN_HEADER, WEBHOOK_EVENTS, EvolutionGateway
+from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
 
 SECRET = "s3cr3t-for-tests"
 PHONE = "5511900000001"

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from tests.support.contracts import CONTRACTS
 from tests.support.servers import serve_in_thread
 from zapsync.domain.gateway import (
     Ack,
@@ -24,13 +24,14 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus
 from zapsync.providers.base import UNSIGNED, GatewayUnavailable, WebhookRejected
-from zapsync.providers.megaapi import MegaApiGateway
-from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN, message_payload
+from zapsync.providers.megaapi.client import MegaApiGateway
+from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
+from zapsync.sandbox.dialects.megaapi.shapes import message_payload
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World
 
-SAMPLES = Path(__file__).parent.parent / "fixtures" / "megaapi"
+SAMPLES = CONTRACTS / "megaapi"
 
 
 def sample(name: str) -> Any:

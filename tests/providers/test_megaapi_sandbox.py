@@ -22,8 +22,8 @@ from zapsync.providers.base import (
     MediaToSend,
     WebhookTarget,
 )
-from zapsync.providers.megaapi import MegaApiGateway
-from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN
+from zapsync.providers.megaapi.client import MegaApiGateway
+from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World

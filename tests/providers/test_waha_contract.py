@@ -23,10 +23,10 @@ from zapsync.domain.gateway import (
     UnknownEvent,
 )
 from zapsync.domain.status import SessionStatus
-from zapsync.providers import waha_payloads as payloads
 from zapsync.providers.base import UNSIGNED, Signature, WebhookRejected
 from zapsync.providers.http import gateway_reason
-from zapsync.providers.waha import WahaGateway, signature
+from zapsync.providers.waha import payloads
+from zapsync.providers.waha.client import WahaGateway, signature
 
 CONTRACTS = SHARED / "waha"
 REAL = CONTRACTS / "real-2024.10.8"

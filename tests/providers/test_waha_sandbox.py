@@ -31,7 +31,7 @@ from zapsync.providers.base import (
     Signature,
     WebhookTarget,
 )
-from zapsync.providers.waha import WahaGateway
+from zapsync.providers.waha.client import WahaGateway
 
 KEY = "sandbox-waha-key"
 SECRET = "s3cr3t-for-tests"

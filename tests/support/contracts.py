@@ -1,4 +1,7 @@
-"""Where the shared payload samples live: `../shared/contracts` beside the repository."""
+"""Where the gateways' captured payload samples live: `tests/fixtures/<gateway>/`.
+
+Copied from the shared `contracts/` folder (samples from the gateways' public documentation
+and captures of real servers), so the tests replay them without a folder outside the repo."""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-CONTRACTS = Path(__file__).resolve().parents[2].parent / "shared" / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def sample(relative: str) -> Any:

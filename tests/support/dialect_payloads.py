@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from zapsync.sandbox.dialects import evolution_shapes, megaapi, waha
+from zapsync.sandbox.dialects.evolution import shapes as evolution_shapes
+from zapsync.sandbox.dialects.megaapi import shapes as megaapi
+from zapsync.sandbox.dialects.waha import shapes as waha
 from zapsync.sandbox.world import SimInstance, SimMessage, World
 
 DIALECTS = ("evolution", "waha", "megaapi")

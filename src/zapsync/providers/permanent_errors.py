@@ -1,4 +1,5 @@
-"""Errors a gateway answers as 5xx although trying again can never help, one table per gateway.
+"""Errors a gateway answers as 5xx although trying again can never help; each gateway keeps
+its own table in its package (`providers/evolution/errors.py`).
 
 A 5xx normally means "unavailable, retry later" (`GatewayUnavailable`). Some gateways answer a
 request that is wrong in itself the same way: Evolution renders any exception as a 500, so an
@@ -24,9 +25,3 @@ class PermanentErrors:
             return True
         text = reason.lower()
         return any(fragment in text for fragment in self.reasons)
-
-
-# Evolution API 2.3: exceptions thrown while preparing a message, rendered as a 500.
-EVOLUTION = PermanentErrors(
-    reasons=("input buffer contains unsupported image format",),  # sharp: the bytes are no image
-)

@@ -54,7 +54,7 @@ class GatewayFactory:
     def build(self, provider: str, config: Mapping[str, str], instance: str) -> Gateway:
         """`instance` names the sandbox instance (zapsync creates one per sandbox session)."""
         if provider == "evolution":
-            from zapsync.providers.evolution import EvolutionGateway
+            from zapsync.providers.evolution.client import EvolutionGateway
 
             return EvolutionGateway(
                 config["base_url"],
@@ -64,7 +64,7 @@ class GatewayFactory:
                 timeout=self.timeout,
             )
         if provider == "waha":
-            from zapsync.providers.waha import WahaGateway
+            from zapsync.providers.waha.client import WahaGateway
 
             return WahaGateway(
                 config["base_url"],
@@ -74,7 +74,7 @@ class GatewayFactory:
                 timeout=self.timeout,
             )
         if provider == "megaapi":
-            from zapsync.providers.megaapi import MegaApiGateway
+            from zapsync.providers.megaapi.client import MegaApiGateway
 
             return MegaApiGateway(
                 config["base_url"],
@@ -84,7 +84,7 @@ class GatewayFactory:
                 timeout=self.timeout,
             )
         if provider == "sandbox":
-            from zapsync.providers.sandbox import SandboxGateway
+            from zapsync.providers.sandbox.adapter import SandboxGateway
 
             return SandboxGateway(self.world, instance)
         raise ValueError(f"unknown provider {provider!r}")

@@ -70,6 +70,7 @@ def build_sandbox_app(
     install_docs(app)  # offline, as zapsync's own
     app.state.world = world
     app.state.sender = sender
+    app.state.dialect = front.state  # what the dialect's routes share
     app.add_middleware(FaultInjection, world=world)
     app.include_router(build_control_router(world))
     app.include_router(front.router)

@@ -10,7 +10,7 @@ import contextlib
 
 import structlog
 
-from zapsync.providers.sandbox import events_of
+from zapsync.providers.sandbox.payloads import events_of
 from zapsync.sandbox.world import WorldEvent
 from zapsync.services.context import AppContext
 from zapsync.services.webhooks import apply_events
