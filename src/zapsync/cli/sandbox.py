@@ -49,13 +49,13 @@ def _credential(dialect: str) -> tuple[str, str, str]:
     """The session config's credential field, the key this dialect accepts, and the field
     naming the instance; the keys are read from the dialects so they are stated once."""
     if dialect == "waha":
-        from zapsync.sandbox.dialects.waha import SANDBOX_API_KEY
+        from zapsync.sandbox.dialects.waha.http import SANDBOX_API_KEY
 
         return "api_key", SANDBOX_API_KEY, "session"
     if dialect == "megaapi":
-        from zapsync.sandbox.dialects.megaapi import SANDBOX_TOKEN
+        from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
 
         return "token", SANDBOX_TOKEN, "instance_key"
-    from zapsync.sandbox.dialects.evolution import GLOBAL_API_KEY
+    from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
 
     return "api_key", GLOBAL_API_KEY, "instance"

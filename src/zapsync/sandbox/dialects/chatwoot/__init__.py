@@ -42,4 +42,4 @@ def build(
     def on_event(_: WorldEvent) -> None:
         """A helpdesk has no WhatsApp link: the gateway world's events are not Chatwoot's."""
 
-    return DialectFrontEnd(name="chatwoot", router=router, on_event=on_event)
+    return DialectFrontEnd(name="chatwoot", router=router, on_event=on_event, state=state)
