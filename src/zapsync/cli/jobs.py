@@ -121,7 +121,9 @@ def status_sync(
     result, skipped = run_with_context(body)
     if session is None or not skipped:
         if as_json:
-            _print_json(result if isinstance(result, list) else {**result, "not_checked": skipped})
+            if isinstance(result, dict) and skipped:
+                result = {**result, "not_checked": skipped}
+            _print_json(result)
         elif isinstance(result, list):
             _print_dry_run(result)
         else:
