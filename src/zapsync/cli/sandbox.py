@@ -11,7 +11,7 @@ from zapsync.cli.runner import console
 
 # zapsync.sandbox.dialects.DIALECTS, spelled out: importing it loads FastAPI for every
 # `zapsync --help` (tests/test_cli_startup.py checks the two agree).
-DIALECTS = ("evolution", "waha", "megaapi")
+DIALECTS = ("evolution", "waha", "megaapi", "chatwoot")
 
 app = typer.Typer(help="The simulated WhatsApp gateway, for demos, tests and benchmarks.")
 
@@ -52,6 +52,10 @@ def _credential(dialect: str) -> tuple[str, str, str]:
         from zapsync.sandbox.dialects.waha.http import SANDBOX_API_KEY
 
         return "api_key", SANDBOX_API_KEY, "session"
+    if dialect == "chatwoot":
+        from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_TOKEN as CHATWOOT_TOKEN
+
+        return "api_key", CHATWOOT_TOKEN, "account_id"
     if dialect == "megaapi":
         from zapsync.sandbox.dialects.megaapi.dialect import SANDBOX_TOKEN
 
