@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant
+from tests.support.inbox import eventually
 from tests.support.sessions import insert_session
 from zapsync.services import webhooks
 from zapsync.services.context import AppContext
@@ -133,26 +134,44 @@ async def test_after_a_busy_batch_the_next_waits_for_the_rest_of_the_wave(
     batcher.linger = 0.3  # wide, so the test does not race the clock
     sizes: list[int] = []
     original_apply = batcher._apply
+    # Held after a batch is applied (its requests answered), so what the test sends next is
+    # queued behind it: the waves are made by the test, not by how fast the machine is.
+    resume = asyncio.Event()
+    resume.set()
 
     async def counted(batch: Any) -> None:
         sizes.append(len(batch))
         await original_apply(batch)
+        await resume.wait()
 
     monkeypatch.setattr(batcher, "_apply", counted)
     url = f"/api/v1/webhooks/evolution/{sid}"
 
-    async def post(n: int, after: float = 0.0) -> int:
-        await asyncio.sleep(after)
+    async def post(n: int) -> int:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://zapsync.test") as c:
             return (await c.post(url, content=upsert(n, chat=n % 3), headers=SECRET)).status_code
 
+    def lingering(b: WebhookBatcher) -> bool:
+        taken = getattr(b._queue, "_unfinished_tasks", 0) - b._queue.qsize()
+        return taken == 1 and len(sizes) == 2
+
+    async def queue_of(b: WebhookBatcher) -> WebhookBatcher:
+        return b
+
+    resume.clear()
     started = time.perf_counter()
     assert await post(0) == 200  # alone: no wait
     assert time.perf_counter() - started < batcher.linger
     # A wave: four together (one batch), then the next one opens while two more are coming.
-    assert await asyncio.gather(*(post(n) for n in range(1, 5))) == [200] * 4
-    wave = [post(5), post(6, after=0.05), post(7, after=0.1)]
+    four = asyncio.gather(*(post(n) for n in range(1, 5)))
+    await eventually(lambda: queue_of(batcher), lambda b: b._queue.qsize() == 4)
+    resume.set()
+    assert await four == [200] * 4
+    batcher.linger = 2.0  # the lingering batch waits long enough for 6 and 7 on a loaded machine
+    five = asyncio.ensure_future(post(5))
+    await eventually(lambda: queue_of(batcher), lingering)  # 5 taken, not applied yet
+    wave = [five, post(6), post(7)]
     assert await asyncio.gather(*wave) == [200] * 3
     assert sizes[0] == 1
     assert sizes[-1] == 3, sizes  # 6 and 7 arrived while 5's batch lingered

@@ -4,8 +4,8 @@ Routes take these and never reach into `app.state` themselves."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import Depends, Request
@@ -20,6 +20,8 @@ from zapsync.services.webhook_batches import WebhookBatcher
 from zapsync.services.webhook_forwarding import ForwardRunner
 from zapsync.services.webhook_refusals import RefusalCounter
 from zapsync.services.webhooks import KnownSessions
+
+T = TypeVar("T")
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `zapsync admin create-token`")
 
@@ -61,33 +63,17 @@ async def require_admin(principal: CurrentPrincipal) -> Principal:
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
-def _state(request: Request, name: str) -> Any:
-    return getattr(request.app.state, name)
+def _lifespan_part(name: str, kind: type[T]) -> Callable[[Request], T]:
+    """A dependency giving the `app.state.<name>` the lifespan started, checked to be a `kind`."""
 
+    def part(request: Request) -> T:
+        value = getattr(request.app.state, name)
+        if not isinstance(value, kind):
+            raise TypeError(f"app.state.{name} is not a {kind.__name__}")
+        return value
 
-def get_webhook_batcher(request: Request) -> WebhookBatcher:
-    batcher: WebhookBatcher = _state(request, "webhooks")
-    return batcher
-
-
-def get_known_sessions(request: Request) -> KnownSessions:
-    known: KnownSessions = _state(request, "webhook_sessions")
-    return known
-
-
-def get_webhook_limits(request: Request) -> WebhookLimits:
-    limits: WebhookLimits = _state(request, "webhook_limits")
-    return limits
-
-
-def get_refusal_counter(request: Request) -> RefusalCounter:
-    counter: RefusalCounter = _state(request, "webhook_refusals")
-    return counter
-
-
-def get_forwards(request: Request) -> ForwardRunner:
-    forwards: ForwardRunner = _state(request, "forwards")
-    return forwards
+    part.__name__ = f"get_{name}"
+    return part
 
 
 def get_scheduler(request: Request) -> AsyncIOScheduler | None:
@@ -96,9 +82,13 @@ def get_scheduler(request: Request) -> AsyncIOScheduler | None:
     return scheduler
 
 
-Batcher = Annotated[WebhookBatcher, Depends(get_webhook_batcher)]
-KnownSessionsDep = Annotated[KnownSessions, Depends(get_known_sessions)]
-WebhookLimitsDep = Annotated[WebhookLimits, Depends(get_webhook_limits)]
-Refusals = Annotated[RefusalCounter, Depends(get_refusal_counter)]
-Forwards = Annotated[ForwardRunner, Depends(get_forwards)]
+Batcher = Annotated[WebhookBatcher, Depends(_lifespan_part("webhooks", WebhookBatcher))]
+KnownSessionsDep = Annotated[
+    KnownSessions, Depends(_lifespan_part("webhook_sessions", KnownSessions))
+]
+WebhookLimitsDep = Annotated[
+    WebhookLimits, Depends(_lifespan_part("webhook_limits", WebhookLimits))
+]
+Refusals = Annotated[RefusalCounter, Depends(_lifespan_part("webhook_refusals", RefusalCounter))]
+Forwards = Annotated[ForwardRunner, Depends(_lifespan_part("forwards", ForwardRunner))]
 Scheduler = Annotated[AsyncIOScheduler | None, Depends(get_scheduler)]

@@ -25,6 +25,7 @@ from zapsync.connectors.chatwoot.errors import (
     ChatwootUnavailable,
     error_for,
 )
+from zapsync.connectors.chatwoot.mapping import int_or_none
 from zapsync.connectors.chatwoot.paginators import (
     BeforeIdPaginator,
     PageNumberPaginator,
@@ -191,8 +192,8 @@ class ChatwootClient:
         meta = _object_or_empty(body.get("meta"))
         return ContactsPage(
             items=_items(body.get("payload")),
-            count=_int_or_none(meta.get("count")),
-            current_page=_int_or_none(meta.get("current_page")) or page,
+            count=int_or_none(meta.get("count")),
+            current_page=int_or_none(meta.get("current_page")) or page,
         )
 
     def contact_pages(
@@ -501,11 +502,6 @@ def _payload_list(body: Any) -> list[Json]:
 
 def _items(value: Any) -> list[Json]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.strip().isdigit():

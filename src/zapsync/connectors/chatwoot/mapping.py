@@ -155,7 +155,7 @@ def map_contact(raw: Mapping[str, Any]) -> ChatwootContact:
 def map_conversation(raw: Mapping[str, Any]) -> ChatwootConversation:
     """A conversation from the REST API or a conversation_* webhook (or a message webhook's
     `conversation`)."""
-    display_id = _int(raw.get("id"))
+    display_id = int_or_none(raw.get("id"))
     if display_id is None:
         raise UnmappableRecord(f"conversation without an id: {raw.get('id')!r}")
     chatwoot_status = str(raw.get("status") or "open")
@@ -164,7 +164,7 @@ def map_conversation(raw: Mapping[str, Any]) -> ChatwootConversation:
     meta = _mapping(raw.get("meta"))
     sender = _mapping(meta.get("sender"))
     contact_inbox = _mapping(raw.get("contact_inbox"))
-    contact_id = _int(sender.get("id")) or _int(contact_inbox.get("contact_id"))
+    contact_id = int_or_none(sender.get("id")) or int_or_none(contact_inbox.get("contact_id"))
     labels = raw.get("labels")
     if not isinstance(labels, list):
         labels = []
@@ -173,13 +173,13 @@ def map_conversation(raw: Mapping[str, Any]) -> ChatwootConversation:
         display_id=display_id,
         status=CONVERSATION_STATUS[chatwoot_status],
         chatwoot_status=chatwoot_status,
-        inbox_id=_int(raw.get("inbox_id")),
+        inbox_id=int_or_none(raw.get("inbox_id")),
         channel=_text(meta.get("channel")) or _text(raw.get("channel")),
         contact_external_id=str(contact_id) if contact_id is not None else None,
         source_id=_text(contact_inbox.get("source_id")),
-        messages_count=_int(raw.get("messages_count")),
+        messages_count=int_or_none(raw.get("messages_count")),
         labels=tuple(sorted(str(label) for label in labels)),
-        unread_count=_int(raw.get("unread_count")),
+        unread_count=int_or_none(raw.get("unread_count")),
         last_activity_at=parse_time(raw.get("last_activity_at")),
     )
 
@@ -189,9 +189,9 @@ def map_message(raw: Mapping[str, Any]) -> ChatwootMessage:
     external_id = _id_text(raw.get("id"), "message")
     kind = message_kind(raw.get("message_type"))
     conversation = _mapping(raw.get("conversation"))
-    display_id = _int(raw.get("conversation_id"))
+    display_id = int_or_none(raw.get("conversation_id"))
     if display_id is None:
-        display_id = _int(conversation.get("id"))
+        display_id = int_or_none(conversation.get("id"))
     attachments = tuple(
         _attachment(a) for a in raw.get("attachments") or [] if isinstance(a, Mapping)
     )
@@ -280,7 +280,7 @@ def _attachment(raw: Mapping[str, Any]) -> ChatwootAttachment:
         type=_FILE_TYPES.get(file_type, MessageType.OTHER),
         url=_text(raw.get("data_url")),
         mime_type=_text(raw.get("content_type")),
-        file_size=_int(raw.get("file_size")),
+        file_size=int_or_none(raw.get("file_size")),
     )
 
 
@@ -292,11 +292,12 @@ def _id_text(value: Any, what: str) -> str:
 
 
 def _id_or_none(value: Any) -> str | None:
-    number = _int(value)
+    number = int_or_none(value)
     return str(number) if number is not None else None
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """An id or count Chatwoot sent as a number or as a digit string (booleans are not ids)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
