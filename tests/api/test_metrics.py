@@ -96,7 +96,11 @@ async def test_a_scrape_counts_webhooks_checks_sends_and_job_runs(
 
     after = await eventually(
         lambda: scrape(client),
-        lambda s: value(s, "zapsync_outbox_deliveries_total", outcome="delivered") == 1,
+        # the delivery is counted before its row is marked sent: wait for both
+        lambda s: (
+            value(s, "zapsync_outbox_deliveries_total", outcome="delivered") == 1
+            and value(s, "zapsync_outbox_depth", kind=SEND_KIND) == 1
+        ),
     )
     webhook = "zapsync_webhook_events_total"
     assert value(after, webhook, gateway="evolution", event="StatusChanged", outcome="applied") == 1

@@ -285,6 +285,7 @@ async def test_an_instance_deleted_at_the_gateway_shows_failed_and_is_left_alone
     assert session["status_reason"].startswith("gone:")
     assert "not" in session["status_reason"] or "exist" in session["status_reason"]
 
+    await ctx.tasks.drain()  # the import the connection started asks the gateway too
     seen = gateway.world.requests
     again = (await client.post("/api/v1/status-sync", headers=tenant.headers)).json()
     assert again["checked"] == 0 and again["errors"] == [] and again["healing"] == []
