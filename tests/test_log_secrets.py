@@ -29,7 +29,8 @@ INBOUND = "corpo-de-entrada-confidencial"
 OUTBOUND = "corpo-de-saida-confidencial"
 
 
-async def until(probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+async def until(probe: Callable[[], Awaitable[T | None]], timeout: float = 60.0) -> T:
+    # generous: this server logs every SQL statement at DEBUG, and CI runs two workers at once
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         found = await probe()
@@ -72,7 +73,7 @@ async def exercise(base: str, gateway: str, tenant: Tenant) -> str:
             except httpx.HTTPError:
                 return None
 
-        await until(healthy, timeout=60)
+        await until(healthy)
         instance = "vendas-logs"
         config = {"base_url": gateway, "api_key": KEYS["evolution"], "instance": instance}
         created = await http.post(
@@ -147,6 +148,9 @@ async def test_debug_json_logs_hold_no_secret_and_no_body(
         proc = start_serving(settings, port, output)
         try:
             secret = await exercise(f"http://127.0.0.1:{port}", gateway, tenant)
+        except AssertionError as exc:
+            tail = output.read_text()[-4000:]
+            raise AssertionError(f"{exc}; the server said, last:\n{tail}") from exc
         finally:
             proc.terminate()
             proc.wait(timeout=20)
