@@ -40,9 +40,9 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from bench._common import bench_owner, postgres_url
-from zapsync.services.context import AppContext
-from zapsync.services.conversation_import import import_conversations
-from zapsync.services.session_gateway import sandbox_instance_name
+from zapsync.runtime.context import AppContext
+from zapsync.services.imports.importer import import_conversations
+from zapsync.services.sessions.gateway import sandbox_instance_name
 from zapsync.settings import Settings
 from zapsync.store.db import make_async_engine, make_sync_engine
 from zapsync.store.migrate import upgrade

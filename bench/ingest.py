@@ -22,8 +22,8 @@ import aiohttp
 import socketio
 
 from bench._common import bench_owner, free_port, postgres_url, sqlite_url, zapsync_process
+from zapsync.runtime.context import AppContext
 from zapsync.security.tokens import hash_token, new_token
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import ApiToken, Session

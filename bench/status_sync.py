@@ -13,8 +13,8 @@ import time
 import httpx
 
 from bench._common import bench_owner, sandbox_process, sqlite_url
-from zapsync.services.context import AppContext
-from zapsync.services.status_sync import apply_status_sync
+from zapsync.runtime.context import AppContext
+from zapsync.services.sessions.status_sync import apply_status_sync
 from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import Session

@@ -16,8 +16,8 @@ from fastapi import FastAPI
 from tests.support.databases import backends, migrated_database, wipe
 from tests.support.receiver import Receiver, receiving
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 
 

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.routes import fill, protected_routes
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 
 
 async def _assert_all_refused(

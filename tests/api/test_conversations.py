@@ -17,7 +17,7 @@ from tests.support.inbox import (
     customer_writes,
     messages_of,
 )
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Conversation
 
 T0 = int(time.time()) - 3600

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import problem_of
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.migrate import head_revision
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Conversation, Message, SyncRun
 
 

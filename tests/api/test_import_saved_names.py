@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Tenant
 from tests.support.gateways import SandboxGateway, create_session, running_sandbox
 from tests.support.inbox import conversations_of
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 BRUNO = "5511977776666@s.whatsapp.net"
 CARLA = "5511966665555@s.whatsapp.net"

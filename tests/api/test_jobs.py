@@ -19,7 +19,7 @@ from sqlalchemy import select
 from tests.conftest import Tenant, problem_of
 from tests.support.sessions import insert_session
 from zapsync.jobs.scheduler import build_scheduler, next_run_times
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import Contact, Conversation, Session, SyncRun
 

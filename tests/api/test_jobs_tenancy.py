@@ -15,7 +15,7 @@ from tests.api.test_realtime import first, server, socket
 from tests.conftest import Tenant, make_tenant
 from tests.services.helpers import instance_of
 from tests.support.sessions import insert_session
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import SyncRun
 

@@ -11,7 +11,7 @@ from tests.support.servers import free_port, serving
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
 from zapsync.api.server import server_config
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 
 BODY = sample_bytes("evolution/webhook.connection-update.open.json")

@@ -10,8 +10,8 @@ from sqlalchemy import update
 from tests.api.test_messaging import CUSTOMER, a_conversation, send
 from tests.conftest import Tenant
 from tests.support.inbox import collect, customer_writes, instance, messages_of, settle
-from zapsync.services.context import AppContext
-from zapsync.services.outbox import deliver_due
+from zapsync.runtime.context import AppContext
+from zapsync.services.outbox.delivery import deliver_due
 from zapsync.store.models import OutboxItem
 
 

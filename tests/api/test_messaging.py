@@ -26,10 +26,10 @@ from tests.support.inbox import (
 )
 from zapsync.api.app import create_app
 from zapsync.api.media_urls import signed_url
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import Fault
 from zapsync.services import media
-from zapsync.services.context import AppContext
-from zapsync.services.outbox import deliver_due
+from zapsync.services.outbox.delivery import deliver_due
 from zapsync.settings import Settings
 from zapsync.store.models import Message, OutboxItem
 

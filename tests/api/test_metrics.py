@@ -19,8 +19,8 @@ from tests.support.contracts import sample_bytes
 from tests.support.inbox import connected_session, conversations_of, customer_writes, eventually
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
-from zapsync.services.context import AppContext
-from zapsync.services.conversations import SEND_KIND
+from zapsync.runtime.context import AppContext
+from zapsync.services.inbox.conversations import SEND_KIND
 from zapsync.settings import Settings
 from zapsync.store.models import OutboxItem
 from zapsync.store.types import utcnow

@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import Tenant, make_tenant
 from tests.support.servers import serve_in_thread
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 
 CHECKS = [

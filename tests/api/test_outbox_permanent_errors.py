@@ -13,7 +13,7 @@ from tests.conftest import Tenant
 from tests.support.gateways import SandboxGateway, paired_conversation, running_sandbox
 from tests.support.inbox import eventually
 from tests.support.media_host import media_host
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import OutboxItem
 

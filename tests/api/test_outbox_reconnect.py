@@ -17,7 +17,7 @@ from tests.support.inbox import (
     instance,
     messages_of,
 )
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import OutboxItem
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from tests.conftest import Tenant
 from tests.support.gateways import SandboxGateway, paired_conversation, running_sandbox
 from tests.support.inbox import eventually
-from zapsync.services.backoff import MAX_DELAY_SECONDS, backoff, nominal_delay
-from zapsync.services.context import AppContext
-from zapsync.services.outbox import retry_delay
-from zapsync.services.status_sync import heal_delay
+from zapsync.domain.backoff import MAX_DELAY_SECONDS, backoff, nominal_delay
+from zapsync.runtime.context import AppContext
+from zapsync.services.outbox.delivery import retry_delay
+from zapsync.services.sessions.status_sync import heal_delay
 from zapsync.settings import Settings
 from zapsync.store.models import Message, OutboxItem
 

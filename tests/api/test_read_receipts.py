@@ -22,8 +22,8 @@ from tests.support.inbox import (
     settle,
 )
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import Fault
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 
 CUSTOMER = "5511987650001"

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import Tenant
 from tests.support.gateways import SandboxGateway, create_session, running_sandbox
 from tests.support.inbox import conversations_of
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 LID = "204101010101010@lid"
 PHONE_JID = "5511987650001@s.whatsapp.net"

@@ -19,8 +19,8 @@ import socketio
 from tests.conftest import Tenant
 from tests.support.servers import serving_app
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -26,8 +26,8 @@ from tests.api.test_realtime import (
 )
 from tests.conftest import Tenant
 from zapsync.bus.events import Event
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 
 

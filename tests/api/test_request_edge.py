@@ -17,7 +17,7 @@ from tests.support.counts import table_counts
 from tests.support.gateways import serving_dialect
 from tests.support.inbox import customer_conversation
 from tests.support.routes import fill
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 BEYOND = [2**31, 2**63, 2**64]  # past PostgreSQL INTEGER, past 64 bits, past both
 

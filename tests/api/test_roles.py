@@ -13,8 +13,8 @@ from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.inbox import customer_conversation
 from tests.support.routes import PUBLIC_PREFIXES, protected_routes
+from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
-from zapsync.services.context import AppContext
 
 ROLE = "x-zapsync-role"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import Tenant
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 
 async def settle(app: FastAPI) -> None:

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from tests.conftest import Tenant, problem_of
 from tests.support.inbox import connected_session, customer_writes, settle
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import SimMessage
-from zapsync.services.context import AppContext
 
 JOAO = "5531987651234"  # +55 31 98765-1234, a mobile with the ninth digit
 ANA = "5511912345678"

@@ -20,11 +20,11 @@ from tests.support.contracts import sample
 from tests.support.gateways import KEYS, SandboxGateway, create_session
 from tests.support.servers import serve_in_thread
 from zapsync.bus.events import Event
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.sandbox.world import World
-from zapsync.services.context import AppContext
-from zapsync.services.webhook_secrets import secrets_of
+from zapsync.services.ingest.secrets import secrets_of
 from zapsync.store.models import Session, SessionStatusEvent
 
 

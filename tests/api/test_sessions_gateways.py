@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.gateways import SandboxGateway, create_session, running_sandbox
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import SessionStatusEvent
 
 DIALECTS = ["evolution", "waha", "megaapi"]

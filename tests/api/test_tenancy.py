@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.routes import protected_routes
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 
 async def test_other_organizations_objects_are_404_everywhere(

@@ -21,8 +21,8 @@ from tests.support.inbox import instance
 from tests.support.servers import serve_in_thread
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import SimMessage
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import Contact, Conversation, Message
 

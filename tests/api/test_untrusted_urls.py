@@ -28,7 +28,7 @@ from tests.support.servers import serve_in_thread
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
 from zapsync.providers.http import MAX_BODY_BYTES
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
 
 METADATA_URLS = [

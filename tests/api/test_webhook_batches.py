@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from tests.conftest import Tenant
 from tests.support.inbox import eventually
 from tests.support.sessions import insert_session
-from zapsync.services import webhooks
-from zapsync.services.context import AppContext
-from zapsync.services.webhook_batches import WebhookBatcher
+from zapsync.runtime.context import AppContext
+from zapsync.runtime.webhook_batches import WebhookBatcher
+from zapsync.services.ingest import webhooks
 from zapsync.store.models import Conversation, Message
 
 SECRET = {"X-Zapsync-Token": "hook-secret"}

@@ -33,7 +33,7 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.providers.base import Gateway, WebhookTarget
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Conversation, Message, PendingAck
 
 SECRET = "replay-hook-secret"

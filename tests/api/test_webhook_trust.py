@@ -28,8 +28,8 @@ from tests.support.gateways import KEYS, SandboxGateway, control, create_session
 from tests.support.servers import free_port, serving_app
 from tests.support.sessions import insert_session
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.security.crypto import Cipher
-from zapsync.services.context import AppContext
 from zapsync.store.db import make_sync_engine
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import Conversation, Session

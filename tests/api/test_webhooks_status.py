@@ -14,7 +14,7 @@ from tests.conftest import Tenant, problem_of
 from tests.support.contracts import sample, sample_bytes
 from tests.support.counts import table_counts
 from tests.support.sessions import insert_session
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Session, SessionStatusEvent
 
 SECRET = {"X-Zapsync-Token": "hook-secret"}

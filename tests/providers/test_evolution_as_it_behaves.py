@@ -24,8 +24,8 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.evolution.client import EvolutionGateway
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.dialects.evolution.dialect import GLOBAL_API_KEY
-from zapsync.services.context import AppContext
 from zapsync.store.models import Session
 
 SECRET = "s3cr3t-for-tests"

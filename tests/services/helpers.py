@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import SimChat, SimInstance, SimMessage
-from zapsync.services.context import AppContext
-from zapsync.services.session_gateway import sandbox_instance_name
+from zapsync.services.sessions.gateway import sandbox_instance_name
 from zapsync.store.models import Contact, Conversation, Message, PendingAck, Session
 
 

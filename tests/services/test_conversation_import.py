@@ -19,11 +19,11 @@ from tests.services.helpers import (
     sandbox_session,
 )
 from zapsync.bus.events import Event
+from zapsync.runtime.background import BackgroundTasks
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import Fault
-from zapsync.services import conversation_import
-from zapsync.services.background import BackgroundTasks
-from zapsync.services.context import AppContext
-from zapsync.services.conversation_import import (
+from zapsync.services.imports import importer as conversation_import
+from zapsync.services.imports.importer import (
     ImportProgress,
     import_conversations,
     import_pending_retries,

@@ -21,8 +21,8 @@ from structlog.testing import capture_logs
 from tests.conftest import Tenant, make_tenant
 from tests.support.gateways import SandboxGateway, create_session, running_sandbox
 from zapsync.api.app import create_app
+from zapsync.runtime.context import AppContext
 from zapsync.security.crypto import Cipher, CredentialsUnreadable, legacy_key
-from zapsync.services.context import AppContext
 from zapsync.settings import Settings
 from zapsync.store.models import Session
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from tests.conftest import Tenant
 from tests.services.helpers import sandbox_session
 from zapsync.domain.gateway import Ack, Message, MessageType
-from zapsync.services.context import AppContext
-from zapsync.services.message_store import StoreResult, apply_ack, store_history, store_messages
+from zapsync.runtime.context import AppContext
+from zapsync.services.ingest.messages import StoreResult, apply_ack, store_history, store_messages
 from zapsync.store.models import Conversation, PendingAck
 from zapsync.store.models import Message as MessageRow
 

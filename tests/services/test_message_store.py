@@ -21,8 +21,8 @@ from zapsync.domain.gateway import (
     MessageType,
     WebhookEvent,
 )
-from zapsync.services.context import AppContext
-from zapsync.services.message_store import (
+from zapsync.runtime.context import AppContext
+from zapsync.services.ingest.messages import (
     StoreResult,
     apply_ack,
     apply_delete,

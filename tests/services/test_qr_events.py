@@ -7,8 +7,8 @@ from tests.conftest import Tenant
 from tests.support.sessions import insert_session
 from zapsync.bus.events import Event
 from zapsync.domain.gateway import QrCode, QrUpdated
-from zapsync.services.context import AppContext
-from zapsync.services.webhooks import apply_events
+from zapsync.runtime.context import AppContext
+from zapsync.services.ingest.webhooks import apply_events
 from zapsync.store.models import Session
 
 

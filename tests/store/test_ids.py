@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select
 
 from tests.conftest import Tenant
 from tests.support.sessions import insert_session
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Contact, Conversation, Message
 from zapsync.store.types import utcnow
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Contact
 from zapsync.store.upsert import insert_missing, upsert_many
 

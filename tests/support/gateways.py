@@ -14,9 +14,9 @@ import httpx
 from tests.conftest import Tenant
 from tests.support.inbox import conversations_of
 from tests.support.servers import serve_in_thread
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
-from zapsync.services.context import AppContext
 
 KEYS = {
     "evolution": "sandbox-global-key",

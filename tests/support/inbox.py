@@ -12,9 +12,9 @@ from fastapi import FastAPI
 
 from tests.conftest import Tenant
 from zapsync.bus.events import Event
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import SimInstance
-from zapsync.services.context import AppContext
-from zapsync.services.session_gateway import sandbox_instance_name
+from zapsync.services.sessions.gateway import sandbox_instance_name
 
 T = TypeVar("T")
 

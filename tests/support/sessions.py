@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import Tenant
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Session
 
 

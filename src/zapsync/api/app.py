@@ -33,21 +33,21 @@ from zapsync.api.routes import (
 from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
+from zapsync.runtime.context import AppContext
+from zapsync.runtime.sandbox_events import SandboxEventPump
+from zapsync.runtime.webhook_batches import WebhookBatcher
 from zapsync.sandbox.world import World
-from zapsync.services.context import AppContext
 from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
-from zapsync.services.import_triggers import watch_connections
+from zapsync.services.imports.triggers import watch_connections
+from zapsync.services.inbox.read_receipts import watch_reads
+from zapsync.services.ingest.forwarding import ForwardRunner
+from zapsync.services.ingest.refusals import RefusalCounter
+from zapsync.services.ingest.secrets import seal_legacy_secrets
+from zapsync.services.ingest.webhooks import KnownSessions
 from zapsync.services.media import max_bytes
-from zapsync.services.outbox import OutboxRunner
-from zapsync.services.read_receipts import watch_reads
-from zapsync.services.sandbox_events import SandboxEventPump
-from zapsync.services.sessions import restore_sandbox_instances
-from zapsync.services.webhook_batches import WebhookBatcher
-from zapsync.services.webhook_forwarding import ForwardRunner
-from zapsync.services.webhook_refusals import RefusalCounter
-from zapsync.services.webhook_secrets import seal_legacy_secrets
-from zapsync.services.webhooks import KnownSessions
+from zapsync.services.outbox.delivery import OutboxRunner
+from zapsync.services.sessions.lifecycle import restore_sandbox_instances
 from zapsync.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)

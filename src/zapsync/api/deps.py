@@ -13,13 +13,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.api.webhook_limits import WebhookLimits
+from zapsync.runtime.context import AppContext
+from zapsync.runtime.webhook_batches import WebhookBatcher
 from zapsync.services.accounts import Principal, authenticate
-from zapsync.services.context import AppContext
 from zapsync.services.errors import Forbidden, Unauthorized
-from zapsync.services.webhook_batches import WebhookBatcher
-from zapsync.services.webhook_forwarding import ForwardRunner
-from zapsync.services.webhook_refusals import RefusalCounter
-from zapsync.services.webhooks import KnownSessions
+from zapsync.services.ingest.forwarding import ForwardRunner
+from zapsync.services.ingest.refusals import RefusalCounter
+from zapsync.services.ingest.webhooks import KnownSessions
 
 T = TypeVar("T")
 

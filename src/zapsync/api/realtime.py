@@ -32,12 +32,12 @@ from fastapi.encoders import jsonable_encoder
 from zapsync.api.problems import answer_to
 from zapsync.api.schemas.messages import parse_send_request
 from zapsync.bus.events import INTERNAL_EVENTS, Event, conversation_json, message_json
+from zapsync.runtime.context import AppContext
 from zapsync.security.urls import url_policy
-from zapsync.services import conversations as conv_svc
 from zapsync.services.accounts import Principal, active_token_ids, authenticate
-from zapsync.services.context import AppContext
 from zapsync.services.errors import Invalid, ServiceError, Unauthorized
-from zapsync.services.messaging import queue_send
+from zapsync.services.inbox import conversations as conv_svc
+from zapsync.services.inbox.sending import queue_send
 from zapsync.settings import Settings
 from zapsync.store.types import MAX_ID
 

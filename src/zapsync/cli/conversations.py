@@ -12,8 +12,8 @@ from zapsync.cli.runner import console, err_console, run_with_context
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from zapsync.services.context import AppContext
-    from zapsync.services.conversation_import import ImportProgress, ImportReport
+    from zapsync.runtime.context import AppContext
+    from zapsync.services.imports.importer import ImportProgress, ImportReport
 
 IMPORT_ROUTE = "POST /api/v1/sessions/{id}/sync-conversations"
 
@@ -37,7 +37,7 @@ def sync_conversations(
             TimeElapsedColumn,
         )
 
-        from zapsync.services.conversation_import import import_conversations
+        from zapsync.services.imports.importer import import_conversations
 
         scope = await in_process_sessions(ctx.db, session_id)
         if scope.get(session_id, (0, False))[1]:

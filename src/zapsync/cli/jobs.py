@@ -13,7 +13,7 @@ from zapsync.cli.in_process import cannot_run_here, in_process_sessions
 from zapsync.cli.runner import console, err_console, run_with_context
 
 if TYPE_CHECKING:
-    from zapsync.services.context import AppContext
+    from zapsync.runtime.context import AppContext
     from zapsync.store.models import Session
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
@@ -100,7 +100,7 @@ def status_sync(
     names them and exits 1 after checking the others."""
 
     async def body(ctx: AppContext) -> tuple[list[dict[str, Any]] | dict[str, Any], list[int]]:
-        from zapsync.services.status_sync import apply_status_sync, dry_run
+        from zapsync.services.sessions.status_sync import apply_status_sync, dry_run
 
         scopes, skipped = await _scopes(ctx, session)
         if session is not None and skipped:

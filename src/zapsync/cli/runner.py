@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from zapsync.services.context import AppContext
+    from zapsync.runtime.context import AppContext
     from zapsync.settings import Settings
     from zapsync.store.db import Database
 
@@ -102,7 +102,7 @@ def run_with_context(body: Callable[[AppContext], Awaitable[T]], *, migrate: boo
     settings = _prepare(migrate)
 
     async def main() -> T:
-        from zapsync.services.context import AppContext
+        from zapsync.runtime.context import AppContext
 
         ctx = AppContext.create(settings)
         try:

@@ -13,10 +13,10 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from zapsync.services.context import AppContext
-from zapsync.services.conversation_import import import_pending_retries
+from zapsync.runtime.context import AppContext
+from zapsync.services.imports.importer import import_pending_retries
 from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
-from zapsync.services.status_sync import apply_status_sync
+from zapsync.services.sessions.status_sync import apply_status_sync
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
 

@@ -9,7 +9,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from zapsync.jobs.definitions import JOBS, JobSpec
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.status import SessionStatus
-from zapsync.services.conversations import SEND_KIND
+from zapsync.services.inbox.conversations import SEND_KIND
 from zapsync.store.models import OutboxItem, Session, SyncRun
 from zapsync.store.types import utcnow
 

@@ -189,7 +189,7 @@ class Gateway(Protocol):
     ) -> SignatureCheck:
         """The delivery's signature checked against `signing_key`: absent (this gateway or
         this delivery is not signed), valid, or invalid. The receiver never lets anything
-        outvote an invalid one (see services/webhook_auth.py)."""
+        outvote an invalid one (see services/ingest/auth.py)."""
         ...
 
     def parse_webhook(self, body: bytes) -> list[WebhookEvent]:

@@ -25,6 +25,7 @@ class Delivery:
     attempts: int = 0
     last_status: int | None = None
     answered_at: float | None = None  # time.monotonic() of the last answer
+    sent_at: float | None = None  # time.monotonic() of the first attempt
 
 
 @dataclass
@@ -56,6 +57,7 @@ class WebhookSender:
     async def _deliver(self, d: Delivery) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
+        d.sent_at = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             d.attempts = attempt
             try:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.demo_phone import fill_demo_phone
 from zapsync.security.tokens import hash_token
 from zapsync.services import accounts
 from zapsync.services.accounts import Principal
-from zapsync.services.context import AppContext
-from zapsync.services.session_gateway import sandbox_instance_name
-from zapsync.services.sessions import create_session
+from zapsync.services.sessions.gateway import sandbox_instance_name
+from zapsync.services.sessions.lifecycle import create_session
 from zapsync.store.models import ApiToken, Organization, Session, User
 
 DEMO_ORG = "Demo"

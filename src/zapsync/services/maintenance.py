@@ -14,9 +14,9 @@ from sqlalchemy import or_, select, update
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.services.runs import RunPart, record_runs, run_ids
-from zapsync.services.sessions import archive_session
+from zapsync.services.sessions.lifecycle import archive_session
 from zapsync.store.models import Conversation, Session
 from zapsync.store.types import utcnow
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.store.migrate import head_revision
 
 

@@ -101,7 +101,7 @@ class Session(Base):
     # provider + base URL + instance; NULL once archived so the instance can be added again
     gateway_key: Mapped[str | None] = mapped_column(String(600))
     config_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
-    # Fernet tokens (see services/webhook_secrets.py): the secret that travels with each
+    # Fernet tokens (see services/ingest/secrets.py): the secret that travels with each
     # delivery, and the key gateways sign with, which never does (NULL on rows from before 0003)
     webhook_secret_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     webhook_signing_key_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)

@@ -10,7 +10,7 @@ from zapsync.api.deps import CurrentPrincipal, Db
 from zapsync.api.params import PathId
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import ContactDetail, ContactPage, ContactPublic
-from zapsync.services import conversations as svc
+from zapsync.services.inbox import conversations as svc
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], route_class=ApiRoute)
 

@@ -23,13 +23,13 @@ from zapsync.api.schemas import (
 )
 from zapsync.api.schemas.messages import parse_send_request
 from zapsync.domain.outgoing import OutgoingMessage
+from zapsync.runtime.context import AppContext
 from zapsync.security.urls import url_policy
-from zapsync.services import conversations as svc
 from zapsync.services import media
 from zapsync.services.accounts import Principal
-from zapsync.services.context import AppContext
 from zapsync.services.errors import Invalid, TooLarge, UnsupportedMedia
-from zapsync.services.messaging import queue_send
+from zapsync.services.inbox import conversations as svc
+from zapsync.services.inbox.sending import queue_send
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], route_class=ApiRoute)
 

@@ -12,9 +12,9 @@ from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import InboundIn, InboundPublic, PhonePublic, ScanIn
 from zapsync.sandbox.control import describe
 from zapsync.sandbox.world import SimInstance
-from zapsync.services import sessions as svc
 from zapsync.services.errors import Conflict, Invalid
-from zapsync.services.session_gateway import sandbox_instance_name
+from zapsync.services.sessions import lifecycle as svc
+from zapsync.services.sessions.gateway import sandbox_instance_name
 
 router = APIRouter(
     prefix="/api/v1/sandbox/sessions",

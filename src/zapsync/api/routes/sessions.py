@@ -27,9 +27,9 @@ from zapsync.api.schemas import (
 from zapsync.api.schemas.sessions import qr_reason
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.services import sessions as svc
-from zapsync.services.conversation_import import import_conversations
-from zapsync.services.status_sync import apply_status_sync
+from zapsync.services.imports.importer import import_conversations
+from zapsync.services.sessions import lifecycle as svc
+from zapsync.services.sessions.status_sync import apply_status_sync
 
 router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=ApiRoute)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import StatusSyncDryRun, StatusSyncReport
-from zapsync.services.status_sync import apply_status_sync, dry_run
+from zapsync.services.sessions.status_sync import apply_status_sync, dry_run
 
 router = APIRouter(prefix="/api/v1/status-sync", tags=["status sync"], route_class=ApiRoute)
 

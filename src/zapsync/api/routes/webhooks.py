@@ -1,7 +1,7 @@
 """`/api/v1/webhooks/{provider}/{session_id}`: where gateways deliver events.
 
 Authenticated by the session's webhook secret and the gateway's signature, not a token (see
-services/webhook_auth.py). What is cheap is checked first: the rate limits and whether the
+services/ingest/auth.py). What is cheap is checked first: the rate limits and whether the
 session exists, before a byte of the body is read; the body is then read within
 ZAPSYNC_WEBHOOK_MAX_BODY_MB (api/body_limit.py). Every refusal is logged and counted."""
 
@@ -18,7 +18,7 @@ from zapsync.api.schemas import WebhookReceived
 from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.security.rate_limits import RateLimited
 from zapsync.services.errors import Refusal, WebhookRefused
-from zapsync.services.webhooks import Delivery, KnownSessions
+from zapsync.services.ingest.webhooks import Delivery, KnownSessions
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
 

@@ -42,14 +42,14 @@ from zapsync.bus.events import Event, EventName, conversation_json, message_json
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import ACK_RANK, Ack, MessageType
-from zapsync.services.chat_resolution import (
+from zapsync.services.ingest.chats import (
     ChatTarget,
     ResolvedChat,
     resolve_chats,
     stored_target,
     target_of,
 )
-from zapsync.services.contact_links import clip, link_identity
+from zapsync.services.ingest.contacts import clip, link_identity
 from zapsync.store.models import Contact, Conversation, Message, PendingAck
 from zapsync.store.text import storable_text
 from zapsync.store.types import UTCDateTime, utcnow

@@ -7,7 +7,7 @@ Contract:
 - Per session, items go out in the order they were queued: one waiting for a retry holds
   back the later ones of its session. Up to `SESSIONS_AT_ONCE` sessions are served at once.
 - `GatewayUnavailable` (and any unexpected error) is retried after
-  `ZAPSYNC_OUTBOX_BASE_DELAY x 2^(attempt-1)` s, drawn with jitter (`services/backoff.py`:
+  `ZAPSYNC_OUTBOX_BASE_DELAY x 2^(attempt-1)` s, drawn with jitter (`domain/backoff.py`:
   between half that and that), so sessions failing together do not retry in lockstep; after
   `ZAPSYNC_OUTBOX_MAX_ATTEMPTS` tries the message shows `ack=failed` with the reason.
   `GatewayRejected` fails at once with the gateway's reason. Each failure publishes
@@ -44,14 +44,14 @@ from sqlalchemy.orm import aliased
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event, message_json
+from zapsync.domain.backoff import backoff
 from zapsync.domain.gateway import ACK_RANK, Ack, SentMessage
 from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable, MediaToSend
-from zapsync.services.backoff import backoff
-from zapsync.services.context import AppContext
-from zapsync.services.conversations import SEND_KIND
-from zapsync.services.message_store import apply_ack
-from zapsync.services.messaging import LOCAL_PREFIX
-from zapsync.services.session_gateway import gateway_for
+from zapsync.runtime.context import AppContext
+from zapsync.services.inbox.conversations import SEND_KIND
+from zapsync.services.inbox.sending import LOCAL_PREFIX
+from zapsync.services.ingest.messages import apply_ack
+from zapsync.services.sessions.gateway import gateway_for
 from zapsync.store.models import Conversation, ExternalRef, Message, OutboxItem, PendingAck, Session
 from zapsync.store.types import utcnow
 from zapsync.store.upsert import table_of

@@ -5,8 +5,8 @@ imports that found nothing yet."""
 from __future__ import annotations
 
 from zapsync.bus.events import Event
-from zapsync.services.context import AppContext
-from zapsync.services.conversation_import import import_conversations, import_pending_retries
+from zapsync.runtime.context import AppContext
+from zapsync.services.imports.importer import import_conversations, import_pending_retries
 
 
 def watch_connections(ctx: AppContext) -> None:

@@ -16,8 +16,8 @@ from zapsync.bus.memory import EventBus
 from zapsync.domain.identity import phone_key
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
-from zapsync.services.keyset import after, decode_cursor, encode_cursor, order_by
-from zapsync.services.message_store import publish_conversations
+from zapsync.services.ingest.messages import publish_conversations
+from zapsync.store.keyset import after, decode_cursor, encode_cursor, order_by
 from zapsync.store.models import Contact, Conversation, Message, OutboxItem
 from zapsync.store.text import search_key
 from zapsync.store.types import utcnow

@@ -20,8 +20,8 @@ import structlog
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapsync.services.backoff import backoff
-from zapsync.services.context import AppContext
+from zapsync.domain.backoff import backoff
+from zapsync.runtime.context import AppContext
 from zapsync.store.models import Session, WebhookForward
 from zapsync.store.types import utcnow
 

@@ -11,9 +11,9 @@ import contextlib
 import structlog
 
 from zapsync.providers.sandbox.payloads import events_of
+from zapsync.runtime.context import AppContext
 from zapsync.sandbox.world import WorldEvent
-from zapsync.services.context import AppContext
-from zapsync.services.webhooks import apply_events
+from zapsync.services.ingest.webhooks import apply_events
 from zapsync.store.models import Session
 
 log = structlog.get_logger(__name__)

@@ -24,7 +24,7 @@ from zapsync.domain.identity import (
     is_status_broadcast,
     parse_jid,
 )
-from zapsync.services.contact_links import (
+from zapsync.services.ingest.contacts import (
     ContactKeys,
     clip,
     link_contact,

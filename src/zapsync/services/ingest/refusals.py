@@ -7,7 +7,7 @@ from collections import Counter
 
 import structlog
 
-from zapsync.services.webhook_auth import Refusal
+from zapsync.services.ingest.auth import Refusal
 
 log = structlog.get_logger(__name__)
 

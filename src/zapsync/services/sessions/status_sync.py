@@ -19,14 +19,14 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.domain.backoff import backoff
 from zapsync.domain.gateway import LiveState
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import Gateway, GatewayError, InstanceGone
-from zapsync.services.backoff import backoff
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.services.runs import RunPart, record_runs, run_ids
-from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import (
+from zapsync.services.sessions.gateway import gateway_for
+from zapsync.services.sessions.status import (
     is_gone,
     record_attempt,
     record_gone,

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import func, select
 
+from zapsync.runtime.context import AppContext
 from zapsync.security.crypto import Cipher
 from zapsync.security.tokens import new_webhook_secret
-from zapsync.services.context import AppContext
 from zapsync.store.models import Session
 
 log = structlog.get_logger(__name__)

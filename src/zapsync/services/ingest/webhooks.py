@@ -30,18 +30,18 @@ from zapsync.domain.gateway import (
 )
 from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.providers.base import Gateway, WebhookRejected
-from zapsync.services import message_store
-from zapsync.services.chat_resolution import chat_is_stored
-from zapsync.services.contact_links import link_identity
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.services.errors import ServiceError
-from zapsync.services.import_triggers import history_arrived
-from zapsync.services.session_gateway import gateway_for
-from zapsync.services.session_status import counts_as_activity, record_status
-from zapsync.services.sessions import publish_qr
-from zapsync.services.webhook_auth import NOT_YOURS, Refusal, WebhookRefused, authenticate
-from zapsync.services.webhook_forwarding import queue_forward
-from zapsync.services.webhook_secrets import secrets_of
+from zapsync.services.imports.triggers import history_arrived
+from zapsync.services.ingest import messages as message_store
+from zapsync.services.ingest.auth import NOT_YOURS, Refusal, WebhookRefused, authenticate
+from zapsync.services.ingest.chats import chat_is_stored
+from zapsync.services.ingest.contacts import link_identity
+from zapsync.services.ingest.forwarding import queue_forward
+from zapsync.services.ingest.secrets import secrets_of
+from zapsync.services.sessions.gateway import gateway_for
+from zapsync.services.sessions.lifecycle import publish_qr
+from zapsync.services.sessions.status import counts_as_activity, record_status
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 

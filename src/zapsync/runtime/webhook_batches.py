@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from zapsync.services.context import AppContext
-from zapsync.services.webhooks import (
+from zapsync.runtime.context import AppContext
+from zapsync.services.ingest.webhooks import (
     Delivery,
     DeliveryResult,
     WebhookOutcome,

@@ -26,20 +26,20 @@ from zapsync.providers.base import (
     InstanceGone,
     WebhookTarget,
 )
+from zapsync.runtime.context import AppContext
 from zapsync.security.tokens import new_webhook_secret
 from zapsync.security.urls import url_policy
 from zapsync.services.accounts import Principal
-from zapsync.services.context import AppContext
 from zapsync.services.errors import Conflict, Invalid, NotFound
-from zapsync.services.session_config import (
+from zapsync.services.ingest.secrets import new_secrets, secrets_of
+from zapsync.services.sessions.config import (
     check_base_url,
     gateway_key,
     identity_key,
     validate_config,
 )
-from zapsync.services.session_gateway import gateway_for, release
-from zapsync.services.session_status import is_gone, record_gone, record_status
-from zapsync.services.webhook_secrets import new_secrets, secrets_of
+from zapsync.services.sessions.gateway import gateway_for, release
+from zapsync.services.sessions.status import is_gone, record_gone, record_status
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 

@@ -1,5 +1,5 @@
 """Sending a message: store it as `pending` with a local id and queue it in the outbox, in one
-transaction. The outbox worker (`services/outbox.py`) hands it to the gateway; a crash, a
+transaction. The outbox worker (`services/outbox/delivery.py`) hands it to the gateway; a crash, a
 restart or a gateway outage in between loses nothing."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from zapsync.domain.gateway import MessageType
 from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.security.urls import UnsafeUrl, UrlPolicy
 from zapsync.services.accounts import Principal
-from zapsync.services.conversations import SEND_KIND, get_conversation
 from zapsync.services.errors import Conflict, Invalid
+from zapsync.services.inbox.conversations import SEND_KIND, get_conversation
+from zapsync.services.ingest.messages import preview_of, publish_conversations
 from zapsync.services.media import check_url_media
-from zapsync.services.message_store import preview_of, publish_conversations
 from zapsync.store.models import Conversation, Message, OutboxItem, Session
 from zapsync.store.types import utcnow
 

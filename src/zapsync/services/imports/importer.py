@@ -43,11 +43,11 @@ from zapsync.providers.base import (
     GatewayRejected,
     GatewayUnavailable,
 )
-from zapsync.services.context import AppContext
+from zapsync.runtime.context import AppContext
 from zapsync.services.errors import NotFound, ServiceError
-from zapsync.services.message_store import StoreResult, record_chats, store_history
+from zapsync.services.ingest.messages import StoreResult, record_chats, store_history
 from zapsync.services.runs import run_json, start_run
-from zapsync.services.session_gateway import gateway_for
+from zapsync.services.sessions.gateway import gateway_for
 from zapsync.store.models import Session, SyncRun
 from zapsync.store.types import utcnow
 from zapsync.store.upsert import table_of

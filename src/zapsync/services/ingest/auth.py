@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from zapsync.providers.base import Gateway, Signature
 from zapsync.security.tokens import secrets_equal
 from zapsync.services.errors import Refusal, WebhookRefused
-from zapsync.services.webhook_secrets import WebhookSecrets
+from zapsync.services.ingest.secrets import WebhookSecrets
 
 TOKEN_HEADER = "x-zapsync-token"
 TOKEN_PARAM = "token"

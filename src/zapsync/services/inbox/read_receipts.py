@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from zapsync.bus.events import Event
 from zapsync.providers.base import GatewayError
-from zapsync.services.context import AppContext
-from zapsync.services.session_gateway import gateway_for
+from zapsync.runtime.context import AppContext
+from zapsync.services.sessions.gateway import gateway_for
 from zapsync.store.models import Conversation, Message, Session
 
 log = structlog.get_logger(__name__)

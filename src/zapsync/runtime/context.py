@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from zapsync.bus.memory import EventBus
 from zapsync.metrics.instruments import Metrics
 from zapsync.providers.registry import GatewayFactory
+from zapsync.runtime.background import BackgroundTasks
 from zapsync.sandbox.world import World
 from zapsync.security.crypto import Cipher
 from zapsync.security.urls import url_policy
-from zapsync.services.background import BackgroundTasks
 from zapsync.settings import Settings
 from zapsync.store.db import Database
 

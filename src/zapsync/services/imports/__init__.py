@@ -1,0 +1,1 @@
+"""Importing a session's chats and history from its gateway, and when to do it."""

@@ -1,0 +1,1 @@
+"""What agents do: read and update conversations and contacts, send, mark read."""

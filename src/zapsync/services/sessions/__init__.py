@@ -1,0 +1,1 @@
+"""WhatsApp sessions: lifecycle, config, the gateway adapter, stored status and its sync."""
