@@ -10,20 +10,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from zapsync.bus.events import Event
-from zapsync.bus.memory import EventBus
+from zapsync.store.db import PUBLISHER_KEY
 
 _KEY = "zapsync.pending_events"
 _HOOKED = "zapsync.hooked"
 
 
-def publish_on_commit(db: AsyncSession, bus: EventBus, event: Event) -> None:
+def publish_on_commit(db: AsyncSession, event: Event) -> None:
+    """Queue `event` on the unit of work `db`: published to the bus the session was opened
+    with (`Database(publisher=...)`) once it commits, dropped if it rolls back."""
     sync: Session = db.sync_session
+    publisher = sync.info.get(PUBLISHER_KEY)
+    if publisher is None:
+        raise RuntimeError("this session was opened without a publisher: open it with ctx.db")
     if not sync.info.get(_HOOKED):
         sync.info[_HOOKED] = True
 
         def _flush(session: Session) -> None:
             for pending in session.info.pop(_KEY, []):
-                bus.publish(pending)
+                publisher(pending)
 
         def _drop(session: Session, *_: Any) -> None:
             session.info.pop(_KEY, None)

@@ -29,11 +29,12 @@ class AppContext:
     @classmethod
     def create(cls, settings: Settings, world: World | None = None) -> AppContext:
         world = world or World()
+        bus = EventBus()
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, publisher=bus.publish),
             cipher=Cipher(settings.resolved_secret_key(), settings.resolved_old_secret_keys()),
-            bus=EventBus(),
+            bus=bus,
             gateways=GatewayFactory(
                 world,
                 settings.gateway_timeout,

@@ -143,7 +143,7 @@ async def revoke_token(
     )
     if bus is not None:
         event = Event("access_revoked", token.organization_id, {"token_ids": [token.id]})
-        publish_on_commit(db, bus, event)
+        publish_on_commit(db, event)
 
 
 async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = None) -> None:
@@ -153,7 +153,7 @@ async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = No
     await db.execute(delete(User).where(User.id == user.id))
     if bus is not None:
         data = {"token_ids": token_ids, "user_id": user.id}
-        publish_on_commit(db, bus, Event("access_revoked", user.organization_id, data))
+        publish_on_commit(db, Event("access_revoked", user.organization_id, data))
 
 
 async def active_token_ids(db: AsyncSession, token_ids: Collection[int]) -> set[int]:

@@ -99,7 +99,6 @@ async def close_inactive_conversations(
             closed.setdefault(org_id, []).append(conv_id)
             publish_on_commit(
                 db,
-                ctx.bus,
                 Event(
                     "conversation_updated",
                     org_id,

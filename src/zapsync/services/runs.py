@@ -134,7 +134,7 @@ async def record_runs(
 def announce_run(db: AsyncSession, bus: EventBus, run: SyncRun) -> None:
     """`sync_run` to the run's organization once the transaction commits."""
     if run.organization_id is not None:
-        publish_on_commit(db, bus, Event("sync_run", run.organization_id, run_json(run)))
+        publish_on_commit(db, Event("sync_run", run.organization_id, run_json(run)))
 
 
 def run_ids(runs: list[SyncRun]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -70,11 +70,19 @@ def make_sync_engine(url: str) -> Engine:
     return engine
 
 
-class Database:
-    """The engine and session factory of one running zapsync."""
+PUBLISHER_KEY = "zapsync.publisher"
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """The engine and session factory of one running zapsync.
+
+    `publisher` is where events queued on a session go once it commits
+    (`bus.after_commit.publish_on_commit`); every session opened here carries it, so a use
+    case hands its events to the unit of work it writes in, not to a bus passed beside it."""
+
+    def __init__(self, url: str, publisher: Callable[[Any], None] | None = None) -> None:
         self.url = url
+        self.publisher = publisher
         self.engine = make_async_engine(url)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -86,6 +94,8 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction the caller commits; rolled back on error."""
         async with self.sessionmaker() as session:
+            if self.publisher is not None:
+                session.sync_session.info[PUBLISHER_KEY] = self.publisher
             try:
                 yield session
             except BaseException:

@@ -368,7 +368,7 @@ class _Import:
             run.finished_at = None
             await db.flush()
             self.run_id = run.id
-            publish_on_commit(db, ctx.bus, Event("sync_run", self.organization_id, run_json(run)))
+            publish_on_commit(db, Event("sync_run", self.organization_id, run_json(run)))
             await db.commit()
             return gw
 
@@ -391,9 +391,7 @@ class _Import:
                 setattr(run, name, value)
             run.status = status
             run.finished_at = utcnow()
-            publish_on_commit(
-                db, self.ctx.bus, Event("sync_run", self.organization_id, run_json(run))
-            )
+            publish_on_commit(db, Event("sync_run", self.organization_id, run_json(run)))
             await db.commit()
             log.info(
                 "import finished",

@@ -218,7 +218,6 @@ async def mark_read(
     if changed.first() is not None:
         publish_on_commit(
             db,
-            bus,
             Event(
                 "messages_read",
                 principal.organization_id,

@@ -124,7 +124,6 @@ async def queue_send(
     )
     publish_on_commit(
         db,
-        bus,
         Event(
             "new_message",
             principal.organization_id,

@@ -336,7 +336,7 @@ async def merge_conversations(
         assert merged is not None
         data = {**conversation_json(merged), "merged_conversation_ids": [drop_id]}
         publish_on_commit(
-            db, bus, Event("conversation_updated", organization_id, data, conversation_id=keep_id)
+            db, Event("conversation_updated", organization_id, data, conversation_id=keep_id)
         )
     return int(keep_id)
 

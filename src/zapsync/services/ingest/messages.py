@@ -667,7 +667,6 @@ async def _publish(
             name: EventName = "new_message" if message.id in created else "message_updated"
             publish_on_commit(
                 db,
-                bus,
                 Event(
                     name,
                     organization_id,
@@ -695,7 +694,6 @@ async def publish_conversations(
         contact = contacts_by_id.get(conversation.contact_id)
         publish_on_commit(
             db,
-            bus,
             Event(
                 "conversation_updated",
                 organization_id,
@@ -757,7 +755,6 @@ async def _publish_message(
     if message is not None:
         publish_on_commit(
             db,
-            bus,
             Event(
                 "message_updated",
                 organization_id,

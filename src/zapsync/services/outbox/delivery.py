@@ -336,7 +336,6 @@ async def _adopt_gateway_id(
         extra["replaces_message_id"] = echo.id
         publish_on_commit(
             db,
-            ctx.bus,
             Event(
                 "message_merged",
                 message.organization_id,
@@ -359,7 +358,6 @@ async def _adopt_gateway_id(
     await db.refresh(message)
     publish_on_commit(
         db,
-        ctx.bus,
         Event(
             "message_updated",
             message.organization_id,
@@ -429,7 +427,6 @@ async def _fail(ctx: AppContext, claim: Claim, reason: str) -> None:
             if message is not None:
                 publish_on_commit(
                     db,
-                    ctx.bus,
                     Event(
                         "message_updated",
                         message.organization_id,

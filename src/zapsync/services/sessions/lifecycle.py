@@ -290,7 +290,6 @@ def publish_qr(ctx: AppContext, db: AsyncSession, session: Session, qr: QrCode) 
     """`qr_updated` once `db` commits, like every event: never for a change rolled back."""
     publish_on_commit(
         db,
-        ctx.bus,
         Event(
             "qr_updated",
             session.organization_id,
@@ -437,7 +436,6 @@ async def archive_session(
     session.gateway_key = None
     publish_on_commit(
         db,
-        ctx.bus,
         Event(
             "session_status", session.organization_id, {"session_id": session.id, "archived": True}
         ),

@@ -142,7 +142,6 @@ def record_status(
     )
     publish_on_commit(
         db,
-        bus,
         Event(
             "session_status",
             session.organization_id,
