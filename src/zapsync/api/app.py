@@ -30,6 +30,7 @@ from zapsync.api.routes import (
     status_sync,
     webhooks,
 )
+from zapsync.api.urls import webhook_urls
 from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
@@ -107,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pump = SandboxEventPump(ctx)
         pump.start()
         app.state.sandbox_pump = pump
-        await restore_sandbox_instances(ctx)
+        await restore_sandbox_instances(ctx, webhook_urls(settings))
         outbox = OutboxRunner(ctx)
         outbox.start()
         app.state.outbox = outbox
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler.start()
         app.state.scheduler = scheduler
         if settings.demo:
-            demo = await load_demo(ctx)
+            demo = await load_demo(ctx, webhook_urls(settings))
             announce_demo(settings, demo)
         log.info("zapsync started", version=__version__, database=ctx.db.engine.dialect.name)
         try:

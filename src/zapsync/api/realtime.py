@@ -29,6 +29,7 @@ import socketio
 import structlog
 from fastapi.encoders import jsonable_encoder
 
+from zapsync.api.params import MAX_ID
 from zapsync.api.problems import answer_to
 from zapsync.api.schemas.messages import parse_send_request
 from zapsync.bus.events import INTERNAL_EVENTS, Event, conversation_json, message_json
@@ -39,7 +40,6 @@ from zapsync.services.errors import Invalid, ServiceError, Unauthorized
 from zapsync.services.inbox import conversations as conv_svc
 from zapsync.services.inbox.sending import queue_send
 from zapsync.settings import Settings
-from zapsync.store.types import MAX_ID
 
 log = structlog.get_logger(__name__)
 

@@ -16,17 +16,10 @@ async def in_process_sessions(
     database: Database, session_id: int | None = None
 ) -> dict[int, tuple[int, bool]]:
     """Every live session in scope: id -> (organization id, whether its phone is in-process)."""
-    from sqlalchemy import select
+    from zapsync.store.sessions import live_session_scope
 
-    from zapsync.store.models import Session
-
-    query = select(Session.id, Session.organization_id, Session.provider).where(
-        Session.archived_at.is_(None)
-    )
-    if session_id is not None:
-        query = query.where(Session.id == session_id)
     async with database.session() as db:
-        rows = (await db.execute(query)).all()
+        rows = await live_session_scope(db, session_id)
     return {sid: (org, provider in IN_PROCESS_PROVIDERS) for sid, org, provider in rows}
 
 

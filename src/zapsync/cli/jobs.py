@@ -30,13 +30,10 @@ def status() -> None:
     from rich.table import Table
 
     async def body(ctx: AppContext) -> list[Session]:
-        from sqlalchemy import select
-
-        from zapsync.store.models import Session
+        from zapsync.store.sessions import live_sessions
 
         async with ctx.db.session() as db:
-            query = select(Session).where(Session.archived_at.is_(None)).order_by(Session.id)
-            return list((await db.scalars(query)).all())
+            return await live_sessions(db)
 
     rows = run_with_context(body)
     table = Table(title="WhatsApp sessions")

@@ -13,6 +13,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from zapsync.api.urls import webhook_urls
 from zapsync.runtime.context import AppContext
 from zapsync.services.imports.importer import import_pending_retries
 from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
@@ -29,7 +30,13 @@ async def run_status_sync(
 
 
 async def run_cleanup(ctx: AppContext, organization_id: int | None, trigger: str) -> dict[str, Any]:
-    return await cleanup_sessions(ctx, organization_id=organization_id, trigger=trigger)
+    # Archiving takes zapsync's webhook off the instance: the gateway knows it by its URL.
+    return await cleanup_sessions(
+        ctx,
+        webhook_url=webhook_urls(ctx.settings),
+        organization_id=organization_id,
+        trigger=trigger,
+    )
 
 
 async def run_close_inactive(

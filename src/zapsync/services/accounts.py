@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -18,6 +16,7 @@ from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
 from zapsync.security.tokens import hash_password, hash_token, new_token
 from zapsync.services.errors import Conflict, Invalid, NotFound, Unauthorized
+from zapsync.store import accounts as store
 from zapsync.store.models import ApiToken, Organization, User
 from zapsync.store.types import utcnow
 
@@ -40,8 +39,7 @@ class Principal:
 
 async def whoami(db: AsyncSession, principal: Principal) -> tuple[User, Organization]:
     """The user a principal is, and their organization."""
-    user = await db.get_one(User, principal.user_id)
-    return user, await db.get_one(Organization, principal.organization_id)
+    return await store.user_and_organization(db, principal.user_id, principal.organization_id)
 
 
 async def create_organization(db: AsyncSession, name: str) -> Organization:
@@ -49,17 +47,13 @@ async def create_organization(db: AsyncSession, name: str) -> Organization:
     if not name:
         raise Invalid("organization name must not be empty")
     org = Organization(name=name)
-    db.add(org)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict(f"organization {name!r} already exists") from None
+    if not await store.added(db, org):
+        raise Conflict(f"organization {name!r} already exists")
     return org
 
 
 async def get_organization_by_name(db: AsyncSession, name: str) -> Organization:
-    org = await db.scalar(select(Organization).where(Organization.name == name))
+    org = await store.organization_named(db, name)
     if org is None:
         raise NotFound(f"no organization named {name!r}")
     return org
@@ -85,17 +79,13 @@ async def create_user(
         name=name,
         password_hash=hash_password(password) if password else None,
     )
-    db.add(user)
-    try:
-        await db.flush()
-    except IntegrityError:
-        await db.rollback()
-        raise Conflict(f"a user with email {email!r} already exists") from None
+    if not await store.added(db, user):
+        raise Conflict(f"a user with email {email!r} already exists")
     return user
 
 
 async def get_user_by_email(db: AsyncSession, email: str) -> User:
-    user = await db.scalar(select(User).where(User.email == email.strip().lower()))
+    user = await store.user_with_email(db, email.strip().lower())
     if user is None:
         raise NotFound(f"no user with email {email!r}")
     return user
@@ -128,19 +118,10 @@ async def revoke_token(
 ) -> None:
     """Revoke an active token; `organization_id`/`user_id` narrow which tokens qualify (a
     token outside them is "not found", never "forbidden": its existence is not disclosed)."""
-    query = select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
-    if organization_id is not None:
-        query = query.where(ApiToken.organization_id == organization_id)
-    if user_id is not None:
-        query = query.where(ApiToken.user_id == user_id)
-    token = await db.scalar(query)
+    token = await store.active_token(db, token_id, organization_id=organization_id, user_id=user_id)
     if token is None:
         raise NotFound(f"no active token with id {token_id}")
-    await db.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))  # the first time stays
-        .values(revoked_at=utcnow())
-    )
+    await store.revoke_token(db, token.id, utcnow())
     if bus is not None:
         event = Event("access_revoked", token.organization_id, {"token_ids": [token.id]})
         publish_on_commit(db, event)
@@ -148,9 +129,7 @@ async def revoke_token(
 
 async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = None) -> None:
     """Delete a user and their tokens; the sessions they created stay with the organization."""
-    token_ids = list(await db.scalars(select(ApiToken.id).where(ApiToken.user_id == user.id)))
-    await db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
-    await db.execute(delete(User).where(User.id == user.id))
+    token_ids = await store.delete_user(db, user.id)
     if bus is not None:
         data = {"token_ids": token_ids, "user_id": user.id}
         publish_on_commit(db, Event("access_revoked", user.organization_id, data))
@@ -158,24 +137,11 @@ async def remove_user(db: AsyncSession, user: User, *, bus: EventBus | None = No
 
 async def active_token_ids(db: AsyncSession, token_ids: Collection[int]) -> set[int]:
     """Those of `token_ids` that still authenticate (not revoked, their user still there)."""
-    if not token_ids:
-        return set()
-    rows = await db.scalars(
-        select(ApiToken.id)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.id.in_(list(token_ids)), ApiToken.revoked_at.is_(None))
-    )
-    return set(rows)
+    return await store.active_token_ids(db, token_ids)
 
 
 async def authenticate(db: AsyncSession, plain: str) -> Principal:
-    row = (
-        await db.execute(
-            select(ApiToken, User.role)
-            .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == hash_token(plain))
-        )
-    ).first()
+    row = await store.token_with_role(db, hash_token(plain))
     if row is None:
         raise Unauthorized("the token is not valid")
     token, role = row

@@ -13,12 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import Column, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from zapsync.security.crypto import Cipher, CredentialsUnreadable
+from zapsync.store.credentials import encrypted_columns, replace_token, stored_tokens
 from zapsync.store.db import Database
-from zapsync.store.models import Base
 
 log = structlog.get_logger(__name__)
 
@@ -28,15 +27,6 @@ class RotationReport:
     checked: int = 0
     rotated: int = 0
     unreadable: int = 0
-
-
-def encrypted_columns() -> list[tuple[Table, Column[str]]]:
-    return [
-        (table, column)
-        for table in Base.metadata.sorted_tables
-        for column in table.columns
-        if column.info.get("encrypted")
-    ]
 
 
 async def rotate_stored_credentials(db: Database, cipher: Cipher) -> RotationReport:
@@ -62,11 +52,9 @@ async def rotate_stored_credentials(db: Database, cipher: Cipher) -> RotationRep
 
 
 async def _rotate(db: Database, cipher: Cipher, report: RotationReport) -> None:
-    for table, column in encrypted_columns():
-        (key,) = table.primary_key.columns
+    for column in encrypted_columns():
         async with db.session() as session:
-            rows = (await session.execute(select(key, column).where(column.is_not(None)))).all()
-            for row_id, token in rows:
+            for row_id, token in await stored_tokens(session, column):
                 report.checked += 1
                 if cipher.is_current(token):
                     continue
@@ -76,14 +64,10 @@ async def _rotate(db: Database, cipher: Cipher, report: RotationReport) -> None:
                     report.unreadable += 1
                     log.warning(
                         "stored credentials unreadable with every configured key",
-                        table=table.name,
+                        table=column.table_name,
                         row_id=row_id,
                     )
                     continue
-                await session.execute(
-                    table.update()
-                    .where(key == row_id, column == token)
-                    .values({column.name: fresh})
-                )
+                await replace_token(session, column, row_id, token, fresh)
                 report.rotated += 1
             await session.commit()

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from zapsync.runtime.context import AppContext
 from zapsync.sandbox.demo_phone import fill_demo_phone
 from zapsync.security.tokens import hash_token
 from zapsync.services import accounts
 from zapsync.services.accounts import Principal
 from zapsync.services.sessions.gateway import sandbox_instance_name
-from zapsync.services.sessions.lifecycle import create_session
-from zapsync.store.models import ApiToken, Organization, Session, User
+from zapsync.services.sessions.lifecycle import WebhookUrl, create_session
+from zapsync.store.accounts import active_token_with_hash, organization_named, user_with_email
+from zapsync.store.sessions import live_session_id
 
 DEMO_ORG = "Demo"
 DEMO_EMAIL = "demo@zapsync.local"
@@ -30,22 +29,18 @@ class Demo:
     session_id: int
 
 
-async def load_demo(ctx: AppContext) -> Demo:
+async def load_demo(ctx: AppContext, webhook_url: WebhookUrl) -> Demo:
     """Create what is missing of the demo; safe to run at every start."""
     token_path = ctx.settings.data_dir / TOKEN_FILE
     async with ctx.db.session() as db:
-        org = await db.scalar(select(Organization).where(Organization.name == DEMO_ORG))
+        org = await organization_named(db, DEMO_ORG)
         if org is None:
             org = await accounts.create_organization(db, DEMO_ORG)
-        user = await db.scalar(select(User).where(User.email == DEMO_EMAIL))
+        user = await user_with_email(db, DEMO_EMAIL)
         if user is None:
             user = await accounts.create_user(db, org, DEMO_EMAIL, "admin", name="Demo admin")
         plain = token_path.read_text().strip() if token_path.exists() else ""
-        known = plain and await db.scalar(
-            select(ApiToken.id).where(
-                ApiToken.token_hash == hash_token(plain), ApiToken.revoked_at.is_(None)
-            )
-        )
+        known = plain and await active_token_with_hash(db, hash_token(plain))
         if not known:
             _, plain = await accounts.create_token(db, user, name="demo")
             token_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,16 +48,16 @@ async def load_demo(ctx: AppContext) -> Demo:
             token_path.chmod(0o600)
         await db.commit()
         principal = Principal(user.id, org.id, "admin", token_id=0)
-        session_id = await db.scalar(
-            select(Session.id).where(
-                Session.organization_id == org.id,
-                Session.provider == "sandbox",
-                Session.archived_at.is_(None),
-            )
-        )
+        session_id = await live_session_id(db, org.id, "sandbox")
         if session_id is None:
             created = await create_session(
-                ctx, db, principal, name="Demo WhatsApp", provider="sandbox", config={}
+                ctx,
+                db,
+                principal,
+                name="Demo WhatsApp",
+                provider="sandbox",
+                config={},
+                webhook_url=webhook_url,
             )
             session_id = created.session.id
     phone = ctx.world.get(sandbox_instance_name(session_id))

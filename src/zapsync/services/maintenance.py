@@ -9,43 +9,40 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import or_, select, update
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
-from zapsync.domain.status import SessionStatus, StatusSource
+from zapsync.domain.status import StatusSource
 from zapsync.runtime.context import AppContext
 from zapsync.services.runs import RunPart, record_runs, run_ids
-from zapsync.services.sessions.lifecycle import archive_session
-from zapsync.store.models import Conversation, Session
+from zapsync.services.sessions.lifecycle import WebhookUrl, archive_session
+from zapsync.store.maintenance import quiet_conversations, resolve_conversations
+from zapsync.store.sessions import idle_sessions
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
 
 async def cleanup_sessions(
-    ctx: AppContext, *, organization_id: int | None = None, trigger: str = "manual"
+    ctx: AppContext,
+    *,
+    webhook_url: WebhookUrl,
+    organization_id: int | None = None,
+    trigger: str = "manual",
 ) -> dict[str, Any]:
     """Archive sessions not connected and inactive for `session_cleanup_days`."""
     cutoff = utcnow() - timedelta(days=ctx.settings.session_cleanup_days)
     started_at = utcnow()
     async with ctx.db.session() as db:
-        query = select(Session).where(
-            Session.archived_at.is_(None),
-            Session.status != SessionStatus.CONNECTED.value,
-            Session.created_at < cutoff,
-            or_(Session.last_activity_at.is_(None), Session.last_activity_at < cutoff),
-        )
-        if organization_id is not None:
-            query = query.where(Session.organization_id == organization_id)
         parts: dict[int, RunPart] = {}
-        for session in (await db.scalars(query.order_by(Session.id))).all():
+        for session in await idle_sessions(db, cutoff, organization_id=organization_id):
             outcome = await archive_session(
                 ctx,
                 db,
                 session,
                 reason=f"archived after {ctx.settings.session_cleanup_days} days inactive",
                 source=StatusSource.MANUAL,
+                webhook_url=webhook_url,
             )
             part = parts.setdefault(session.organization_id, RunPart(report={"archived": []}))
             part.report["archived"].append(session.id)
@@ -81,19 +78,9 @@ async def close_inactive_conversations(
     cutoff = utcnow() - timedelta(hours=ctx.settings.conversation_inactive_hours)
     started_at = utcnow()
     async with ctx.db.session() as db:
-        query = select(Conversation.id, Conversation.organization_id).where(
-            Conversation.status.in_(("open", "pending")),
-            or_(Conversation.last_message_at.is_(None), Conversation.last_message_at < cutoff),
-            Conversation.created_at < cutoff,
-        )
-        if organization_id is not None:
-            query = query.where(Conversation.organization_id == organization_id)
-        rows = (await db.execute(query.order_by(Conversation.id))).all()
-        ids = [r.id for r in rows]
-        if ids:
-            await db.execute(
-                update(Conversation).where(Conversation.id.in_(ids)).values(status="resolved")
-            )
+        rows = await quiet_conversations(db, cutoff, organization_id=organization_id)
+        ids = [conv_id for conv_id, _ in rows]
+        await resolve_conversations(db, ids)
         closed: dict[int, list[int]] = {}
         for conv_id, org_id in rows:
             closed.setdefault(org_id, []).append(conv_id)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
-
 from zapsync.runtime.context import AppContext
-from zapsync.store.migrate import head_revision
+from zapsync.store.migrate import head_revision, stored_revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +20,7 @@ async def check_ready(ctx: AppContext) -> Readiness:
     checks: dict[str, Any] = {}
     ok = True
     try:
-        async with ctx.db.engine.connect() as conn:
-            revision = await asyncio.wait_for(
-                conn.scalar(text("SELECT version_num FROM alembic_version")), timeout=5
-            )
+        revision = await stored_revision(ctx.db, timeout=5)
         checks["database"] = "ok"
         head = head_revision()
         checks["migrations"] = {"current": revision, "head": head}

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
+from zapsync.store import runs as store
 from zapsync.store.models import SyncRun
 from zapsync.store.types import utcnow
 
@@ -47,8 +47,7 @@ async def start_run(
         report={},
         cursor={},
     )
-    db.add(run)
-    await db.flush()
+    await store.add_runs(db, [run])
     return run
 
 
@@ -123,9 +122,8 @@ async def record_runs(
             errors=part.errors,
             report=part.report,
         )
-        db.add(run)
         runs.append(run)
-    await db.flush()
+    await store.add_runs(db, runs)
     for run in runs:
         announce_run(db, bus, run)
     return runs
@@ -144,8 +142,7 @@ def run_ids(runs: list[SyncRun]) -> dict[str, Any]:
 
 async def last_run(db: AsyncSession, kind: str, organization_id: int) -> SyncRun | None:
     """The organization's latest run of `kind`: never another's, nor an unowned one."""
-    query = select(SyncRun).where(SyncRun.kind == kind, SyncRun.organization_id == organization_id)
-    return await db.scalar(query.order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(1))
+    return await store.last_run(db, kind, organization_id)
 
 
 def run_summary(run: SyncRun | None) -> dict[str, Any] | None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
-from zapsync.store.db import make_sync_engine
+from zapsync.store.db import Database, make_sync_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,3 +48,12 @@ def is_at_head(url: str) -> bool:
             return current_revision(conn) == head_revision()
     finally:
         engine.dispose()
+
+
+async def stored_revision(database: Database, *, timeout: float) -> str | None:
+    """The revision the running database is at, read within `timeout` seconds."""
+    async with database.engine.connect() as conn:
+        revision = await asyncio.wait_for(
+            conn.scalar(text("SELECT version_num FROM alembic_version")), timeout=timeout
+        )
+    return None if revision is None else str(revision)

@@ -25,13 +25,16 @@ from zapsync.api.schemas import (
     StatusSyncReport,
 )
 from zapsync.api.schemas.sessions import qr_reason
+from zapsync.api.urls import SESSIONS, session_route, webhook_urls
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
+from zapsync.services.accounts import Principal
+from zapsync.services.errors import Conflict
 from zapsync.services.imports.importer import import_conversations
 from zapsync.services.sessions import lifecycle as svc
 from zapsync.services.sessions.status_sync import apply_status_sync
 
-router = APIRouter(prefix="/api/v1/sessions", tags=["sessions"], route_class=ApiRoute)
+router = APIRouter(prefix=SESSIONS, tags=["sessions"], route_class=ApiRoute)
 
 
 def qr_public(qr: QrCode | None) -> QrPublic | None:
@@ -44,6 +47,22 @@ def qr_public(qr: QrCode | None) -> QrPublic | None:
     )
 
 
+async def qr_or_where_to_pair(ctx: Ctx, db: Db, principal: Principal, session_id: int) -> QrCode:
+    """The session's QR; a refusal names the route that pairs it instead."""
+    session = await svc.get_session(db, principal, session_id)
+    connect = session_route("POST", session_id, "connect")
+    try:
+        return await svc.session_qr(ctx, db, session)
+    except svc.NotPairing:
+        raise Conflict(
+            f"session {session_id} is logged out; {connect} to pair a phone again"
+        ) from None
+    except svc.NoQrYet:
+        raise svc.GatewayFailed(
+            f"the gateway has no QR code to show now; {connect} starts pairing"
+        ) from None
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=SessionCreated)
 async def create_session(
     body: SessionCreate, ctx: Ctx, db: Db, principal: AdminPrincipal
@@ -53,7 +72,13 @@ async def create_session(
     had a webhook that is not zapsync's, `replaced_webhook` names it: zapsync relays every
     event there (signed with `forward_secret`) and puts it back when the session goes."""
     created = await svc.create_session(
-        ctx, db, principal, name=body.name, provider=body.provider, config=body.config
+        ctx,
+        db,
+        principal,
+        name=body.name,
+        provider=body.provider,
+        config=body.config,
+        webhook_url=webhook_urls(ctx.settings),
     )
     return SessionCreated(
         **SessionPublic.of(created.session).model_dump(),
@@ -97,6 +122,7 @@ async def delete_session(
         session,
         reason="deleted by a user",
         source=StatusSource.MANUAL,
+        webhook_url=webhook_urls(ctx.settings),
         at_gateway=at_gateway,
     )
     await db.commit()
@@ -149,8 +175,7 @@ async def session_qr(
 ) -> QrPublic | Response | None:
     """The QR code to scan: JSON with the raw code, pairing code and a PNG data URL, or the
     image itself with `?format=png|svg`. Reading never starts pairing (`POST /connect` does)."""
-    session = await svc.get_session(db, principal, session_id)
-    qr = await svc.session_qr(ctx, db, session)
+    qr = await qr_or_where_to_pair(ctx, db, principal, session_id)
     if format != "json" and not qr.code:
         raise svc.GatewayFailed("the gateway gave only a pairing code, no QR image")
     if format == "png":

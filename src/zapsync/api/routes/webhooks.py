@@ -15,14 +15,15 @@ from zapsync.api.params import PathId
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
 from zapsync.api.schemas import WebhookReceived
+from zapsync.api.urls import WEBHOOKS
 from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.security.rate_limits import RateLimited
 from zapsync.services.errors import Refusal, WebhookRefused
 from zapsync.services.ingest.webhooks import Delivery, KnownSessions
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=ApiRoute)
+router = APIRouter(prefix=WEBHOOKS, tags=["webhooks"], route_class=ApiRoute)
 
-PATH = r"/api/v1/webhooks/[^/]+/[^/]+(/[^/]+)?"  # the routes below, for the body limit
+PATH = WEBHOOKS + r"/[^/]+/[^/]+(/[^/]+)?"  # the routes below, for the body limit
 
 
 # What a gateway never does: refusals that count against the client address. A deleted

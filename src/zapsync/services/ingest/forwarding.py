@@ -17,12 +17,12 @@ from datetime import timedelta
 
 import httpx
 import structlog
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.backoff import backoff
 from zapsync.runtime.context import AppContext
-from zapsync.store.models import Session, WebhookForward
+from zapsync.store import sessions as store
+from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -43,7 +43,7 @@ def queue_forward(db: AsyncSession, session: Session, body: bytes) -> bool:
     the session has one."""
     if not session.forward_to:
         return False
-    db.add(WebhookForward(session_id=session.id, body=body, status="pending", attempts=0))
+    store.queue_forward(db, session.id, body)
     return True
 
 
@@ -51,19 +51,8 @@ async def _claim(ctx: AppContext) -> list[tuple[int, int, bytes, str, dict[str, 
     """Due relays, leased to this worker: (id, attempt, body, url, headers, secret)."""
     now = utcnow()
     async with ctx.db.session() as db:
-        rows = (
-            await db.execute(
-                select(WebhookForward, Session)
-                .join(Session, Session.id == WebhookForward.session_id)
-                .where(WebhookForward.status == "pending", WebhookForward.next_attempt_at <= now)
-                .order_by(WebhookForward.id)
-                .limit(BATCH)
-                # Replicas share the queue: each takes rows no other is taking.
-                .with_for_update(skip_locked=True, of=WebhookForward)
-            )
-        ).all()
         claimed = []
-        for item, session in rows:
+        for item, session in await store.due_forwards(db, now, BATCH):
             item.attempts += 1
             item.next_attempt_at = now + timedelta(seconds=LEASE_SECONDS)
             if not session.forward_to or not session.forward_encrypted:
@@ -107,10 +96,10 @@ async def deliver_due_forwards(ctx: AppContext) -> int:
         error = await _post(ctx, url, body, headers)
         async with ctx.db.session() as db:
             if error is None:
-                await db.execute(delete(WebhookForward).where(WebhookForward.id == item_id))
+                await store.delete_forward(db, item_id)
                 delivered += 1
             else:
-                item = await db.get(WebhookForward, item_id)
+                item = await store.forward_by_id(db, item_id)
                 if item is not None:
                     item.last_error = error
                     if attempt >= settings.forward_max_attempts:
@@ -127,12 +116,7 @@ async def deliver_due_forwards(ctx: AppContext) -> int:
 
 async def _seconds_until_next(ctx: AppContext) -> float | None:
     async with ctx.db.session() as db:
-        due = await db.scalar(
-            select(WebhookForward.next_attempt_at)
-            .where(WebhookForward.status == "pending")
-            .order_by(WebhookForward.next_attempt_at)
-            .limit(1)
-        )
+        due = await store.next_forward_due(db)
     return None if due is None else max((due - utcnow()).total_seconds(), 0.0)
 
 

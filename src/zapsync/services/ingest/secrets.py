@@ -17,12 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import func, select
 
 from zapsync.runtime.context import AppContext
 from zapsync.security.crypto import Cipher
 from zapsync.security.tokens import new_webhook_secret
 from zapsync.store.models import Session
+from zapsync.store.sessions import sessions_with_short_secrets
 
 log = structlog.get_logger(__name__)
 
@@ -57,13 +57,7 @@ def secrets_of(cipher: Cipher, session: Session) -> WebhookSecrets:
 async def seal_legacy_secrets(ctx: AppContext) -> int:
     """Encrypt the secrets still stored in clear (rows from before 0003); how many were."""
     async with ctx.db.session() as db:
-        rows = (
-            await db.scalars(
-                select(Session).where(
-                    func.length(Session.webhook_secret_encrypted) <= LEGACY_MAX_LENGTH
-                )
-            )
-        ).all()
+        rows = await sessions_with_short_secrets(db, LEGACY_MAX_LENGTH)
         for session in rows:
             session.webhook_secret_encrypted = ctx.cipher.encrypt_text(
                 session.webhook_secret_encrypted

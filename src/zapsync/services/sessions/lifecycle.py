@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import structlog
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +39,7 @@ from zapsync.services.sessions.config import (
 )
 from zapsync.services.sessions.gateway import gateway_for, release
 from zapsync.services.sessions.status import is_gone, record_gone, record_status
+from zapsync.store import sessions as store
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -51,13 +51,17 @@ AtGateway = Literal["keep", "logout", "delete"]
 
 T = TypeVar("T")
 
+# (provider, session id) -> the URL the session's gateway delivers webhooks to. The API owns
+# its routes, so it hands this in (`api/urls.py`); nothing here knows a path.
+WebhookUrl = Callable[[str, int], str]
+
 
 class GatewayFailed(Invalid):
     """The gateway refused or could not be reached; the detail is its own reason."""
 
 
-def webhook_target(ctx: AppContext, session: Session) -> WebhookTarget:
-    url = f"{ctx.settings.public_url}/api/v1/webhooks/{session.provider}/{session.id}"
+def webhook_target(ctx: AppContext, session: Session, webhook_url: WebhookUrl) -> WebhookTarget:
+    url = webhook_url(session.provider, session.id)
     secrets = secrets_of(ctx.cipher, session)
     return WebhookTarget(url=url, secret=secrets.secret, signing_key=secrets.signing_key)
 
@@ -75,7 +79,7 @@ def gone_conflict(session: Session) -> Conflict:
 
 async def get_session(db: AsyncSession, principal: Principal, session_id: int) -> Session:
     """The session if it belongs to the caller's organization; 404 otherwise (no leak)."""
-    session = await db.get(Session, session_id)
+    session = await store.session_by_id(db, session_id)
     if session is None or session.organization_id != principal.organization_id:
         raise NotFound(f"no session with id {session_id}")
     return session
@@ -84,10 +88,9 @@ async def get_session(db: AsyncSession, principal: Principal, session_id: int) -
 async def list_sessions(
     db: AsyncSession, principal: Principal, *, include_archived: bool = False
 ) -> list[Session]:
-    query = select(Session).where(Session.organization_id == principal.organization_id)
-    if not include_archived:
-        query = query.where(Session.archived_at.is_(None))
-    return list((await db.scalars(query.order_by(Session.id))).all())
+    return await store.organization_sessions(
+        db, principal.organization_id, include_archived=include_archived
+    )
 
 
 async def call_gateway(
@@ -142,23 +145,14 @@ async def _insert_creating(
 ) -> Session:
     """The session row in `creating`, committed: the gateway's webhooks during create find it."""
     limit = ctx.settings.max_sessions_per_user
-    active = await db.scalar(
-        select(func.count())
-        .select_from(Session)
-        .where(Session.created_by == principal.user_id, Session.archived_at.is_(None))
-    )
-    if (active or 0) >= limit:
+    active = await store.count_live_created_by(db, principal.user_id)
+    if active >= limit:
         raise Conflict(
             f"you already have {active} sessions; at most {limit} per user "
             "(delete one or raise ZAPSYNC_MAX_SESSIONS_PER_USER)"
         )
     if keys:
-        taken = await db.scalar(
-            select(Session.id).where(
-                Session.organization_id == principal.organization_id,
-                Session.gateway_key.in_(keys),
-            )
-        )
+        taken = await store.session_with_gateway_key(db, principal.organization_id, keys)
         if taken is not None:
             raise Conflict(f"this gateway instance is already session {taken} of your organization")
     session = Session(
@@ -188,7 +182,7 @@ async def _insert_creating(
 
 async def _undo_create(db: AsyncSession, session_id: int) -> None:
     await db.rollback()
-    await db.execute(delete(Session).where(Session.id == session_id))
+    await store.delete_session(db, session_id)
     await db.commit()
 
 
@@ -200,6 +194,7 @@ async def create_session(
     name: str,
     provider: str,
     config: dict[str, Any],
+    webhook_url: WebhookUrl,
 ) -> Created:
     """Store the session as `creating`, then ask the gateway; the row is deleted again if
     the gateway refuses, so a refusal leaves nothing behind."""
@@ -214,7 +209,7 @@ async def create_session(
         ctx, db, principal, name=name, provider=provider, clean=clean, keys=keys
     )
     gateway = gateway_for(ctx, session)
-    target = webhook_target(ctx, session)
+    target = webhook_target(ctx, session, webhook_url)
     foreign: ForeignWebhook | None = None
     try:
         foreign = await _foreign_webhook(gateway, target)
@@ -342,21 +337,31 @@ async def connect_session(ctx: AppContext, db: AsyncSession, session: Session) -
     return qr
 
 
+class NotPairing(Conflict):
+    """The session is logged out: only connecting it pairs a phone again."""
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__(f"session {session_id} is logged out; connect it to pair a phone again")
+        self.session_id = session_id
+
+
+class NoQrYet(GatewayFailed):
+    """The gateway shows no QR now: connecting the session starts pairing."""
+
+    def __init__(self, session_id: int) -> None:
+        super().__init__("the gateway has no QR code to show now; connecting starts pairing")
+        self.session_id = session_id
+
+
 async def session_qr(ctx: AppContext, db: AsyncSession, session: Session) -> QrCode:
     """The QR the gateway shows now. Reading never starts pairing: `connect` does."""
     ensure_pairable(session)
     if session.status == SessionStatus.LOGGED_OUT.value:
-        raise Conflict(
-            f"session {session.id} is logged out; "
-            f"POST /api/v1/sessions/{session.id}/connect to pair a phone again"
-        )
+        raise NotPairing(session.id)
     gateway = gateway_for(ctx, session)
     qr = await call_gateway(ctx, db, session, "give a QR code", gateway.get_qr)
     if not qr.code and not qr.pairing_code:
-        raise GatewayFailed(
-            "the gateway has no QR code to show now; "
-            f"POST /api/v1/sessions/{session.id}/connect starts pairing"
-        )
+        raise NoQrYet(session.id)
     return qr
 
 
@@ -389,6 +394,7 @@ async def archive_session(
     *,
     reason: str,
     source: StatusSource,
+    webhook_url: WebhookUrl,
     at_gateway: AtGateway = "keep",
 ) -> Archived:
     """Free the user's slot and keep conversations and messages readable. At the gateway
@@ -400,7 +406,7 @@ async def archive_session(
         at_gateway = "delete"
     outcome = Archived(at_gateway)
     gateway = gateway_for(ctx, session)
-    target = webhook_target(ctx, session)
+    target = webhook_target(ctx, session, webhook_url)
     kept = forward_of(ctx, session)
     restore = kept[0] if kept else None
     steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -448,15 +454,11 @@ def ensure_active(session: Session) -> None:
         raise Conflict(f"session {session.id} is archived; create a new session to reconnect")
 
 
-async def restore_sandbox_instances(ctx: AppContext) -> int:
+async def restore_sandbox_instances(ctx: AppContext, webhook_url: WebhookUrl) -> int:
     """The sandbox world lives in memory: after a restart, give each sandbox session its
     simulated phone back (showing a QR, as a real gateway would after losing its store)."""
     async with ctx.db.session() as db:
-        rows = (
-            await db.scalars(
-                select(Session).where(Session.provider == "sandbox", Session.archived_at.is_(None))
-            )
-        ).all()
+        rows = await store.live_sessions(db, provider="sandbox")
     for session in rows:
-        await gateway_for(ctx, session).create_instance(webhook_target(ctx, session))
+        await gateway_for(ctx, session).create_instance(webhook_target(ctx, session, webhook_url))
     return len(rows)

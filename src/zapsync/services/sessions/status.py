@@ -21,7 +21,8 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.store.models import Session, SessionStatusEvent
+from zapsync.store.models import Session
+from zapsync.store.sessions import add_status_event
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -115,15 +116,14 @@ def record_status(
             session.status_reason = reason
         return False
     previous = session.status
-    db.add(
-        SessionStatusEvent(
-            session_id=session.id,
-            from_status=previous,
-            to_status=status.value,
-            source=source.value,
-            reason=reason,
-            at=at,
-        )
+    add_status_event(
+        db,
+        session.id,
+        from_status=previous,
+        to_status=status.value,
+        source=source.value,
+        reason=reason,
+        at=at,
     )
     session.status = status.value
     session.status_reason = reason
@@ -164,15 +164,14 @@ def record_attempt(
     at: datetime | None = None,
 ) -> None:
     """A history row for something tried that did not (yet) change the status."""
-    db.add(
-        SessionStatusEvent(
-            session_id=session.id,
-            from_status=session.status,
-            to_status=session.status,
-            source=source.value,
-            reason=reason,
-            at=at or utcnow(),
-        )
+    add_status_event(
+        db,
+        session.id,
+        from_status=session.status,
+        to_status=session.status,
+        source=source.value,
+        reason=reason,
+        at=at or utcnow(),
     )
 
 

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.backoff import backoff
@@ -32,6 +31,7 @@ from zapsync.services.sessions.status import (
     record_gone,
     record_status,
 )
+from zapsync.store import sessions as store
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -134,14 +134,7 @@ async def _sessions(
 ) -> list[Session]:
     """The sessions to check: not archived, not still being created (their row is there
     before the gateway made the instance), not gone at the gateway."""
-    query = select(Session).where(
-        Session.archived_at.is_(None), Session.status != SessionStatus.CREATING.value
-    )
-    if organization_id is not None:
-        query = query.where(Session.organization_id == organization_id)
-    if session_id is not None:
-        query = query.where(Session.id == session_id)
-    rows = (await db.scalars(query.order_by(Session.id))).all()
+    rows = await store.sessions_to_check(db, organization_id, session_id)
     return [s for s in rows if not is_gone(s)]
 
 
@@ -293,7 +286,7 @@ async def apply_status_sync(
         quiet = [c.session_id for c in checks if c.is_quiet]
         report.unchanged += len(quiet)
         rest = [c.session_id for c in checks if not c.is_quiet]
-        rows = (await db.scalars(select(Session).where(Session.id.in_(rest)))).all() if rest else []
+        rows = await store.sessions_by_ids(db, rest)
         restarts: list[Restart] = []
         for session in sorted(rows, key=lambda s: s.id):
             check = by_id[session.id]
@@ -355,9 +348,7 @@ async def apply_status_sync(
                 if planned is not None:
                     restarts.append(planned)
         if quiet:
-            await db.execute(
-                update(Session).where(Session.id.in_(quiet)).values(status_checked_at=now)
-            )
+            await store.mark_checked(db, quiet, now)
         if restarts:
             await db.commit()  # what the checks found, and the restarts about to be made
             bound = asyncio.Semaphore(ctx.settings.status_sync_concurrency)
@@ -367,12 +358,9 @@ async def apply_status_sync(
                     await _restart(ctx, planned)
 
             await asyncio.gather(*(restart(r) for r in restarts))
-            healed = await db.scalars(
-                select(Session)
-                .where(Session.id.in_([r.session_id for r in restarts]))
-                .execution_options(populate_existing=True)  # webhooks may have written meanwhile
-            )
-            by_session = {s.id: s for s in healed.all()}
+            # webhooks may have written meanwhile
+            healed = await store.sessions_by_ids(db, [r.session_id for r in restarts], reload=True)
+            by_session = {s.id: s for s in healed}
             for planned in restarts:
                 if planned.session_id in by_session:
                     _record_restart(ctx, db, by_session[planned.session_id], planned, report)
