@@ -103,8 +103,7 @@ async def create_token(
         prefix=plain[:8],
         name=name,
     )
-    db.add(token)
-    await db.flush()
+    await store.add_token(db, token)
     return token, plain
 
 

@@ -25,6 +25,11 @@ async def added(db: AsyncSession, row: Base) -> bool:
     return True
 
 
+async def add_token(db: AsyncSession, token: ApiToken) -> None:
+    db.add(token)
+    await db.flush()
+
+
 async def organization_named(db: AsyncSession, name: str) -> Organization | None:
     return await db.scalar(select(Organization).where(Organization.name == name))
 

@@ -13,6 +13,12 @@ from zapsync.domain.status import SessionStatus
 from zapsync.store.models import Session, SessionStatusEvent, WebhookForward
 
 
+async def add_session(db: AsyncSession, session: Session) -> None:
+    """Insert the session now, so it has its id (a clash raises IntegrityError)."""
+    db.add(session)
+    await db.flush()
+
+
 async def session_by_id(db: AsyncSession, session_id: int) -> Session | None:
     return await db.get(Session, session_id)
 

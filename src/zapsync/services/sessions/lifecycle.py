@@ -168,9 +168,8 @@ async def _insert_creating(
         heal_attempts=0,
     )
     new_secrets(ctx.cipher, session)
-    db.add(session)
     try:
-        await db.flush()
+        await store.add_session(db, session)
         if not keys:
             session.gateway_key = gateway_key(provider, clean, str(session.id))
         await db.commit()
