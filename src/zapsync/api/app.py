@@ -39,6 +39,7 @@ from zapsync.runtime.webhook_batches import WebhookBatcher
 from zapsync.sandbox.world import World
 from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
+from zapsync.services.imports.importer import resume_cut_off_imports
 from zapsync.services.imports.triggers import watch_connections
 from zapsync.services.inbox.read_receipts import watch_reads
 from zapsync.services.ingest.forwarding import ForwardRunner
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pump.start()
         app.state.sandbox_pump = pump
         await restore_sandbox_instances(ctx)
+        ctx.tasks.spawn(resume_cut_off_imports(ctx), name="import-resume")
         outbox = OutboxRunner(ctx)
         outbox.start()
         app.state.outbox = outbox
