@@ -14,13 +14,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.runtime.context import AppContext
+from zapsync.runtime.outbox_worker import OutboxWorker
 from zapsync.runtime.sandbox_events import SandboxEventPump
 from zapsync.runtime.webhook_batches import WebhookBatcher
 from zapsync.services.imports.importer import resume_cut_off_imports
 from zapsync.services.imports.triggers import watch_connections
 from zapsync.services.inbox.read_receipts import watch_reads
 from zapsync.services.ingest.forwarding import ForwardRunner
-from zapsync.services.outbox.delivery import OutboxRunner
 from zapsync.services.sessions.lifecycle import restore_sandbox_instances
 
 
@@ -32,7 +32,7 @@ class Runtime:
         self.workers = workers
         self.webhooks = WebhookBatcher(ctx)
         self.sandbox_pump = SandboxEventPump(ctx)
-        self.outbox = OutboxRunner(ctx)
+        self.outbox = OutboxWorker(ctx)
         self.forwards = ForwardRunner(ctx)
         self.scheduler: AsyncIOScheduler | None = build_scheduler(ctx) if scheduler else None
 
