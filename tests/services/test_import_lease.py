@@ -14,6 +14,7 @@ from tests.conftest import Tenant
 from tests.services.helpers import instance_of, row_counts, sandbox_session
 from zapsync.runtime.context import AppContext
 from zapsync.services.imports import importer as conversation_import
+from zapsync.services.imports import lease as lease_module
 from zapsync.services.imports.importer import (
     ImportProgress,
     import_conversations,
@@ -150,3 +151,36 @@ async def test_start_up_leaves_alone_an_import_whose_runner_is_alive(
     renewing = asyncio.create_task(renew_once())
     assert await resume_cut_off_imports(other) == []
     await renewing
+
+
+async def test_an_import_whose_lease_was_taken_over_stops_and_leaves_the_run_alone(
+    ctx: AppContext, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lease_module, "RENEW_EVERY", 0.05)
+    session_id = await sandbox_session(ctx, tenant)
+    inst = instance_of(ctx, session_id)
+    ctx.world.seed(inst, chats=20, messages=2_000)
+    ctx.world.latency_ms = 20  # still going when its lease is taken
+    under_way = asyncio.Event()
+
+    def watch(p: ImportProgress) -> None:
+        if p.chats_listed:
+            under_way.set()
+
+    running = asyncio.create_task(
+        import_conversations(ctx, session_id, trigger="manual", progress=watch)
+    )
+    await asyncio.wait_for(under_way.wait(), timeout=30)
+    # Its renewals were late (a stalled runner): the lease expired and another runner took it.
+    async with ctx.db.session() as db:
+        lease = await db.get_one(Lease, lease_name(session_id))
+        lease.holder = "other-host:7:0"
+        lease.expires_at = utcnow() + timedelta(seconds=30)
+        await db.commit()
+
+    report = await asyncio.wait_for(running, timeout=30)
+
+    assert report.status == "running"  # the new holder's to finish, not overwritten by us
+    async with ctx.db.session() as db:
+        holder = (await db.get_one(Lease, lease_name(session_id))).holder
+    assert holder == "other-host:7:0"  # not released by the runner that lost it

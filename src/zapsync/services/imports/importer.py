@@ -315,8 +315,9 @@ class _Import:
             status = "interrupted"
             self.state.stop("zapsync stopped; the import resumes where it was")
         except _LeaseLost:
-            status = "interrupted"
-            self.state.stop("another runner took the import over")
+            # The run is the new holder's now: what it records is the run's story, not ours.
+            log.warning("import left to the runner that took its lease", run_id=self.run_id)
+            return await self._as_recorded()
         except GatewayRejected as exc:
             self.state.stop(f"gateway refused: {exc.reason}")
         except Exception as exc:
@@ -403,6 +404,10 @@ class _Import:
             )
             return ImportReport.of(run)
 
+    async def _as_recorded(self) -> ImportReport:
+        async with self.ctx.db.session() as db:
+            return ImportReport.of(await db.get_one(SyncRun, self.run_id))
+
     def _found_history(self) -> bool:
         """False when the gateway showed no chat with history yet (right after pairing)."""
         state = self.state
@@ -423,7 +428,7 @@ class _Import:
     async def _import_all(self, gw: Gateway) -> str:
         try:
             await self._import_chats(gw)
-        except (GatewayError, _Stopping, _LeaseLost):
+        except (GatewayError, _Stopping):
             await self._flush()  # the pages fetched before the stop are whole
             raise
         return "partial" if self.state.errors else "succeeded"
