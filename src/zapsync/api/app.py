@@ -32,23 +32,16 @@ from zapsync.api.routes import (
 )
 from zapsync.api.urls import webhook_urls
 from zapsync.api.webhook_limits import WebhookLimits
-from zapsync.jobs.scheduler import build_scheduler
 from zapsync.logs import configure_logging
 from zapsync.runtime.context import AppContext
-from zapsync.runtime.sandbox_events import SandboxEventPump
-from zapsync.runtime.webhook_batches import WebhookBatcher
+from zapsync.runtime.wiring import Runtime
 from zapsync.sandbox.world import World
 from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
-from zapsync.services.imports.triggers import watch_connections
-from zapsync.services.inbox.read_receipts import watch_reads
-from zapsync.services.ingest.forwarding import ForwardRunner
 from zapsync.services.ingest.refusals import RefusalCounter
 from zapsync.services.ingest.secrets import seal_legacy_secrets
 from zapsync.services.ingest.webhooks import KnownSessions
 from zapsync.services.media import max_bytes
-from zapsync.services.outbox.delivery import OutboxRunner
-from zapsync.services.sessions.lifecycle import restore_sandbox_instances
 from zapsync.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -93,32 +86,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ctx = ctx
         await seal_legacy_secrets(ctx)  # plaintext webhook secrets from before 0003
         await rotate_stored_credentials(ctx.db, ctx.cipher)  # before anything decrypts
-        watch_connections(ctx)
-        watch_reads(ctx)
+        runtime = Runtime(ctx, scheduler=settings.scheduler_enabled)
         realtime.attach(ctx)
         app.state.realtime = realtime
-        webhooks = WebhookBatcher(ctx)
-        webhooks.start()
-        app.state.webhooks = webhooks
+        app.state.webhooks = runtime.webhooks
         app.state.webhook_sessions = KnownSessions(ctx)
         app.state.webhook_limits = WebhookLimits(
             settings.webhook_rate_limit, settings.webhook_refusal_limit
         )
         app.state.webhook_refusals = RefusalCounter()
-        pump = SandboxEventPump(ctx)
-        pump.start()
-        app.state.sandbox_pump = pump
-        await restore_sandbox_instances(ctx, webhook_urls(settings))
-        outbox = OutboxRunner(ctx)
-        outbox.start()
-        app.state.outbox = outbox
-        forwards = ForwardRunner(ctx)
-        forwards.start()
-        app.state.forwards = forwards
-        scheduler = build_scheduler(ctx) if settings.scheduler_enabled else None
-        if scheduler is not None:
-            scheduler.start()
-        app.state.scheduler = scheduler
+        app.state.sandbox_pump = runtime.sandbox_pump
+        app.state.outbox = runtime.outbox
+        app.state.forwards = runtime.forwards
+        app.state.scheduler = runtime.scheduler
+        await runtime.start()
         if settings.demo:
             demo = await load_demo(ctx, webhook_urls(settings))
             announce_demo(settings, demo)
@@ -126,13 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
-            await outbox.stop()
-            await forwards.stop()
-            await webhooks.stop()
+            await runtime.stop()
             await realtime.close()
-            await pump.stop()
             await ctx.aclose()
 
     app = FastAPI(

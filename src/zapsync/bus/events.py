@@ -22,10 +22,12 @@ EventName = Literal[
     "message_updated",
     "access_revoked",
     "message_merged",
+    "outbox_queued",
 ]
 
 # Events for zapsync's own subscribers, never forwarded to Socket.IO clients.
-INTERNAL_EVENTS: frozenset[str] = frozenset({"access_revoked"})
+# `outbox_queued` wakes this process's outbox worker (`services/outbox/queue.py`).
+INTERNAL_EVENTS: frozenset[str] = frozenset({"access_revoked", "outbox_queued"})
 
 
 @dataclass(frozen=True, slots=True)

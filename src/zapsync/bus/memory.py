@@ -44,6 +44,11 @@ class EventBus:
         except Exception:
             log.exception("event subscriber failed", event_name=event.name)
 
+    @property
+    def busy(self) -> bool:
+        """True while a delivery is in flight."""
+        return bool(self._tasks)
+
     async def drain(self) -> None:
         """Wait for deliveries in flight (shutdown, tests)."""
         while self._tasks:

@@ -98,16 +98,24 @@ def _run(settings: Settings, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def run_with_context(body: Callable[[AppContext], Awaitable[T]], *, migrate: bool = True) -> T:
-    """Run `body` with the whole app's context (gateways, bus, cipher): the jobs' commands."""
+    """Run `body` with the whole app's context (gateways, bus, cipher) and its subscribers,
+    as `serve` wires them: the jobs' commands. What the body set off (the import of a session
+    a status sync found connected) is finished before the command ends."""
     settings = _prepare(migrate)
 
     async def main() -> T:
         from zapsync.runtime.context import AppContext
+        from zapsync.runtime.wiring import Runtime
 
         ctx = AppContext.create(settings)
+        runtime = Runtime(ctx, workers=False)
         try:
-            return await body(ctx)
+            await runtime.start()
+            result = await body(ctx)
+            await runtime.settle()
+            return result
         finally:
+            await runtime.stop()
             await ctx.aclose()
 
     return _run(settings, main)

@@ -13,8 +13,8 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from zapsync.api.urls import webhook_urls
 from zapsync.runtime.context import AppContext
+from zapsync.runtime.urls import webhook_urls
 from zapsync.services.imports.importer import import_pending_retries
 from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
 from zapsync.services.sessions.status_sync import apply_status_sync

@@ -28,6 +28,11 @@ class BackgroundTasks:
         """True once shutdown began: long work should end at its next safe point."""
         return self._closed
 
+    @property
+    def busy(self) -> bool:
+        """True while spawned work runs."""
+        return bool(self._tasks)
+
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> None:
         if self._closed:
             # Shutting down: work started now would outlive the database engine, and on

@@ -358,3 +358,15 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Lease(Base):
+    """Who may do a piece of work that must run once at a time across processes (a session's
+    import), until when. A holder that stops renewing loses it at `expires_at`."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -45,6 +45,7 @@ from zapsync.providers.base import (
 )
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import NotFound, ServiceError
+from zapsync.services.imports.lease import SessionLease, held, session_lease
 from zapsync.services.ingest.messages import StoreResult, record_chats, store_history
 from zapsync.services.runs import run_json, start_run
 from zapsync.services.sessions.gateway import gateway_for
@@ -61,6 +62,8 @@ RESUMABLE = ("running", "interrupted")
 MAX_EMPTY_ATTEMPTS = 6
 # A `running` run whose last page is older than this was left by a crash, not in progress.
 STALE_AFTER = timedelta(minutes=5)
+# Seconds past a lease's expiry before start-up looks at it again (clocks, a late renewal).
+RESUME_MARGIN = 1.0
 MAX_ERROR_MESSAGES = 50
 # Fetched pages are written (one transaction, with the run's cursor) once they hold this many
 # messages. A commit per 100-message page cost more than the page's rows; and as new messages
@@ -246,18 +249,6 @@ class _State:
         }
 
 
-_locks: dict[tuple[str, int], asyncio.Lock] = {}
-
-
-def _lock_for(ctx: AppContext, session_id: int) -> asyncio.Lock:
-    return _locks.setdefault((ctx.settings.database_url, session_id), asyncio.Lock())
-
-
-def is_importing(ctx: AppContext, session_id: int) -> bool:
-    """True while this process imports the session."""
-    return _lock_for(ctx, session_id).locked()
-
-
 async def import_conversations(
     ctx: AppContext,
     session_id: int,
@@ -267,15 +258,19 @@ async def import_conversations(
 ) -> ImportReport:
     """Import (or resume importing) the session's chats and messages; returns the run's report.
 
-    One import per session runs at a time in this process; a second call waits for the first
-    and then finds nothing left to write.
+    One import per session runs at a time, across processes (a lease in the database); a
+    second call waits for the first and then finds nothing left to write.
     """
-    async with _lock_for(ctx, session_id):
-        return await _Import(ctx, session_id, trigger, progress).run()
+    async with session_lease(ctx, session_id) as lease:
+        return await _Import(ctx, session_id, trigger, progress, lease).run()
 
 
 class _Stopping(Exception):
     """This process is shutting down: the run ends `interrupted` and resumes at the next start."""
+
+
+class _LeaseLost(Exception):
+    """Another runner took the session's lease (ours was not renewed in time): stop writing."""
 
 
 class _Import:
@@ -285,8 +280,10 @@ class _Import:
         session_id: int,
         trigger: str,
         progress: ProgressCallback | None,
+        lease: SessionLease,
     ) -> None:
         self.ctx = ctx
+        self.lease = lease
         self.session_id = session_id
         self.trigger = trigger
         self.progress = progress
@@ -317,6 +314,10 @@ class _Import:
         except _Stopping:
             status = "interrupted"
             self.state.stop("zapsync stopped; the import resumes where it was")
+        except _LeaseLost:
+            # The run is the new holder's now: what it records is the run's story, not ours.
+            log.warning("import left to the runner that took its lease", run_id=self.run_id)
+            return await self._as_recorded()
         except GatewayRejected as exc:
             self.state.stop(f"gateway refused: {exc.reason}")
         except Exception as exc:
@@ -403,6 +404,10 @@ class _Import:
             )
             return ImportReport.of(run)
 
+    async def _as_recorded(self) -> ImportReport:
+        async with self.ctx.db.session() as db:
+            return ImportReport.of(await db.get_one(SyncRun, self.run_id))
+
     def _found_history(self) -> bool:
         """False when the gateway showed no chat with history yet (right after pairing)."""
         state = self.state
@@ -466,6 +471,8 @@ class _Import:
         # Between pages nothing is open; a cancel could land in the middle of a query.
         if self.ctx.tasks.stopping:
             raise _Stopping
+        if self.lease.lost:
+            raise _LeaseLost
 
     def _skip_reason(self, chat: gateway.Chat) -> str | None:
         try:
@@ -648,21 +655,7 @@ async def import_pending_retries(
     the job), and with `session_id` when a gateway says history arrived; then an empty import
     is retried even past its attempt limit.
     """
-    latest = (
-        select(func.max(SyncRun.id))
-        .where(SyncRun.kind == KIND, SyncRun.session_id.is_not(None))
-        .group_by(SyncRun.session_id)
-    )
-    stmt = (
-        select(SyncRun)
-        .join(Session, Session.id == SyncRun.session_id)
-        .where(
-            SyncRun.id.in_(latest),
-            SyncRun.status.in_(("empty", *RESUMABLE)),
-            Session.archived_at.is_(None),
-        )
-        .order_by(SyncRun.id)
-    )
+    stmt = _latest_runs(("empty", *RESUMABLE))
     if organization_id is not None:
         stmt = stmt.where(Session.organization_id == organization_id)
     if session_id is not None:
@@ -672,10 +665,11 @@ async def import_pending_retries(
     async with ctx.db.session() as db:
         runs = list((await db.scalars(stmt)).all())
 
+    busy = await held(ctx, [run.session_id for run in runs if run.session_id is not None])
     due: list[int] = []
     for run in runs:
         assert run.session_id is not None
-        if is_importing(ctx, run.session_id):
+        if run.session_id in busy:
             continue
         if run.status == "running" and not _abandoned(run):
             continue  # another worker may be on it
@@ -693,6 +687,54 @@ async def import_pending_retries(
             reports.append(await import_conversations(ctx, sid, trigger="retry"))
         except ServiceError as exc:
             log.warning("import retry skipped", session_id=sid, reason=exc.detail)
+    return reports
+
+
+def _latest_runs(statuses: tuple[str, ...]) -> Select[SyncRun]:
+    """Each live session's latest import run, when its status is one of `statuses`."""
+    latest = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.kind == KIND, SyncRun.session_id.is_not(None))
+        .group_by(SyncRun.session_id)
+    )
+    return (
+        select(SyncRun)
+        .join(Session, Session.id == SyncRun.session_id)
+        .where(
+            SyncRun.id.in_(latest),
+            SyncRun.status.in_(statuses),
+            Session.archived_at.is_(None),
+        )
+        .order_by(SyncRun.id)
+    )
+
+
+async def resume_cut_off_imports(ctx: AppContext) -> list[ImportReport]:
+    """At start-up: resume the connected sessions' imports that no runner holds any more.
+
+    A `running` or `interrupted` import whose lease is gone was cut off (a kill, a crash, a
+    stop): it is not running anywhere, so it resumes now rather than once it looks stale. A
+    lease still live may be a dead runner's that has not expired yet: looked at again when it
+    ends, and resumed unless its holder renewed it (it is alive, and on it)."""
+    stmt = _latest_runs(RESUMABLE).where(Session.status == "connected")
+    async with ctx.db.session() as db:
+        sessions = [run.session_id for run in (await db.scalars(stmt)).all() if run.session_id]
+    busy = await held(ctx, sessions)
+    if busy:
+        wait = (max(busy.values()) - utcnow()).total_seconds() + RESUME_MARGIN
+        while wait > 0 and not ctx.tasks.stopping:
+            await asyncio.sleep(min(wait, 1.0))
+            wait -= 1.0
+        busy = await held(ctx, busy)
+    reports = []
+    for sid in sessions:
+        if sid in busy or ctx.tasks.stopping:
+            continue
+        log.info("import cut off by a stopped runner resumes", session_id=sid)
+        try:
+            reports.append(await import_conversations(ctx, sid, trigger="start"))
+        except ServiceError as exc:
+            log.warning("import resume skipped", session_id=sid, reason=exc.detail)
     return reports
 
 

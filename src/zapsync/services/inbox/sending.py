@@ -22,6 +22,7 @@ from zapsync.services.errors import Conflict, Invalid
 from zapsync.services.inbox.conversations import SEND_KIND, get_conversation
 from zapsync.services.ingest.messages import preview_of, publish_conversations
 from zapsync.services.media import check_url_media
+from zapsync.services.outbox.queue import wake_on_commit
 from zapsync.store.models import Conversation, Message, OutboxItem, Session
 from zapsync.store.types import utcnow
 
@@ -114,6 +115,7 @@ async def queue_send(
             next_attempt_at=now,
         )
     )
+    wake_on_commit(db, principal.organization_id, SEND_KIND)
     await db.execute(
         update(Conversation)
         .where(

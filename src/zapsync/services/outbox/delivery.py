@@ -22,10 +22,10 @@ Contract:
   PostgreSQL).
 - Before a retry, an echo already stored for an earlier attempt whose outcome was unknown
   (a timeout after the gateway took the message) is adopted instead of sending twice.
-- `OutboxRunner` runs `deliver_due` at start (resuming what a restart left), whenever a
-  message is queued in this process, when the next retry is due (at once when one fell due
-  during a pass), and every `POLL_SECONDS`.
-  When a session becomes connected again, its sends waiting out a retry delay go at once.
+- The worker (`runtime/outbox_worker.py`) runs `deliver_due` at start (resuming what a
+  restart left), whenever a message is queued in this process, when the next retry is due
+  (at once when one fell due during a pass), and every poll interval. When a session becomes
+  connected again, its sends waiting out a retry delay go at once (`retry_session_now`).
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ log = structlog.get_logger(__name__)
 
 SESSIONS_AT_ONCE = 20
 BATCH = 200
-POLL_SECONDS = 30.0
-ERROR_PAUSE_SECONDS = 1.0
 FINALIZE_TRIES = 5
 
 outbox = table_of(OutboxItem)
@@ -481,69 +479,3 @@ async def retry_session_now(ctx: AppContext, session_id: int) -> int:
     if hurried:
         log.info("outbox retries now: session reconnected", session_id=session_id, items=hurried)
     return hurried
-
-
-def _reconnected(event: Event) -> int | None:
-    if event.name != "session_status" or event.data.get("status") != "connected":
-        return None
-    return int(event.data["session_id"])
-
-
-def _queued_here(event: Event) -> bool:
-    return (
-        event.name == "new_message"
-        and event.data.get("direction") == "out"
-        and event.data.get("ack") == Ack.PENDING.value
-    )
-
-
-class OutboxRunner:
-    """Runs `deliver_due` in the background of `zapsync serve`."""
-
-    def __init__(self, ctx: AppContext, poll_seconds: float = POLL_SECONDS) -> None:
-        self.ctx = ctx
-        self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _on_event(self, event: Event) -> None:
-        session_id = _reconnected(event)
-        if session_id is not None:
-            if await retry_session_now(self.ctx, session_id):
-                self.wake()
-        elif _queued_here(event):
-            self.wake()
-
-    def start(self) -> None:
-        self.ctx.bus.subscribe(self._on_event, names={"new_message", "session_status"})
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            # Cleared before the pass, so a message queued during it triggers the next one.
-            self._wake.clear()
-            delay: float | None = self.poll_seconds
-            try:
-                report = await deliver_due(self.ctx)
-                if report.due >= BATCH:
-                    continue
-                delay = await seconds_until_next(self.ctx)
-                if report.errors and delay is not None:
-                    # A database error left items due: pause rather than spin on it.
-                    delay = max(delay, ERROR_PAUSE_SECONDS)
-            except Exception:
-                log.exception("outbox pass failed")
-            timeout = self.poll_seconds if delay is None else min(delay, self.poll_seconds)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def stop(self) -> None:
-        with contextlib.suppress(ValueError):
-            self.ctx.bus.unsubscribe(self._on_event)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task

@@ -1,0 +1,21 @@
+"""The address a gateway posts a session's webhooks to. It is part of how this process is
+configured (its public URL), so it is built here, below the services that hand it to
+gateways and the jobs that re-register it, and above nothing that knows a route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zapsync.settings import Settings
+
+WEBHOOKS = "/api/v1/webhooks"  # routes/webhooks.py serves under this prefix
+
+
+def webhook_url(settings: Settings, provider: str, session_id: int) -> str:
+    """Where the gateway of session `session_id` delivers its events."""
+    return f"{settings.public_url}{WEBHOOKS}/{provider}/{session_id}"
+
+
+def webhook_urls(settings: Settings) -> Callable[[str, int], str]:
+    """(provider, session id) -> the session's webhook URL."""
+    return lambda provider, session_id: webhook_url(settings, provider, session_id)

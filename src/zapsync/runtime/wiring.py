@@ -1,0 +1,69 @@
+"""Starts and stops what runs beside the use cases, the same way for `zapsync serve` (the
+FastAPI lifespan), the CLI's commands and a future `zapsync worker`.
+
+Subscribers always: a session that becomes connected is imported (`services/imports/
+triggers.py`), a conversation read sends its receipts. Workers when asked (`serve`, a
+worker): the webhook batcher, the sandbox pump, the outbox worker, the webhook forwarder, the
+resume of imports a stopped runner left cut off; the scheduler when asked too. A CLI command
+starts the subscribers only, and `settle()`s before it exits, so what its work set off (the
+import of a session it found connected) is finished, not cut off."""
+
+from __future__ import annotations
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from zapsync.jobs.scheduler import build_scheduler
+from zapsync.runtime.context import AppContext
+from zapsync.runtime.outbox_worker import OutboxWorker
+from zapsync.runtime.sandbox_events import SandboxEventPump
+from zapsync.runtime.urls import webhook_urls
+from zapsync.runtime.webhook_batches import WebhookBatcher
+from zapsync.services.imports.importer import resume_cut_off_imports
+from zapsync.services.imports.triggers import watch_connections
+from zapsync.services.inbox.read_receipts import watch_reads
+from zapsync.services.ingest.forwarding import ForwardRunner
+from zapsync.services.sessions.lifecycle import restore_sandbox_instances
+
+
+class Runtime:
+    """The process's subscribers and workers; `start()` once, `stop()` once."""
+
+    def __init__(self, ctx: AppContext, *, workers: bool = True, scheduler: bool = False) -> None:
+        self.ctx = ctx
+        self.workers = workers
+        self.webhooks = WebhookBatcher(ctx)
+        self.sandbox_pump = SandboxEventPump(ctx)
+        self.outbox = OutboxWorker(ctx)
+        self.forwards = ForwardRunner(ctx)
+        self.scheduler: AsyncIOScheduler | None = build_scheduler(ctx) if scheduler else None
+
+    async def start(self) -> None:
+        ctx = self.ctx
+        watch_connections(ctx)
+        watch_reads(ctx)
+        if self.workers:
+            self.webhooks.start()
+            self.sandbox_pump.start()
+            await restore_sandbox_instances(ctx, webhook_urls(ctx.settings))
+            ctx.tasks.spawn(resume_cut_off_imports(ctx), name="import-resume")
+            self.outbox.start()
+            self.forwards.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    async def settle(self) -> None:
+        """Wait until nothing set off is left: events in delivery and the work they started
+        (which may publish more)."""
+        ctx = self.ctx
+        while ctx.bus.busy or ctx.tasks.busy:
+            await ctx.bus.drain()
+            await ctx.tasks.drain()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.workers:
+            await self.outbox.stop()
+            await self.forwards.stop()
+            await self.webhooks.stop()
+            await self.sandbox_pump.stop()

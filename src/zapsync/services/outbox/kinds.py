@@ -1,0 +1,43 @@
+"""Which outbox kinds this zapsync serves, and the use case that serves each: the worker
+(`runtime/outbox_worker.py`) takes a pass over every registered kind. A new kind (Chatwoot's)
+registers its handler here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from zapsync.runtime.context import AppContext
+from zapsync.services.inbox.conversations import SEND_KIND
+from zapsync.services.outbox import delivery
+from zapsync.services.outbox.delivery import OutboxReport
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxKind:
+    kind: str
+    # Hand every due item of the kind to where it goes; the report counts them.
+    deliver_due: Callable[[AppContext], Awaitable[OutboxReport]]
+    # Seconds until the kind's next item is due (0: one is due now), None when none waits.
+    seconds_until_next: Callable[[AppContext], Awaitable[float | None]]
+    # A session is connected again: hurry its items waiting out a retry; how many were.
+    session_back: Callable[[AppContext, int], Awaitable[int]] | None = None
+    # Items `deliver_due` takes at most in one pass: a full pass is followed by another at once.
+    batch: int = delivery.BATCH
+
+
+KINDS: dict[str, OutboxKind] = {}
+
+
+def register(kind: OutboxKind) -> None:
+    KINDS[kind.kind] = kind
+
+
+register(
+    OutboxKind(
+        SEND_KIND,
+        deliver_due=delivery.deliver_due,
+        seconds_until_next=delivery.seconds_until_next,
+        session_back=delivery.retry_session_now,
+    )
+)
