@@ -131,7 +131,7 @@ async def make_session(ctx: AppContext) -> int:
             provider="sandbox",
             gateway_key="sandbox:bench",
             config_encrypted=ctx.cipher.encrypt_json({}),
-            webhook_secret="x",
+            webhook_secret_encrypted=ctx.cipher.encrypt_text("x"),
             status="connected",
             check_failures=0,
             heal_attempts=0,
