@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Table,
+    and_,
     bindparam,
     case,
     delete,
@@ -198,6 +199,14 @@ async def advance_acks(db: AsyncSession, session_id: int, acks: Mapping[str, str
         await db.execute(_ADVANCE_ACK, params)
 
 
+def _the_message(session_id: int, provider_message_id: str) -> ColumnElement[bool]:
+    """The message a gateway names: its session and its id there."""
+    return and_(
+        messages_table.c.session_id == session_id,
+        messages_table.c.provider_message_id == provider_message_id,
+    )
+
+
 async def advance_ack(
     db: AsyncSession, session_id: int, provider_message_id: str, ack: Ack
 ) -> AnyRow | None:
@@ -206,8 +215,7 @@ async def advance_ack(
     stmt = (
         update(messages_table)
         .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id,
+            _the_message(session_id, provider_message_id),
             ack_rank(messages_table.c.ack) < ACK_RANK[ack],
         )
         .values(ack=ack.value)
@@ -219,10 +227,7 @@ async def advance_ack(
 async def message_id_of(
     db: AsyncSession, session_id: int, provider_message_id: str, *, other_than: int | None = None
 ) -> int | None:
-    stmt = select(messages_table.c.id).where(
-        messages_table.c.session_id == session_id,
-        messages_table.c.provider_message_id == provider_message_id,
-    )
+    stmt = select(messages_table.c.id).where(_the_message(session_id, provider_message_id))
     if other_than is not None:
         stmt = stmt.where(messages_table.c.id != other_than)
     found: int | None = await db.scalar(stmt)
@@ -262,8 +267,7 @@ async def edit_body(
     stmt = (
         update(messages_table)
         .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id,
+            _the_message(session_id, provider_message_id),
             messages_table.c.body.is_distinct_from(body),
         )
         .values(body=body, edited_at=edited_at)
@@ -284,8 +288,7 @@ async def mark_deleted(
     stmt = (
         update(messages_table)
         .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id,
+            _the_message(session_id, provider_message_id),
             messages_table.c.deleted_at.is_(None),
         )
         .values(deleted_at=deleted_at)
