@@ -54,7 +54,7 @@ async def seed(url: str) -> tuple[str, int]:
                 provider="evolution",
                 gateway_key="evolution|bench",
                 config_encrypted=ctx.cipher.encrypt_json(config),
-                webhook_secret=SECRET,
+                webhook_secret_encrypted=ctx.cipher.encrypt_text(SECRET),
                 status="connected",
                 check_failures=0,
                 heal_attempts=0,

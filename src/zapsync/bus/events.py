@@ -4,6 +4,7 @@ JSON the API answers with (`api/schemas` describes it), built here once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -112,3 +113,40 @@ def conversation_json(
     if contact is not None:
         body["contact"] = contact_json(contact)
     return body
+
+
+def message_event(
+    name: EventName, message: MessageLike, extra: Mapping[str, Any] | None = None
+) -> Event:
+    """`new_message` or `message_updated`: the message as the API shows it, plus `extra`."""
+    data = message_json(message)
+    if extra:
+        data.update(extra)
+    return Event(name, message.organization_id, data, conversation_id=message.conversation_id)
+
+
+def message_updated(message: MessageLike, extra: Mapping[str, Any] | None = None) -> Event:
+    return message_event("message_updated", message, extra)
+
+
+def message_merged(message: MessageLike, echo: MessageLike) -> Event:
+    """Clients drop `echo` (announced by its own `new_message`): it is `message` now."""
+    return Event(
+        "message_merged",
+        message.organization_id,
+        {"conversation_id": echo.conversation_id, "id": message.id, "replaces": echo.id},
+        conversation_id=echo.conversation_id,
+    )
+
+
+def conversation_updated(
+    conversation: ConversationLike, contact: ContactLike | None = None, **extra: Any
+) -> Event:
+    data = conversation_json(conversation, contact)
+    data.update(extra)
+    return Event(
+        "conversation_updated",
+        conversation.organization_id,
+        data,
+        conversation_id=conversation.id,
+    )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select, update
@@ -197,3 +197,14 @@ async def next_forward_due(db: AsyncSession) -> datetime | None:
         .order_by(WebhookForward.next_attempt_at)
         .limit(1)
     )
+
+
+async def provider_of(db: AsyncSession, session_id: int) -> str | None:
+    """The session's provider, None when no such session exists."""
+    found: str | None = await db.scalar(select(Session.provider).where(Session.id == session_id))
+    return found
+
+
+async def sessions_by_id(db: AsyncSession, ids: Iterable[int]) -> dict[int, Session]:
+    found = await db.scalars(select(Session).where(Session.id.in_(sorted(set(ids)))))
+    return {s.id: s for s in found.all()}

@@ -90,3 +90,8 @@ def search_key(value: str | None) -> str | None:
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     key = _SPACES.sub(" ", bare.casefold()).strip()
     return key[:200] or None
+
+
+def clip(value: str | None, length: int) -> str | None:
+    """Fit a gateway string into its column (PostgreSQL refuses longer values)."""
+    return value[:length] if value else value

@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -49,9 +48,9 @@ from zapsync.services.imports.lease import SessionLease, held, session_lease
 from zapsync.services.ingest.messages import StoreResult, record_chats, store_history
 from zapsync.services.runs import run_json, start_run
 from zapsync.services.sessions.gateway import gateway_for
+from zapsync.store import import_runs
 from zapsync.store.models import Session, SyncRun
 from zapsync.store.types import utcnow
-from zapsync.store.upsert import table_of
 
 log = structlog.get_logger(__name__)
 
@@ -78,15 +77,6 @@ COMMIT_EVERY = 5000
 COMMIT_AFTER = 2.0  # seconds
 # Messages per `store_history` call inside a transaction: bounds the rows built at once.
 STORE_EVERY = 1000
-
-sync_runs = table_of(SyncRun)
-_SAVED = ("synced", "created", "updated", "skipped", "errors", "error_messages", "report", "cursor")
-# Saved with every batch: built once.
-_SAVE_RUN = (
-    update(sync_runs)
-    .where(sync_runs.c.id == bindparam("b_run"))
-    .values({name: bindparam(f"b_{name}", type_=sync_runs.c[name].type) for name in _SAVED})
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,12 +326,7 @@ class _Import:
                 raise NotFound(f"session {self.session_id} not found")
             self.organization_id = session.organization_id
             gw = gateway_for(ctx, session)  # a config that cannot build a gateway starts no run
-            last = await db.scalar(
-                select(SyncRun)
-                .where(SyncRun.session_id == self.session_id, SyncRun.kind == KIND)
-                .order_by(SyncRun.id.desc())
-                .limit(1)
-            )
+            last = await import_runs.latest_run(db, self.session_id, KIND)
             if last is not None and last.status in RESUMABLE:
                 run = last
                 self.state = _State.load(run)
@@ -374,10 +359,7 @@ class _Import:
             return gw
 
     async def _save(self, db: AsyncSession) -> None:
-        values = self.state.columns(self.settings_report)
-        await db.execute(
-            _SAVE_RUN, {"b_run": self.run_id, **{f"b_{k}": v for k, v in values.items()}}
-        )
+        await import_runs.save_progress(db, self.run_id, self.state.columns(self.settings_report))
 
     async def _finish(self, status: str) -> ImportReport:
         state = self.state
@@ -655,15 +637,14 @@ async def import_pending_retries(
     the job), and with `session_id` when a gateway says history arrived; then an empty import
     is retried even past its attempt limit.
     """
-    stmt = _latest_runs(("empty", *RESUMABLE))
-    if organization_id is not None:
-        stmt = stmt.where(Session.organization_id == organization_id)
-    if session_id is not None:
-        stmt = stmt.where(SyncRun.session_id == session_id)
-    else:
-        stmt = stmt.where(Session.status == "connected")
     async with ctx.db.session() as db:
-        runs = list((await db.scalars(stmt)).all())
+        runs = await import_runs.latest_runs_with_status(
+            db,
+            KIND,
+            ("empty", *RESUMABLE),
+            organization_id=organization_id,
+            session_id=session_id,
+        )
 
     busy = await held(ctx, [run.session_id for run in runs if run.session_id is not None])
     due: list[int] = []
@@ -690,25 +671,6 @@ async def import_pending_retries(
     return reports
 
 
-def _latest_runs(statuses: tuple[str, ...]) -> Select[SyncRun]:
-    """Each live session's latest import run, when its status is one of `statuses`."""
-    latest = (
-        select(func.max(SyncRun.id))
-        .where(SyncRun.kind == KIND, SyncRun.session_id.is_not(None))
-        .group_by(SyncRun.session_id)
-    )
-    return (
-        select(SyncRun)
-        .join(Session, Session.id == SyncRun.session_id)
-        .where(
-            SyncRun.id.in_(latest),
-            SyncRun.status.in_(statuses),
-            Session.archived_at.is_(None),
-        )
-        .order_by(SyncRun.id)
-    )
-
-
 async def resume_cut_off_imports(ctx: AppContext) -> list[ImportReport]:
     """At start-up: resume the connected sessions' imports that no runner holds any more.
 
@@ -716,9 +678,9 @@ async def resume_cut_off_imports(ctx: AppContext) -> list[ImportReport]:
     stop): it is not running anywhere, so it resumes now rather than once it looks stale. A
     lease still live may be a dead runner's that has not expired yet: looked at again when it
     ends, and resumed unless its holder renewed it (it is alive, and on it)."""
-    stmt = _latest_runs(RESUMABLE).where(Session.status == "connected")
     async with ctx.db.session() as db:
-        sessions = [run.session_id for run in (await db.scalars(stmt)).all() if run.session_id]
+        runs = await import_runs.latest_runs_with_status(db, KIND, RESUMABLE)
+    sessions = [run.session_id for run in runs if run.session_id is not None]
     busy = await held(ctx, sessions)
     if busy:
         wait = (max(busy.values()) - utcnow()).total_seconds() + RESUME_MARGIN

@@ -7,13 +7,13 @@ is down, or has no such call, leaves the messages unread on the phone and logs w
 from __future__ import annotations
 
 import structlog
-from sqlalchemy import select
 
 from zapsync.bus.events import Event
 from zapsync.providers.base import GatewayError
 from zapsync.runtime.context import AppContext
 from zapsync.services.sessions.gateway import gateway_for
-from zapsync.store.models import Conversation, Message, Session
+from zapsync.store import conversations as conversation_store
+from zapsync.store import messages as message_store
 
 log = structlog.get_logger(__name__)
 
@@ -43,26 +43,15 @@ async def send_read_receipts(ctx: AppContext, conversation_id: int, count: int) 
     """Mark the conversation's `count` newest incoming messages read at its gateway; True when
     the gateway took them."""
     async with ctx.db.session() as db:
-        found = (
-            await db.execute(
-                select(Conversation.chat_jid, Session)
-                .join(Session, Session.id == Conversation.session_id)
-                .where(Conversation.id == conversation_id)
-            )
-        ).first()
+        found = await conversation_store.chat_and_session_of(db, conversation_id)
         if found is None:
             return False
-        chat_jid, session = found.tuple()
+        chat_jid, session = found
         where = {"conversation_id": conversation_id, "session_id": session.id}
         if session.archived_at is not None or session.status != "connected":
             log.info("read receipts not sent", **where, reason=f"session is {session.status}")
             return False
-        rows = await db.execute(
-            select(Message.provider_message_id, Message.gateway_chat_jid)
-            .where(Message.conversation_id == conversation_id, Message.direction == "in")
-            .order_by(Message.sent_at.desc(), Message.id.desc())
-            .limit(min(count, MAX_RECEIPTS))
-        )
+        rows = await message_store.newest_incoming(db, conversation_id, min(count, MAX_RECEIPTS))
         # Named by the JID the gateway stored each message under: a LID chat's messages are
         # unknown to it under the phone JID the conversation is kept by.
         by_jid: dict[str, list[str]] = {}

@@ -7,11 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event, message_json
+from zapsync.bus.events import message_event
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import MessageType
@@ -22,8 +21,10 @@ from zapsync.services.errors import Conflict, Invalid
 from zapsync.services.inbox.conversations import SEND_KIND, get_conversation
 from zapsync.services.ingest.messages import preview_of, publish_conversations
 from zapsync.services.media import check_url_media
-from zapsync.services.outbox.queue import wake_on_commit
-from zapsync.store.models import Conversation, Message, OutboxItem, Session
+from zapsync.services.outbox.queue import enqueue
+from zapsync.store import conversations as conversation_store
+from zapsync.store import messages as message_store
+from zapsync.store.models import Message, Session
 from zapsync.store.types import utcnow
 
 LOCAL_PREFIX = "local-"  # provider_message_id of a message the gateway has not taken yet
@@ -84,7 +85,8 @@ async def queue_send(
         except UnsafeUrl as exc:
             raise Invalid(exc.reason) from None
     now = utcnow()
-    message = Message(
+    message = message_store.add_outgoing(
+        db,
         organization_id=principal.organization_id,
         session_id=session.id,
         conversation_id=conversation.id,
@@ -101,38 +103,20 @@ async def queue_send(
         ack="pending",
         sent_at=now,
     )
-    db.add(message)
     await db.flush()
-    db.add(
-        OutboxItem(
-            organization_id=principal.organization_id,
-            session_id=session.id,
-            message_id=message.id,
-            kind=SEND_KIND,
-            payload=outbox_payload(request, mime_type),
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-        )
-    )
-    wake_on_commit(db, principal.organization_id, SEND_KIND)
-    await db.execute(
-        update(Conversation)
-        .where(
-            Conversation.id == conversation.id,
-            or_(Conversation.last_message_at.is_(None), Conversation.last_message_at <= now),
-        )
-        .values(last_message_at=now, last_message_preview=_preview(request), updated_at=now)
-    )
-    publish_on_commit(
+    enqueue(
         db,
-        Event(
-            "new_message",
-            principal.organization_id,
-            {**message_json(message), "error": None},
-            conversation_id=conversation.id,
-        ),
+        organization_id=principal.organization_id,
+        session_id=session.id,
+        message_id=message.id,
+        kind=SEND_KIND,
+        payload=outbox_payload(request, mime_type),
+        due=now,
     )
+    await conversation_store.set_last_message_unless_newer(
+        db, conversation.id, now, _preview(request)
+    )
+    publish_on_commit(db, message_event("new_message", message, {"error": None}))
     await publish_conversations(db, bus, principal.organization_id, {conversation.id})
     await db.commit()
     return message

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.memory import EventBus
@@ -26,38 +25,13 @@ from zapsync.domain.identity import (
 )
 from zapsync.services.ingest.contacts import (
     ContactKeys,
-    clip,
     link_contact,
     merge_conversations,
     phone_jid_of,
 )
-from zapsync.store.models import Contact, Conversation
-from zapsync.store.text import search_key
-from zapsync.store.upsert import table_of, upsert_many
-
-contacts = table_of(Contact)
-conversations = table_of(Conversation)
-
-# Built once: a page of one chat runs these every time, and building them costs more than
-# running them.
-_CONTACTS_WITH = select(
-    contacts.c.id, contacts.c.phone_e164, contacts.c.lid, contacts.c.name, contacts.c.wa_jid
-).where(
-    contacts.c.organization_id == bindparam("b_org"),
-    or_(
-        contacts.c.phone_e164.in_(bindparam("b_phones", expanding=True)),
-        contacts.c.lid.in_(bindparam("b_lids", expanding=True)),
-    ),
-)
-_CONVERSATIONS_OF = select(
-    conversations.c.id, conversations.c.chat_key, conversations.c.contact_id, conversations.c.name
-).where(
-    conversations.c.session_id == bindparam("b_session"),
-    or_(
-        conversations.c.chat_key.in_(bindparam("b_keys", expanding=True)),
-        conversations.c.contact_id.in_(bindparam("b_contacts", expanding=True)),
-    ),
-)
+from zapsync.store import contacts as contact_store
+from zapsync.store import conversations as conversation_store
+from zapsync.store.text import clip, search_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +166,7 @@ async def _resolve_contacts(
         return {}
     phones = {t.phone for t in persons if t.phone}
     lids = {t.lid for t in persons if t.lid}
-    params = {"b_org": organization_id, "b_phones": sorted(phones), "b_lids": sorted(lids)}
-    found = (await db.execute(_CONTACTS_WITH, params)).all()
+    found = await contact_store.contacts_with_any(db, organization_id, phones, lids)
     by_phone = {c.phone_e164: c for c in found if c.phone_e164}
     by_lid = {c.lid: c for c in found if c.lid}
 
@@ -239,9 +212,7 @@ async def _resolve_contacts(
             }
             for t in to_insert
         ]
-        inserted = await upsert_many(
-            db, Contact, rows, conflict=(), returning=("id", "phone_e164", "lid")
-        )
+        inserted = await contact_store.insert_contacts(db, rows)
         new_by_phone = {r.phone_e164: r.id for r in inserted if r.phone_e164}
         new_by_lid = {r.lid: r.id for r in inserted if r.lid}
         for target in to_insert:
@@ -257,17 +228,7 @@ async def _resolve_contacts(
             db, organization_id=organization_id, keys=keys, bus=bus
         )
 
-    if to_fill:
-        await db.execute(
-            update(contacts)
-            .where(contacts.c.id == bindparam("b_id"))
-            .values(
-                name=bindparam("b_name"),
-                search_name=bindparam("b_search"),
-                wa_jid=bindparam("b_wa_jid"),
-            ),
-            to_fill,
-        )
+    await contact_store.fill_contacts(db, to_fill)
     return contact_of
 
 
@@ -281,8 +242,9 @@ async def _resolve_conversations(
 ) -> dict[str, ResolvedChat]:
     keys = {t.chat_key for t in targets}
     contact_ids = set(contact_of.values())
-    params = {"b_session": session_id, "b_keys": sorted(keys), "b_contacts": sorted(contact_ids)}
-    found = (await db.execute(_CONVERSATIONS_OF, params)).all()
+    found = await conversation_store.conversations_with_keys_or_contacts(
+        db, session_id, keys, contact_ids
+    )
     by_key = {c.chat_key: c for c in found}
     by_contact: dict[int, list[Any]] = {}
     for c in found:
@@ -342,22 +304,12 @@ async def _resolve_conversations(
             }
             for t in to_insert
         ]
-        inserted = await upsert_many(
-            db,
-            Conversation,
-            rows,
-            conflict=("session_id", "chat_key"),
-            returning=("id", "chat_key"),
-        )
-        new_ids = {r.chat_key: r.id for r in inserted}
+        new_ids = await conversation_store.insert_conversations(db, rows)
         late = [t.chat_key for t in to_insert if t.chat_key not in new_ids]
-        if late:  # stored by a concurrent writer since we looked
-            stmt = select(conversations.c.id, conversations.c.chat_key).where(
-                conversations.c.session_id == session_id, conversations.c.chat_key.in_(late)
-            )
-            existing = {r.chat_key: r.id for r in (await db.execute(stmt)).all()}
-        else:
-            existing = {}
+        # Stored by a concurrent writer since we looked.
+        existing = (
+            await conversation_store.conversation_ids_by_key(db, session_id, late) if late else {}
+        )
         for target in to_insert:
             contact_id = contact_of.get(target.chat_key)
             if target.chat_key in new_ids:
@@ -369,13 +321,7 @@ async def _resolve_conversations(
                     existing[target.chat_key], contact_id, created=False
                 )
 
-    if to_name:
-        await db.execute(
-            update(conversations)
-            .where(conversations.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name"), search_name=bindparam("b_search")),
-            to_name,
-        )
+    await conversation_store.name_conversations(db, to_name)
     return resolved
 
 
@@ -387,20 +333,10 @@ async def _repair(
     if contact_id is not None:
         values["contact_id"] = contact_id
     if target.phone:
-        taken = await db.scalar(
-            select(conversations.c.id).where(
-                conversations.c.session_id
-                == select(conversations.c.session_id)
-                .where(conversations.c.id == conversation_id)
-                .scalar_subquery(),
-                conversations.c.chat_key == target.chat_key,
-                conversations.c.id != conversation_id,
-            )
+        taken = await conversation_store.key_taken_in_session_of(
+            db, conversation_id, target.chat_key
         )
         if taken is None:
             values["chat_key"] = target.chat_key
             values["chat_jid"] = target.chat_jid
-    if values:
-        await db.execute(
-            update(conversations).where(conversations.c.id == conversation_id).values(**values)
-        )
+    await conversation_store.update_conversation(db, conversation_id, **values)

@@ -15,25 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event, conversation_json
+from zapsync.bus.events import conversation_updated
 from zapsync.bus.memory import EventBus
 from zapsync.domain.identity import InvalidJid, JidKind, identity_of, parse_jid
-from zapsync.store.models import Contact, Conversation, ExternalRef, Message
-from zapsync.store.text import search_key
-from zapsync.store.upsert import table_of, upsert_many
-
-contacts = table_of(Contact)
-conversations = table_of(Conversation)
-external_refs = table_of(ExternalRef)
-
-
-def clip(value: str | None, length: int) -> str | None:
-    """Fit a gateway string into its column (PostgreSQL refuses longer values)."""
-    return value[:length] if value else value
+from zapsync.store import contacts as contact_store
+from zapsync.store import conversations as conversation_store
+from zapsync.store.external_refs import move_external_refs
+from zapsync.store.text import clip, search_key
 
 
 def phone_jid_of(*jids: str | None) -> str | None:
@@ -92,7 +83,7 @@ async def link_contact(
     """Make one contact carry `keys` (merging the records that hold them) and return its id."""
     assert keys.phone or keys.lid
     for _ in range(3):
-        found = await _contacts_with(db, organization_id, keys)
+        found = await contact_store.contacts_with_keys(db, organization_id, keys.phone, keys.lid)
         by_phone = next((c for c in found if keys.phone and c.phone_e164 == keys.phone), None)
         by_lid = next((c for c in found if keys.lid and c.lid == keys.lid), None)
         if by_phone is None and by_lid is None:
@@ -104,7 +95,7 @@ async def link_contact(
                 "name": keys.name,
                 "search_name": search_key(keys.name),
             }
-            inserted = await upsert_many(db, Contact, [row], conflict=(), returning=("id",))
+            inserted = await contact_store.insert_contacts(db, [row])
             if inserted:
                 contact_id: int = inserted[0].id
                 return contact_id
@@ -127,24 +118,6 @@ async def link_contact(
             await _key_conversations_by_phone(db, contact.id, keys.phone, keys.wa_jid)
         return int(contact.id)
     raise RuntimeError(f"could not store the contact {keys}")
-
-
-async def _contacts_with(db: AsyncSession, organization_id: int, keys: ContactKeys) -> list[Any]:
-    clauses = []
-    if keys.phone:
-        clauses.append(contacts.c.phone_e164 == keys.phone)
-    if keys.lid:
-        clauses.append(contacts.c.lid == keys.lid)
-    stmt = select(
-        contacts.c.id,
-        contacts.c.phone_e164,
-        contacts.c.lid,
-        contacts.c.wa_jid,
-        contacts.c.name,
-        contacts.c.email,
-        contacts.c.custom_fields,
-    ).where(contacts.c.organization_id == organization_id, or_(*clauses))
-    return list((await db.execute(stmt)).all())
 
 
 async def _fill_contact(
@@ -179,8 +152,7 @@ async def _fill_contact(
         values["search_name"] = search_key(values["name"])
     if merged is not None and merged.custom_fields:
         values["custom_fields"] = {**merged.custom_fields, **(contact.custom_fields or {})}
-    if values:
-        await db.execute(update(contacts).where(contacts.c.id == contact.id).values(**values))
+    await contact_store.update_contact(db, contact.id, **values)
 
 
 async def merge_contacts(
@@ -196,43 +168,21 @@ async def merge_contacts(
     Does not copy the dropped contact's fields (the caller does, after the delete frees its
     unique phone and lid).
     """
-    stmt = select(conversations.c.id, conversations.c.session_id).where(
-        conversations.c.contact_id.in_((keep_id, drop_id))
+    by_session = await conversation_store.conversations_by_session_of_contacts(
+        db, (keep_id, drop_id)
     )
-    by_session: dict[int, list[int]] = {}
-    for row in (await db.execute(stmt)).all():
-        by_session.setdefault(row.session_id, []).append(row.id)
-    people = (
-        await db.execute(
-            select(contacts.c.id, contacts.c.phone_e164, contacts.c.wa_jid).where(
-                contacts.c.id.in_((keep_id, drop_id))
-            )
-        )
-    ).all()
-    people = sorted(people, key=lambda p: p.id)
+    people = await contact_store.phones_of(db, (keep_id, drop_id))
     phone = next((p.phone_e164 for p in people if p.phone_e164), None)
     phone_jid = next((p.wa_jid for p in people if p.wa_jid), None)
-    await db.execute(
-        update(conversations)
-        .where(conversations.c.contact_id == drop_id)
-        .values(contact_id=keep_id)
-    )
+    await conversation_store.move_conversations_to_contact(db, drop_id, keep_id)
     for ids in by_session.values():
         survivor = ids[0]
         for other in ids[1:]:
             survivor = await merge_conversations(
                 db, organization_id=organization_id, first_id=survivor, second_id=other, bus=bus
             )
-    await db.execute(
-        update(external_refs)
-        .where(
-            ExternalRef.organization_id == organization_id,
-            ExternalRef.entity_type == "contact",
-            ExternalRef.internal_id == drop_id,
-        )
-        .values(internal_id=keep_id)
-    )
-    await db.execute(delete(contacts).where(contacts.c.id == drop_id))
+    await move_external_refs(db, organization_id, "contact", drop_id, keep_id)
+    await contact_store.delete_contact(db, drop_id)
     if phone:
         # The person's conversations are keyed by phone from now on (a lid key is a stopgap).
         await _key_conversations_by_phone(db, keep_id, phone, phone_jid)
@@ -241,9 +191,7 @@ async def merge_contacts(
 async def _key_conversations_by_phone(
     db: AsyncSession, contact_id: int, phone: str, phone_jid: str | None
 ) -> None:
-    ids = (
-        await db.scalars(select(conversations.c.id).where(conversations.c.contact_id == contact_id))
-    ).all()
+    ids = await conversation_store.conversation_ids_of_contact(db, contact_id)
     for conversation_id in ids:
         await _key_by_phone(db, conversation_id, phone, phone_jid)
 
@@ -251,29 +199,17 @@ async def _key_conversations_by_phone(
 async def _key_by_phone(
     db: AsyncSession, conversation_id: int, phone: str, phone_jid: str | None
 ) -> None:
-    row = (
-        await db.execute(
-            select(conversations.c.session_id, conversations.c.chat_key).where(
-                conversations.c.id == conversation_id
-            )
-        )
-    ).first()
+    row = await conversation_store.session_and_key_of(db, conversation_id)
     if row is None or row.chat_key == phone:
         return
-    taken = await db.scalar(
-        select(conversations.c.id).where(
-            conversations.c.session_id == row.session_id, conversations.c.chat_key == phone
-        )
-    )
+    taken = await conversation_store.key_taken(db, row.session_id, phone)
     if taken is not None:
         return
     values: dict[str, Any] = {"chat_key": phone}
     if phone_jid:
         # Replies to a phone JID reach the person; a bare lid sometimes does not.
         values["chat_jid"] = phone_jid
-    await db.execute(
-        update(conversations).where(conversations.c.id == conversation_id).values(**values)
-    )
+    await conversation_store.update_conversation(db, conversation_id, **values)
 
 
 async def merge_conversations(
@@ -290,24 +226,11 @@ async def merge_conversations(
     and a phone chat key and phone JID when the other had them.
     """
     keep_id, drop_id = sorted((first_id, second_id))
-    stmt = select(conversations).where(conversations.c.id.in_((keep_id, drop_id)))
-    rows = {r.id: r for r in (await db.execute(stmt)).all()}
+    rows = await conversation_store.conversation_rows(db, (keep_id, drop_id))
     keep, drop = rows[keep_id], rows[drop_id]
 
-    await db.execute(
-        update(table_of(Message))
-        .where(Message.conversation_id == drop_id)
-        .values(conversation_id=keep_id)
-    )
-    await db.execute(
-        update(external_refs)
-        .where(
-            ExternalRef.organization_id == organization_id,
-            ExternalRef.entity_type == "conversation",
-            ExternalRef.internal_id == drop_id,
-        )
-        .values(internal_id=keep_id)
-    )
+    await conversation_store.move_messages(db, drop_id, keep_id)
+    await move_external_refs(db, organization_id, "conversation", drop_id, keep_id)
     values: dict[str, Any] = {"unread_count": (keep.unread_count or 0) + (drop.unread_count or 0)}
     if drop.last_message_at is not None and (
         keep.last_message_at is None or drop.last_message_at > keep.last_message_at
@@ -325,19 +248,12 @@ async def merge_conversations(
         values["chat_key"] = drop.chat_key
         values["chat_jid"] = drop.chat_jid
     # The dropped row goes first: it may hold the chat key the survivor takes.
-    await db.execute(delete(conversations).where(conversations.c.id == drop_id))
-    await db.execute(update(conversations).where(conversations.c.id == keep_id).values(**values))
+    await conversation_store.delete_conversation(db, drop_id)
+    await conversation_store.update_conversation(db, keep_id, **values)
     if bus is not None:
-        merged = await db.scalar(
-            select(Conversation)
-            .where(Conversation.id == keep_id)
-            .execution_options(populate_existing=True)
-        )
+        merged = await conversation_store.load_conversation(db, keep_id)
         assert merged is not None
-        data = {**conversation_json(merged), "merged_conversation_ids": [drop_id]}
-        publish_on_commit(
-            db, Event("conversation_updated", organization_id, data, conversation_id=keep_id)
-        )
+        publish_on_commit(db, conversation_updated(merged, merged_conversation_ids=[drop_id]))
     return int(keep_id)
 
 

@@ -11,34 +11,23 @@ The caller owns the transaction and commits; events go out after that commit.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Table,
-    Update,
-    and_,
-    bindparam,
-    case,
-    delete,
-    func,
-    literal_column,
-    or_,
-    select,
-    union_all,
-    update,
-)
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import Event, EventName, conversation_json, message_json
+from zapsync.bus.events import (
+    EventName,
+    conversation_updated,
+    message_event,
+    message_merged,
+    message_updated,
+)
 from zapsync.bus.memory import EventBus
 from zapsync.domain import gateway
 from zapsync.domain.gateway import ACK_RANK, Ack, MessageType
@@ -49,138 +38,26 @@ from zapsync.services.ingest.chats import (
     stored_target,
     target_of,
 )
-from zapsync.services.ingest.contacts import clip, link_identity
-from zapsync.store.models import Contact, Conversation, Message, PendingAck
-from zapsync.store.text import storable_text
-from zapsync.store.types import UTCDateTime, utcnow
-from zapsync.store.upsert import Excluded, insert_missing, table_of, upsert_many
+from zapsync.services.ingest.contacts import link_identity
+from zapsync.store import conversations as conversation_store
+from zapsync.store import messages as message_store
+from zapsync.store.external_refs import move_external_refs
+from zapsync.store.messages import ACK, CONVERSATION, PMID, RANK_BY_VALUE, ROW_COLUMNS, SENT_AT
+from zapsync.store.text import clip
+from zapsync.store.types import utcnow
 
 __all__ = [
     "StoreResult",
     "apply_ack",
     "apply_delete",
     "apply_edit",
+    "apply_parked_ack",
+    "confirm_sent",
     "link_identity",
     "record_chats",
     "store_history",
     "store_messages",
 ]
-
-messages_table = table_of(Message)
-conversations_table = table_of(Conversation)
-pending_table = table_of(PendingAck)
-contacts_table = table_of(Contact)
-
-_RANK_BY_VALUE = {ack.value: rank for ack, rank in ACK_RANK.items()}
-
-
-# Inlined, not bound: an executemany processes every bound parameter of the statement once
-# per row, and as parameters these constants doubled the cost of each upserted message row.
-assert all(value.isalpha() for value in _RANK_BY_VALUE)  # safe to write into SQL text
-_RANK_WHENS: list[tuple[ColumnElement[Any], ColumnElement[Any]]] = [
-    (literal_column(f"'{value}'"), literal_column(str(rank)))
-    for value, rank in _RANK_BY_VALUE.items()
-]
-
-
-def ack_rank(column: Any) -> ColumnElement[int]:
-    """The ack's order in SQL, so "never backward" holds inside one atomic UPDATE."""
-    return case(*_RANK_WHENS, value=column, else_=literal_column("-1"))
-
-
-def _later_ack_only(table: Table, excluded: Excluded) -> ColumnElement[bool]:
-    return ack_rank(table.c.ack) < ack_rank(excluded.ack)
-
-
-# Statements of the hot path, built once (building costs more than running them on SQLite).
-_PENDING_OF = select(pending_table.c.provider_message_id, pending_table.c.ack).where(
-    pending_table.c.session_id == bindparam("b_session"),
-    pending_table.c.provider_message_id.in_(bindparam("b_pmids", expanding=True)),
-)
-_ADVANCE_ACK = (
-    update(messages_table)
-    .where(
-        messages_table.c.session_id == bindparam("b_session"),
-        messages_table.c.provider_message_id == bindparam("b_pmid"),
-        ack_rank(messages_table.c.ack) < bindparam("b_rank"),
-    )
-    .values(ack=bindparam("b_ack"))
-)
-
-
-def _touch_statement(at: Any, preview: Any, unread: Any) -> Update:
-    """Move a conversation's last message forward (never back) and count live unread."""
-    is_latest = or_(
-        conversations_table.c.last_message_at.is_(None),
-        conversations_table.c.last_message_at <= at,
-    )
-    return update(conversations_table).values(
-        last_message_at=case((is_latest, at), else_=conversations_table.c.last_message_at),
-        last_message_preview=case(
-            (is_latest, preview), else_=conversations_table.c.last_message_preview
-        ),
-        unread_count=conversations_table.c.unread_count + unread,
-        # A client writing again reopens a conversation an agent had resolved.
-        status=case(
-            (and_(unread > 0, conversations_table.c.status == "resolved"), "open"),
-            else_=conversations_table.c.status,
-        ),
-    )
-
-
-_UNREAD = bindparam("b_n", type_=Integer())
-# The preview's own column type, so it is made storable like the body it is cut from.
-_PREVIEW = conversations_table.c.last_message_preview.type
-# One conversation (a live message, the usual case): built once.
-_TOUCH_ONE = _touch_statement(
-    bindparam("b_at", type_=UTCDateTime()), bindparam("b_preview", type_=_PREVIEW), _UNREAD
-).where(conversations_table.c.id == bindparam("b_id"))
-
-
-# Rows per statement: SQLite allows 500 terms in a compound SELECT.
-TOUCH_CHUNK = 100
-
-
-@lru_cache(maxsize=TOUCH_CHUNK)
-def _touch_many(count: int) -> Update:
-    """SQLite's form: `count` conversations in one `UPDATE ... FROM` a list of rows, built and
-    compiled once per count: an executemany costs a round trip per conversation, most of a
-    batch of live messages from many chats. Parameters: `i{k}`, `a{k}`, `p{k}`, `n{k}` for
-    row k. (PostgreSQL takes `_TOUCH_ARRAYS`, one statement for any count.)"""
-    # A UNION ALL of one-row SELECTs rather than `values()`: SQLAlchemy caches the compiled
-    # form of this statement, and compiling it again for every batch cost more than running it.
-    rows = union_all(
-        *(
-            select(
-                bindparam(f"i{k}", type_=Integer()).label("id"),
-                bindparam(f"a{k}", type_=UTCDateTime()).label("at"),
-                bindparam(f"p{k}", type_=_PREVIEW).label("preview"),
-                bindparam(f"n{k}", type_=Integer()).label("n"),
-            )
-            for k in range(count)
-        )
-    )
-    return _touch_from(rows.cte("touched"))
-
-
-def _touch_from(touched: Any) -> Update:
-    return (
-        _touch_statement(touched.c.at, touched.c.preview, touched.c.n)
-        .where(conversations_table.c.id == touched.c.id)
-        .add_cte(touched)
-    )
-
-
-# PostgreSQL: the rows as one array per column, so the SQL text is the same for any count and
-# psycopg parses and prepares it once (it re-parses long statements on every run).
-_TOUCH_ARRAYS = _touch_from(
-    select(
-        func.unnest(bindparam("t_id", type_=postgresql.ARRAY(Integer()))).label("id"),
-        func.unnest(bindparam("t_at", type_=postgresql.ARRAY(UTCDateTime()))).label("at"),
-        func.unnest(bindparam("t_preview", type_=postgresql.ARRAY(_PREVIEW))).label("preview"),
-        func.unnest(bindparam("t_n", type_=postgresql.ARRAY(Integer()))).label("n"),
-    ).cte("touched")
-)
 
 
 def _ack_of(value: str | None) -> Ack | None:
@@ -226,82 +103,11 @@ def preview_of(message: gateway.Message) -> str:
     return (f"[{label}] {detail}" if detail else f"[{label}]")[:200]
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _default_ack(message: gateway.Message) -> Ack:
-    # An incoming message reached this phone; an outgoing one reached WhatsApp's server.
-    return message.ack or (Ack.SENT if message.from_me else Ack.DELIVERED)
-
-
-_ALL_MESSAGE_COLUMNS = tuple(messages_table.c.keys())
-
-# A message's row as `_values` gives it (in the table's column order).
-_ROW_COLUMNS = (
-    "organization_id",
-    "session_id",
-    "conversation_id",
-    "provider_message_id",
-    "direction",
-    "sender",
-    "sender_jid",
-    "gateway_chat_jid",
-    "type",
-    "raw_type",
-    "body",
-    "media_url",
-    "mime_type",
-    "file_name",
-    "caption",
-    "is_voice_note",
-    "reaction_to",
-    "ack",
-    "sent_at",
-)
-_CONVERSATION, _PMID, _ACK, _SENT_AT = (
-    _ROW_COLUMNS.index(name)
-    for name in ("conversation_id", "provider_message_id", "ack", "sent_at")
-)
-
-
-def _values(
-    message: gateway.Message, organization_id: int, session_id: int, conversation_id: int
-) -> tuple[Any, ...]:
-    """A message's row, as values in `_ROW_COLUMNS` order (the import writes rows as tuples)."""
-    kind = message.type
-    raw_type = message.raw_type
-    if kind is MessageType.OTHER and not raw_type:
-        raw_type = "unknown"
-    from_me = message.from_me
-    return (
-        organization_id,
-        session_id,
-        conversation_id,
-        storable_text(message.provider_message_id)[:200],  # the key the row is found by
-        "out" if from_me else "in",
-        "agent" if from_me else "client",
-        clip(message.sender_jid, 100),
-        clip(message.chat_jid, 100),
-        kind.value,
-        clip(raw_type, 60),
-        message.body,
-        message.media_url,
-        clip(message.mime_type, 120),
-        clip(message.file_name, 300),
-        message.caption,
-        message.is_voice_note,
-        clip(message.reaction_to, 200),
-        _default_ack(message).value,
-        _utc(message.timestamp),
-    )
-
-
 def _row(
     message: gateway.Message, organization_id: int, session_id: int, conversation_id: int
 ) -> dict[str, Any]:
-    values = _values(message, organization_id, session_id, conversation_id)
-    return dict(zip(_ROW_COLUMNS, values, strict=True))
+    values = message_store.row_values(message, organization_id, session_id, conversation_id)
+    return dict(zip(ROW_COLUMNS, values, strict=True))
 
 
 def _target_for(message: gateway.Message, chat: gateway.Chat | None) -> ChatTarget | None:
@@ -409,16 +215,8 @@ async def store_messages(
     marker = utcnow()
     for _, row in by_id.values():
         row["created_at"] = marker
-    written = await upsert_many(
-        db,
-        Message,
-        [row for _, row in by_id.values()],
-        conflict=("session_id", "provider_message_id"),
-        update=("ack",),
-        update_where=_later_ack_only,
-        # Whole rows: the events are built from them, not selected back.
-        returning=_ALL_MESSAGE_COLUMNS,
-    )
+    # Whole rows: the events are built from them, not selected back.
+    written = await message_store.upsert_live_messages(db, [row for _, row in by_id.values()])
     created = {r.provider_message_id: r.id for r in written if r.created_at == marker}
     acked = {r.id: r.conversation_id for r in written if r.created_at != marker}
     moved, parked = await _apply_pending_acks(db, session_id, list(by_id), created)
@@ -439,28 +237,6 @@ async def store_messages(
         stale = [*moved, *(r.id for r in written if r.provider_message_id in parked)]
         await _publish(db, bus, organization_id, result, current, stale)
     return result
-
-
-# The import path (`store_history`), built once.
-_STORED_OF = select(
-    messages_table.c.id,
-    messages_table.c.provider_message_id,
-    messages_table.c.conversation_id,
-    messages_table.c.ack,
-    messages_table.c.created_at,
-).where(
-    messages_table.c.session_id == bindparam("b_session"),
-    messages_table.c.provider_message_id.in_(bindparam("b_pmids", expanding=True)),
-)
-_Stored = Row[int, str, int, str, datetime]  # what _STORED_OF returns
-_ANY_PENDING = (
-    select(pending_table.c.session_id)
-    .where(pending_table.c.session_id == bindparam("b_session"))
-    .limit(1)
-)
-# Ids per lookup: far below SQLite's 32766 bound parameters, whatever a caller passes.
-_LOOKUP_CHUNK = 5000
-_HISTORY_COLUMNS = (*_ROW_COLUMNS, "created_at")
 
 
 async def store_history(
@@ -491,26 +267,24 @@ async def store_history(
         return results
     by_id: dict[str, tuple[int, gateway.Message, tuple[Any, ...]]] = {}
     for index, message, conversation_id in placed:
-        values = _values(message, organization_id, session_id, conversation_id)
-        if values[_PMID] in by_id:
+        values = message_store.row_values(message, organization_id, session_id, conversation_id)
+        if values[PMID] in by_id:
             results[index].skipped += 1  # the same message twice in one batch
             continue
-        by_id[values[_PMID]] = (index, message, values)
+        by_id[values[PMID]] = (index, message, values)
 
     # Stamped with this call's time: rows stored before carry an older one.
     marker = utcnow()
-    rows = [(*values, marker) for _, _, values in by_id.values()]
-    inserted = await insert_missing(
-        db, Message, _HISTORY_COLUMNS, rows, conflict=("session_id", "provider_message_id")
-    )
-    repeats: dict[str, _Stored] = {}
+    rows = [values for _, _, values in by_id.values()]
+    inserted = await message_store.insert_history_messages(db, rows, marker)
+    repeats: dict[str, message_store.Stored] = {}
     if inserted < len(by_id):
-        repeats = await _stored_before(db, session_id, list(by_id), marker)
+        repeats = await message_store.stored_before(db, session_id, list(by_id), marker)
     moved = await _move_repeat_acks(db, session_id, by_id, repeats)
     new = by_id.keys() - repeats.keys()
     pending: Container[int] = ()
     # Parked acks are rare: one cheap probe spares the lookup of every id of the batch.
-    if await db.scalar(_ANY_PENDING, {"b_session": session_id}) is not None:
+    if await message_store.any_parked_ack(db, session_id):
         pending, _ = await _apply_pending_acks(db, session_id, list(by_id), new)
 
     new_rows: list[tuple[gateway.Message, dict[str, Any]]] = []
@@ -518,8 +292,8 @@ async def store_history(
         result = results[index]
         if pmid in new:
             result.created += 1
-            result.conversation_ids.add(values[_CONVERSATION])
-            row = {"conversation_id": values[_CONVERSATION], "sent_at": values[_SENT_AT]}
+            result.conversation_ids.add(values[CONVERSATION])
+            row = {"conversation_id": values[CONVERSATION], "sent_at": values[SENT_AT]}
             new_rows.append((message, row))
         elif pmid in moved or repeats[pmid].id in pending:
             result.updated += 1
@@ -536,37 +310,17 @@ async def _move_repeat_acks(
     db: AsyncSession,
     session_id: int,
     by_id: Mapping[str, tuple[int, gateway.Message, tuple[Any, ...]]],
-    repeats: Mapping[str, _Stored],
+    repeats: Mapping[str, message_store.Stored],
 ) -> set[str]:
     """Move the stored messages' acks forward to the incoming ones where those are later;
     returns their provider message ids. (The statement itself never moves an ack back.)"""
-    later = []
+    later = {}
     for pmid, stored in repeats.items():
-        ack = by_id[pmid][2][_ACK]
-        if _RANK_BY_VALUE.get(stored.ack, -1) < _RANK_BY_VALUE[ack]:
-            later.append(
-                {
-                    "b_session": session_id,
-                    "b_pmid": pmid,
-                    "b_ack": ack,
-                    "b_rank": _RANK_BY_VALUE[ack],
-                }
-            )
-    if later:
-        await db.execute(_ADVANCE_ACK, later)
-    return {change["b_pmid"] for change in later}
-
-
-async def _stored_before(
-    db: AsyncSession, session_id: int, pmids: list[str], marker: datetime
-) -> dict[str, _Stored]:
-    """The messages among `pmids` stored before this call (by provider message id)."""
-    stored: dict[str, _Stored] = {}
-    for start in range(0, len(pmids), _LOOKUP_CHUNK):
-        params = {"b_session": session_id, "b_pmids": pmids[start : start + _LOOKUP_CHUNK]}
-        found = await db.execute(_STORED_OF, params)
-        stored.update((r.provider_message_id, r) for r in found.all() if r.created_at != marker)
-    return stored
+        ack = by_id[pmid][2][ACK]
+        if RANK_BY_VALUE.get(stored.ack, -1) < RANK_BY_VALUE[ack]:
+            later[pmid] = ack
+    await message_store.advance_acks(db, session_id, later)
+    return set(later)
 
 
 async def _apply_pending_acks(
@@ -578,31 +332,18 @@ async def _apply_pending_acks(
     parked while a concurrent delivery was storing its message), and the provider ids of
     every message that had a parked ack.
     """
-    found = await db.execute(_PENDING_OF, {"b_session": session_id, "b_pmids": list(pmids)})
-    pending = {r.provider_message_id: _ack_of(r.ack) for r in found.all()}
+    found = await message_store.parked_acks(db, session_id, pmids)
+    pending = {pmid: _ack_of(ack) for pmid, ack in found.items()}
     if not pending:
         return {}, set()
-    changes = [
-        {"b_pmid": pmid, "b_ack": ack.value, "b_rank": ACK_RANK[ack]}
-        for pmid, ack in pending.items()
-        if ack is not None
-    ]
-    if changes:
-        await db.execute(_ADVANCE_ACK, [{**c, "b_session": session_id} for c in changes])
-    await db.execute(
-        delete(pending_table).where(
-            pending_table.c.session_id == session_id,
-            pending_table.c.provider_message_id.in_(list(pending)),
-        )
-    )
+    changes = {pmid: ack.value for pmid, ack in pending.items() if ack is not None}
+    await message_store.advance_acks(db, session_id, changes)
+    await message_store.forget_parked_acks(db, session_id, pending)
     repeats = [pmid for pmid in pending if pmid not in created]
     if not repeats:
         return {}, set(pending)
-    stmt = select(messages_table.c.id, messages_table.c.conversation_id).where(
-        messages_table.c.session_id == session_id,
-        messages_table.c.provider_message_id.in_(repeats),
-    )
-    return {r.id: r.conversation_id for r in (await db.execute(stmt)).all()}, set(pending)
+    moved = await message_store.conversations_of_messages(db, session_id, repeats)
+    return moved, set(pending)
 
 
 async def _touch_conversations(
@@ -626,23 +367,7 @@ async def _touch_conversations(
         (cid, when, preview, unread.get(cid, 0))
         for cid, (when, preview) in sorted(latest.items())  # one lock order for every writer
     ]
-    if not changes:
-        return set()
-    if len(changes) == 1:
-        ((cid, when, preview, n),) = changes
-        await db.execute(_TOUCH_ONE, {"b_id": cid, "b_at": when, "b_preview": preview, "b_n": n})
-    elif db.get_bind().dialect.name == "postgresql":
-        ids, ats, previews, ns = (list(column) for column in zip(*changes, strict=True))
-        await db.execute(
-            _TOUCH_ARRAYS, {"t_id": ids, "t_at": ats, "t_preview": previews, "t_n": ns}
-        )
-    else:
-        for start in range(0, len(changes), TOUCH_CHUNK):
-            chunk = changes[start : start + TOUCH_CHUNK]
-            params: dict[str, Any] = {}
-            for k, (cid, when, preview, n) in enumerate(chunk):
-                params.update({f"i{k}": cid, f"a{k}": when, f"p{k}": preview, f"n{k}": n})
-            await db.execute(_touch_many(len(chunk)), params)
+    await conversation_store.touch_last_messages(db, changes)
     return set(latest)
 
 
@@ -658,22 +383,12 @@ async def _publish(
     for the messages `stale_ids` names, read again; then `conversation_updated`."""
     messages = list(rows)
     if stale_ids:
-        # Core rows, not ORM objects: building objects was most of the cost of a live batch.
-        stmt = select(messages_table).where(messages_table.c.id.in_(sorted(set(stale_ids))))
-        messages.extend((await db.execute(stmt)).all())
+        messages.extend(await message_store.message_rows(db, stale_ids))
     if messages:
         created = set(result.message_ids)
         for message in sorted(messages, key=lambda m: (m.sent_at, m.id)):
             name: EventName = "new_message" if message.id in created else "message_updated"
-            publish_on_commit(
-                db,
-                Event(
-                    name,
-                    organization_id,
-                    message_json(message),
-                    conversation_id=message.conversation_id,
-                ),
-            )
+            publish_on_commit(db, message_event(name, message))
     await publish_conversations(db, bus, organization_id, result.conversation_ids)
 
 
@@ -683,24 +398,10 @@ async def publish_conversations(
     """`conversation_updated` with each conversation's current row and contact."""
     if not conversation_ids:
         return
-    stmt = select(conversations_table).where(conversations_table.c.id.in_(sorted(conversation_ids)))
-    rows = (await db.execute(stmt)).all()
-    contact_ids = sorted({r.contact_id for r in rows if r.contact_id is not None})
-    contacts_by_id = {}
-    if contact_ids:
-        found = await db.execute(select(contacts_table).where(contacts_table.c.id.in_(contact_ids)))
-        contacts_by_id = {c.id: c for c in found.all()}
-    for conversation in rows:
-        contact = contacts_by_id.get(conversation.contact_id)
-        publish_on_commit(
-            db,
-            Event(
-                "conversation_updated",
-                organization_id,
-                conversation_json(conversation, contact),
-                conversation_id=conversation.id,
-            ),
-        )
+    for conversation, contact in await conversation_store.conversations_with_contacts(
+        db, conversation_ids
+    ):
+        publish_on_commit(db, conversation_updated(conversation, contact))
 
 
 async def record_chats(
@@ -747,38 +448,11 @@ async def record_chats(
 
 
 async def _publish_message(
-    db: AsyncSession, bus: EventBus, message_id: int, organization_id: int
+    db: AsyncSession, message_id: int, extra: Mapping[str, Any] | None = None
 ) -> None:
-    message = await db.scalar(
-        select(Message).where(Message.id == message_id).execution_options(populate_existing=True)
-    )
+    message = await message_store.load_message(db, message_id)
     if message is not None:
-        publish_on_commit(
-            db,
-            Event(
-                "message_updated",
-                organization_id,
-                message_json(message),
-                conversation_id=message.conversation_id,
-            ),
-        )
-
-
-async def _advance_ack(
-    db: AsyncSession, session_id: int, provider_message_id: str, ack: Ack
-) -> Any | None:
-    """Set the stored message's ack if `ack` is later; the row changed, or None."""
-    stmt = (
-        update(messages_table)
-        .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id,
-            ack_rank(messages_table.c.ack) < ACK_RANK[ack],
-        )
-        .values(ack=ack.value)
-        .returning(messages_table.c.id, messages_table.c.organization_id)
-    )
-    return (await db.execute(stmt)).first()
+        publish_on_commit(db, message_updated(message, extra))
 
 
 async def apply_ack(
@@ -791,42 +465,17 @@ async def apply_ack(
     `message_updated` is published).
     """
     provider_message_id = provider_message_id[:200]
-    changed = await _advance_ack(db, session_id, provider_message_id, ack)
+    changed = await message_store.advance_ack(db, session_id, provider_message_id, ack)
     if changed is None:
-        exists = await db.scalar(
-            select(messages_table.c.id).where(
-                messages_table.c.session_id == session_id,
-                messages_table.c.provider_message_id == provider_message_id,
-            )
-        )
-        if exists is not None:
+        if await message_store.message_id_of(db, session_id, provider_message_id) is not None:
             return False  # already at this ack or a later one
-        await upsert_many(
-            db,
-            PendingAck,
-            [
-                {
-                    "session_id": session_id,
-                    "provider_message_id": provider_message_id,
-                    "ack": ack.value,
-                    "received_at": utcnow(),
-                }
-            ],
-            conflict=("session_id", "provider_message_id"),
-            update=("ack", "received_at"),
-            update_where=_later_ack_only,
-        )
+        await message_store.park_ack(db, session_id, provider_message_id, ack)
         # The message may have been committed by another delivery in the meantime.
-        changed = await _advance_ack(db, session_id, provider_message_id, ack)
+        changed = await message_store.advance_ack(db, session_id, provider_message_id, ack)
         if changed is None:
             return False
-        await db.execute(
-            delete(pending_table).where(
-                pending_table.c.session_id == session_id,
-                pending_table.c.provider_message_id == provider_message_id,
-            )
-        )
-    await _publish_message(db, bus, changed.id, changed.organization_id)
+        await message_store.forget_parked_acks(db, session_id, [provider_message_id])
+    await _publish_message(db, changed.id)
     return True
 
 
@@ -840,34 +489,13 @@ async def apply_edit(
     edited_at: datetime | None = None,
 ) -> bool:
     """Replace a message's text. Unknown messages and repeats of the same edit change nothing."""
-    stmt = (
-        update(messages_table)
-        .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id[:200],
-            messages_table.c.body.is_distinct_from(body),
-        )
-        .values(body=body, edited_at=_utc(edited_at) if edited_at else utcnow())
-        .returning(
-            messages_table.c.id,
-            messages_table.c.organization_id,
-            messages_table.c.conversation_id,
-            messages_table.c.sent_at,
-        )
-    )
-    row = (await db.execute(stmt)).first()
+    at = message_store.utc(edited_at) if edited_at else utcnow()
+    row = await message_store.edit_body(db, session_id, provider_message_id[:200], body, at)
     if row is None:
         return False
     # The chat list shows the edited text when this is the conversation's last message.
-    await db.execute(
-        update(conversations_table)
-        .where(
-            conversations_table.c.id == row.conversation_id,
-            conversations_table.c.last_message_at == row.sent_at,
-        )
-        .values(last_message_preview=body[:200])
-    )
-    await _publish_message(db, bus, row.id, row.organization_id)
+    await conversation_store.set_preview_if_last(db, row.conversation_id, row.sent_at, body[:200])
+    await _publish_message(db, row.id)
     return True
 
 
@@ -881,18 +509,62 @@ async def apply_delete(
 ) -> bool:
     """Mark a message deleted for everyone (revoked). The body is kept for the record;
     views decide what to show. Unknown messages and repeats change nothing."""
-    stmt = (
-        update(messages_table)
-        .where(
-            messages_table.c.session_id == session_id,
-            messages_table.c.provider_message_id == provider_message_id[:200],
-            messages_table.c.deleted_at.is_(None),
-        )
-        .values(deleted_at=_utc(deleted_at) if deleted_at else utcnow())
-        .returning(messages_table.c.id, messages_table.c.organization_id)
-    )
-    row = (await db.execute(stmt)).first()
+    at = message_store.utc(deleted_at) if deleted_at else utcnow()
+    row = await message_store.mark_deleted(db, session_id, provider_message_id[:200], at)
     if row is None:
         return False
-    await _publish_message(db, bus, row.id, row.organization_id)
+    await _publish_message(db, row.id)
     return True
+
+
+def _latest(*acks: str | None) -> Ack:
+    """The furthest delivery state among those known; a sent message is at least `sent`."""
+    known = [Ack.SENT]
+    for value in acks:
+        with contextlib.suppress(ValueError):
+            if value:
+                known.append(Ack(value))
+    return max(known, key=ACK_RANK.__getitem__)
+
+
+async def confirm_sent(db: AsyncSession, *, message_id: int, gateway_id: str, ack: Ack) -> None:
+    """The gateway took our message (`local-…`) as `gateway_id`: the row takes that id and
+    the furthest ack known (the gateway's answer, an echo's, a parked one).
+
+    When the gateway's echo of it won the race and was stored as its own row, the echo folds
+    into ours: its external references move over, it is deleted, and `message_merged` tells
+    clients to drop it; then `message_updated` (with `replaces_message_id`) carries our row.
+    A unique clash (an echo committed meanwhile) raises: the caller tries again."""
+    message = await message_store.load_message(db, message_id)
+    if message is None:
+        return
+    echo = await message_store.find_echo(db, message, gateway_id)
+    parked = await message_store.parked_ack(db, message.session_id, gateway_id)
+    best = _latest(ack.value, message.ack, echo.ack if echo else None, parked)
+    extra: dict[str, Any] = {"error": None}
+    if echo is not None:
+        # Our row is the one clients saw first (the API answered with it): it stays.
+        await move_external_refs(db, message.organization_id, "message", echo.id, message.id)
+        await message_store.delete_message(db, echo.id)
+        extra["replaces_message_id"] = echo.id
+        publish_on_commit(db, message_merged(message, echo))
+    if parked is not None:
+        await message_store.forget_parked_acks(db, message.session_id, [gateway_id])
+    await message_store.take_gateway_id(db, message.id, gateway_id, best)
+    await db.refresh(message)
+    publish_on_commit(db, message_updated(message, extra))
+
+
+async def apply_parked_ack(
+    db: AsyncSession, bus: EventBus, *, session_id: int, gateway_id: str
+) -> None:
+    """An ack that arrived while the gateway's id was being written was parked for a message
+    that did not exist yet; apply it now and forget it."""
+    parked = await message_store.parked_ack(db, session_id, gateway_id)
+    if parked is None:
+        return
+    with contextlib.suppress(ValueError):
+        await apply_ack(
+            db, bus, session_id=session_id, provider_message_id=gateway_id, ack=Ack(parked)
+        )
+    await message_store.forget_parked_acks(db, session_id, [gateway_id])

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.domain.gateway import (
@@ -42,6 +41,7 @@ from zapsync.services.ingest.secrets import secrets_of
 from zapsync.services.sessions.gateway import gateway_for
 from zapsync.services.sessions.lifecycle import publish_qr
 from zapsync.services.sessions.status import counts_as_activity, record_status
+from zapsync.store import sessions as session_store
 from zapsync.store.models import Session
 from zapsync.store.types import utcnow
 
@@ -107,7 +107,7 @@ class KnownSessions:
         seen = self._seen.get(session_id)
         if seen is None or now - seen[1] > self.ttl:
             async with self.ctx.db.session() as db:
-                found = await db.scalar(select(Session.provider).where(Session.id == session_id))
+                found = await session_store.provider_of(db, session_id)
             if found is None:
                 self._seen.pop(session_id, None)
                 raise WebhookRefused(Refusal.UNKNOWN_SESSION, NOT_YOURS)
@@ -162,9 +162,7 @@ async def apply_deliveries(ctx: AppContext, deliveries: Sequence[Delivery]) -> l
     """
     results: list[DeliveryResult] = []
     async with ctx.db.session() as db:
-        ids = sorted({d.session_id for d in deliveries})
-        found = await db.scalars(select(Session).where(Session.id.in_(ids)))
-        sessions = {s.id: s for s in found.all()}
+        sessions = await session_store.sessions_by_id(db, (d.session_id for d in deliveries))
         gateways: dict[int, Gateway] = {}
         by_session: dict[int, list[WebhookEvent]] = {}
         for delivery in deliveries:

@@ -31,13 +31,12 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -45,14 +44,14 @@ from sqlalchemy.orm import aliased
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event, message_json
 from zapsync.domain.backoff import backoff
-from zapsync.domain.gateway import ACK_RANK, Ack, SentMessage
+from zapsync.domain.gateway import Ack, SentMessage
 from zapsync.providers.base import Gateway, GatewayRejected, GatewayUnavailable, MediaToSend
 from zapsync.runtime.context import AppContext
 from zapsync.services.inbox.conversations import SEND_KIND
 from zapsync.services.inbox.sending import LOCAL_PREFIX
-from zapsync.services.ingest.messages import apply_ack
+from zapsync.services.ingest.messages import apply_parked_ack, confirm_sent
 from zapsync.services.sessions.gateway import gateway_for
-from zapsync.store.models import Conversation, ExternalRef, Message, OutboxItem, PendingAck, Session
+from zapsync.store.models import Conversation, Message, OutboxItem, Session
 from zapsync.store.types import utcnow
 from zapsync.store.upsert import table_of
 
@@ -259,16 +258,6 @@ async def _earlier_echo(db: AsyncSession, message: Message) -> Any | None:
     return (await db.execute(stmt)).first()
 
 
-def _latest(*acks: str | None) -> Ack:
-    """The furthest delivery state among those known; a sent message is at least `sent`."""
-    known = [Ack.SENT]
-    for value in acks:
-        with contextlib.suppress(ValueError):
-            if value:
-                known.append(Ack(value))
-    return max(known, key=ACK_RANK.__getitem__)
-
-
 async def _mark_sent(ctx: AppContext, claim: Claim, sent: SentMessage) -> None:
     gateway_id = sent.provider_message_id[:200]
     for attempt in range(FINALIZE_TRIES):
@@ -297,94 +286,15 @@ async def _adopt_gateway_id(
         .where(outbox.c.id == claim.id)
         .values(status="done", last_error=None, updated_at=utcnow())
     )
-    message = await db.scalar(
-        select(Message)
-        .where(Message.id == claim.message_id)
-        .execution_options(populate_existing=True)
-    )
-    if message is None:
-        return
-    echo = await db.scalar(
-        select(Message).where(
-            Message.session_id == message.session_id,
-            Message.provider_message_id == gateway_id,
-            Message.id != message.id,
-        )
-    )
-    parked = await db.scalar(
-        select(PendingAck.ack).where(
-            PendingAck.session_id == message.session_id,
-            PendingAck.provider_message_id == gateway_id,
-        )
-    )
-    best = _latest(ack.value, message.ack, echo.ack if echo else None, parked)
-    extra: dict[str, Any] = {"error": None}
-    if echo is not None:
-        # Our row is the one clients saw first (the API answered with it): it stays.
-        await db.execute(
-            update(ExternalRef)
-            .where(
-                ExternalRef.organization_id == message.organization_id,
-                ExternalRef.entity_type == "message",
-                ExternalRef.internal_id == echo.id,
-            )
-            .values(internal_id=message.id)
-        )
-        await db.execute(delete(Message).where(Message.id == echo.id))
-        extra["replaces_message_id"] = echo.id
-        publish_on_commit(
-            db,
-            Event(
-                "message_merged",
-                message.organization_id,
-                {"conversation_id": echo.conversation_id, "id": message.id, "replaces": echo.id},
-                conversation_id=echo.conversation_id,
-            ),
-        )
-    if parked is not None:
-        await db.execute(
-            delete(PendingAck).where(
-                PendingAck.session_id == message.session_id,
-                PendingAck.provider_message_id == gateway_id,
-            )
-        )
-    await db.execute(
-        update(messages)
-        .where(messages.c.id == message.id)
-        .values(provider_message_id=gateway_id, ack=best.value)
-    )
-    await db.refresh(message)
-    publish_on_commit(
-        db,
-        Event(
-            "message_updated",
-            message.organization_id,
-            {**message_json(message), **extra},
-            conversation_id=message.conversation_id,
-        ),
-    )
+    if claim.message_id is not None:
+        await confirm_sent(db, message_id=claim.message_id, gateway_id=gateway_id, ack=ack)
 
 
 async def _apply_parked_ack(ctx: AppContext, session_id: int, gateway_id: str) -> None:
     """An ack that arrived while we were writing the gateway's id was parked for a message
     that did not exist yet; apply it now."""
     async with ctx.db.session() as db:
-        parked = await db.scalar(
-            select(PendingAck.ack).where(
-                PendingAck.session_id == session_id, PendingAck.provider_message_id == gateway_id
-            )
-        )
-        if parked is None:
-            return
-        with contextlib.suppress(ValueError):
-            await apply_ack(
-                db, ctx.bus, session_id=session_id, provider_message_id=gateway_id, ack=Ack(parked)
-            )
-        await db.execute(
-            delete(PendingAck).where(
-                PendingAck.session_id == session_id, PendingAck.provider_message_id == gateway_id
-            )
-        )
+        await apply_parked_ack(db, ctx.bus, session_id=session_id, gateway_id=gateway_id)
         await db.commit()
 
 

@@ -5,12 +5,14 @@ pass (`runtime/outbox_worker.py`); another process's finds the row at its next p
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event
+from zapsync.store import outbox as outbox_store
 from zapsync.store.models import OutboxItem
 from zapsync.store.types import utcnow
 
@@ -30,18 +32,18 @@ def enqueue(
     payload: dict[str, Any],
     session_id: int | None = None,
     message_id: int | None = None,
+    due: datetime | None = None,
 ) -> OutboxItem:
-    """Queue one item of `kind`, due now, and wake the worker on commit; the caller commits."""
-    item = OutboxItem(
+    """Queue one item of `kind`, due now (or at `due`), and wake the worker on commit; the
+    caller commits."""
+    item = outbox_store.queue_item(
+        db,
         organization_id=organization_id,
         session_id=session_id,
         message_id=message_id,
         kind=kind,
         payload=payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=utcnow(),
+        next_attempt_at=due or utcnow(),
     )
-    db.add(item)
     wake_on_commit(db, organization_id, kind)
     return item

@@ -1,0 +1,97 @@
+"""Queries of the `contacts` table for its writers: finding a person by phone or lid,
+creating, filling in and deleting contacts.
+
+Each function takes the caller's session and never commits; one function per statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from zapsync.store.models import Contact
+from zapsync.store.types import AnyRow
+from zapsync.store.upsert import table_of, upsert_many
+
+contacts = table_of(Contact)
+
+# Built once: a page of one chat runs this every time.
+_CONTACTS_WITH = select(
+    contacts.c.id, contacts.c.phone_e164, contacts.c.lid, contacts.c.name, contacts.c.wa_jid
+).where(
+    contacts.c.organization_id == bindparam("b_org"),
+    or_(
+        contacts.c.phone_e164.in_(bindparam("b_phones", expanding=True)),
+        contacts.c.lid.in_(bindparam("b_lids", expanding=True)),
+    ),
+)
+
+
+async def contacts_with_any(
+    db: AsyncSession, organization_id: int, phones: Iterable[str], lids: Iterable[str]
+) -> list[AnyRow]:
+    """(id, phone_e164, lid, name, wa_jid) of the contacts holding one of `phones` or `lids`."""
+    params = {"b_org": organization_id, "b_phones": sorted(phones), "b_lids": sorted(lids)}
+    return list((await db.execute(_CONTACTS_WITH, params)).all())
+
+
+async def contacts_with_keys(
+    db: AsyncSession, organization_id: int, phone: str | None, lid: str | None
+) -> list[AnyRow]:
+    """The contacts holding `phone` or `lid`, with the fields a merge fills in."""
+    clauses = []
+    if phone:
+        clauses.append(contacts.c.phone_e164 == phone)
+    if lid:
+        clauses.append(contacts.c.lid == lid)
+    stmt = select(
+        contacts.c.id,
+        contacts.c.phone_e164,
+        contacts.c.lid,
+        contacts.c.wa_jid,
+        contacts.c.name,
+        contacts.c.email,
+        contacts.c.custom_fields,
+    ).where(contacts.c.organization_id == organization_id, or_(*clauses))
+    return list((await db.execute(stmt)).all())
+
+
+async def insert_contacts(db: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[AnyRow]:
+    """Insert the contacts whose phone and lid no stored contact holds; (id, phone_e164,
+    lid) of those inserted (a row clashing with one stored meanwhile is left out)."""
+    return await upsert_many(db, Contact, rows, conflict=(), returning=("id", "phone_e164", "lid"))
+
+
+async def fill_contacts(db: AsyncSession, fills: Sequence[Mapping[str, Any]]) -> None:
+    """Set names and phone JIDs: rows of `b_id`, `b_name`, `b_search`, `b_wa_jid`."""
+    if fills:
+        await db.execute(
+            update(contacts)
+            .where(contacts.c.id == bindparam("b_id"))
+            .values(
+                name=bindparam("b_name"),
+                search_name=bindparam("b_search"),
+                wa_jid=bindparam("b_wa_jid"),
+            ),
+            fills,
+        )
+
+
+async def update_contact(db: AsyncSession, contact_id: int, **values: Any) -> None:
+    if values:
+        await db.execute(update(contacts).where(contacts.c.id == contact_id).values(**values))
+
+
+async def phones_of(db: AsyncSession, contact_ids: Iterable[int]) -> list[AnyRow]:
+    """(id, phone_e164, wa_jid) of the contacts, by id."""
+    stmt = select(contacts.c.id, contacts.c.phone_e164, contacts.c.wa_jid).where(
+        contacts.c.id.in_(tuple(contact_ids))
+    )
+    return sorted((await db.execute(stmt)).all(), key=lambda p: p.id)
+
+
+async def delete_contact(db: AsyncSession, contact_id: int) -> None:
+    await db.execute(delete(contacts).where(contacts.c.id == contact_id))
