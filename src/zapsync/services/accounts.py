@@ -18,6 +18,7 @@ from zapsync.bus.events import Event
 from zapsync.bus.memory import EventBus
 from zapsync.security.tokens import hash_password, hash_token, new_token
 from zapsync.services.errors import Conflict, Invalid, NotFound, Unauthorized
+from zapsync.store.db import reading
 from zapsync.store.models import ApiToken, Organization, User
 from zapsync.store.types import utcnow
 
@@ -169,6 +170,7 @@ async def active_token_ids(db: AsyncSession, token_ids: Collection[int]) -> set[
 
 
 async def authenticate(db: AsyncSession, plain: str) -> Principal:
+    await reading(db)  # every request passes here: on SQLite it must not take the write lock
     row = (
         await db.execute(
             select(ApiToken, User.role)

@@ -29,6 +29,7 @@ def upgrade(url: str, revision: str = "head") -> None:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+    analyze(url)
 
 
 def head_revision() -> str | None:
@@ -45,5 +46,23 @@ def is_at_head(url: str) -> bool:
     try:
         with engine.connect() as conn:
             return current_revision(conn) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def analyze(url: str) -> None:
+    """Refresh the planner's statistics. SQLite never gathers them by itself: without them the
+    webhook's contact lookup scanned all contacts (issue 12); `analysis_limit` keeps ANALYZE of
+    a big file to a sample (milliseconds, not a full pass)."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("ANALYZE")
+                conn.exec_driver_sql("PRAGMA optimize")
+            else:
+                conn.exec_driver_sql("ANALYZE")
+            conn.commit()
     finally:
         engine.dispose()
