@@ -15,7 +15,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 from zapsync.runtime.context import AppContext
 from zapsync.services.imports.importer import import_pending_retries
-from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
+from zapsync.services.maintenance import (
+    cleanup_sessions,
+    close_inactive_conversations,
+    optimize_database,
+)
 from zapsync.services.sessions.status_sync import apply_status_sync
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
@@ -29,7 +33,11 @@ async def run_status_sync(
 
 
 async def run_cleanup(ctx: AppContext, organization_id: int | None, trigger: str) -> dict[str, Any]:
-    return await cleanup_sessions(ctx, organization_id=organization_id, trigger=trigger)
+    report = await cleanup_sessions(ctx, organization_id=organization_id, trigger=trigger)
+    if organization_id is None:
+        # The nightly pass of the whole database also refreshes SQLite's statistics.
+        report["database_optimized"] = await optimize_database(ctx)
+    return report
 
 
 async def run_close_inactive(
@@ -70,7 +78,7 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "cleanup-sessions",
-            "Archive sessions not connected and inactive for 30 days.",
+            "Archive sessions not connected and inactive for 30 days; refresh SQLite's statistics.",
             run_cleanup,
             "daily at 02:00",
             lambda ctx: CronTrigger(hour=2, minute=0, timezone=ctx.settings.zone),

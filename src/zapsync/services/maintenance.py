@@ -126,3 +126,16 @@ async def close_inactive_conversations(
         await db.commit()
     log.info("close inactive conversations", closed=len(ids))
     return {"closed": len(ids), "conversation_ids": ids[:1000], **run_ids(runs)}
+
+
+async def optimize_database(ctx: AppContext) -> bool:
+    """Refresh SQLite's planner statistics (`PRAGMA optimize`, sampled): SQLite never does it
+    by itself, and without them its plans drift as tables grow (issue 12). PostgreSQL's
+    autovacuum analyzes on its own. True when something ran."""
+    if not ctx.db.is_sqlite:
+        return False
+    async with ctx.db.engine.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        await conn.exec_driver_sql("PRAGMA optimize")
+    log.info("database optimized")
+    return True
