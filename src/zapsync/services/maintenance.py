@@ -17,6 +17,7 @@ from zapsync.domain.status import SessionStatus, StatusSource
 from zapsync.runtime.context import AppContext
 from zapsync.services.runs import RunPart, record_runs, run_ids
 from zapsync.services.sessions.lifecycle import archive_session
+from zapsync.store.migrate import SAMPLED_ROWS
 from zapsync.store.models import Conversation, Session
 from zapsync.store.types import utcnow
 
@@ -129,13 +130,15 @@ async def close_inactive_conversations(
 
 
 async def optimize_database(ctx: AppContext) -> bool:
-    """Refresh SQLite's planner statistics (`PRAGMA optimize`, sampled): SQLite never does it
-    by itself, and without them its plans drift as tables grow (issue 12). PostgreSQL's
-    autovacuum analyzes on its own. True when something ran."""
+    """Refresh SQLite's planner statistics, sampled (`analysis_limit`: tens of milliseconds at
+    a million messages, so the write lock it takes is short): SQLite never does it by itself,
+    and its plans drift as tables grow (issue 12). PostgreSQL's autovacuum analyzes on its
+    own. True when something ran."""
     if not ctx.db.is_sqlite:
         return False
     async with ctx.db.engine.connect() as conn:
-        await conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-        await conn.exec_driver_sql("PRAGMA optimize")
-    log.info("database optimized")
+        await conn.exec_driver_sql(f"PRAGMA analysis_limit={SAMPLED_ROWS}")
+        await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
+    log.info("database statistics refreshed")
     return True

@@ -28,8 +28,21 @@ def upgrade(url: str, revision: str = "head") -> None:
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    before = _revision_of(url)
     command.upgrade(alembic_config(url), revision)
-    analyze(url)
+    # A full pass reads every index (seconds at millions of rows): only when the schema
+    # changed or nothing was ever measured; the nightly job keeps them fresh in between.
+    if _revision_of(url) != before or _needs_statistics(url):
+        analyze(url)
+
+
+def _revision_of(url: str) -> str | None:
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:
@@ -50,19 +63,33 @@ def is_at_head(url: str) -> bool:
         engine.dispose()
 
 
-def analyze(url: str) -> None:
+def analyze(url: str, *, full: bool = True) -> None:
     """Refresh the planner's statistics. SQLite never gathers them by itself: without them the
-    webhook's contact lookup scanned all contacts (issue 12); `analysis_limit` keeps ANALYZE of
-    a big file to a sample (milliseconds, not a full pass)."""
+    webhook's contact lookup scanned all contacts (issue 12). `full=False` samples each index
+    (`analysis_limit`: milliseconds at millions of rows, row counts approximate)."""
     engine = make_sync_engine(url)
     try:
         with engine.connect() as conn:
             if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-                conn.exec_driver_sql("ANALYZE")
-                conn.exec_driver_sql("PRAGMA optimize")
-            else:
-                conn.exec_driver_sql("ANALYZE")
+                conn.exec_driver_sql(f"PRAGMA analysis_limit={0 if full else SAMPLED_ROWS}")
+            conn.exec_driver_sql("ANALYZE")
             conn.commit()
+    finally:
+        engine.dispose()
+
+
+SAMPLED_ROWS = 10_000
+
+
+def _needs_statistics(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return True  # PostgreSQL's ANALYZE samples: cheap at any size
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first()
+            return found is None
     finally:
         engine.dispose()
