@@ -8,13 +8,16 @@ from alembic.migration import MigrationContext
 from zapsync.store.db import make_sync_engine
 from zapsync.store.migrate import head_revision, is_at_head, upgrade
 from zapsync.store.models import Base
+from zapsync.store.search_schema import include_object
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:
     engine = make_sync_engine(database_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            )
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

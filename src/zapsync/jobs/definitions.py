@@ -16,7 +16,11 @@ from apscheduler.triggers.cron import CronTrigger
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.urls import webhook_urls
 from zapsync.services.imports.importer import import_pending_retries
-from zapsync.services.maintenance import cleanup_sessions, close_inactive_conversations
+from zapsync.services.maintenance import (
+    cleanup_sessions,
+    close_inactive_conversations,
+    optimize_database,
+)
 from zapsync.services.sessions.status_sync import apply_status_sync
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
@@ -31,12 +35,16 @@ async def run_status_sync(
 
 async def run_cleanup(ctx: AppContext, organization_id: int | None, trigger: str) -> dict[str, Any]:
     # Archiving takes zapsync's webhook off the instance: the gateway knows it by its URL.
-    return await cleanup_sessions(
+    report = await cleanup_sessions(
         ctx,
         webhook_url=webhook_urls(ctx.settings),
         organization_id=organization_id,
         trigger=trigger,
     )
+    if organization_id is None:
+        # The nightly pass of the whole database also refreshes SQLite's statistics.
+        report["database_optimized"] = await optimize_database(ctx)
+    return report
 
 
 async def run_close_inactive(
@@ -77,7 +85,7 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "cleanup-sessions",
-            "Archive sessions not connected and inactive for 30 days.",
+            "Archive sessions not connected and inactive for 30 days; refresh SQLite's statistics.",
             run_cleanup,
             "daily at 02:00",
             lambda ctx: CronTrigger(hour=2, minute=0, timezone=ctx.settings.zone),

@@ -17,6 +17,7 @@ from zapsync.bus.memory import EventBus
 from zapsync.security.tokens import hash_password, hash_token, new_token
 from zapsync.services.errors import Conflict, Invalid, NotFound, Unauthorized
 from zapsync.store import accounts as store
+from zapsync.store.db import reading
 from zapsync.store.models import ApiToken, Organization, User
 from zapsync.store.types import utcnow
 
@@ -140,6 +141,7 @@ async def active_token_ids(db: AsyncSession, token_ids: Collection[int]) -> set[
 
 
 async def authenticate(db: AsyncSession, plain: str) -> Principal:
+    await reading(db)  # every request passes here: on SQLite it must not take the write lock
     row = await store.token_with_role(db, hash_token(plain))
     if row is None:
         raise Unauthorized("the token is not valid")

@@ -17,6 +17,7 @@ from zapsync.runtime.context import AppContext
 from zapsync.services.runs import RunPart, record_runs, run_ids
 from zapsync.services.sessions.lifecycle import WebhookUrl, archive_session
 from zapsync.store.maintenance import quiet_conversations, resolve_conversations
+from zapsync.store.migrate import refresh_statistics
 from zapsync.store.sessions import idle_sessions
 from zapsync.store.types import utcnow
 
@@ -113,3 +114,15 @@ async def close_inactive_conversations(
         await db.commit()
     log.info("close inactive conversations", closed=len(ids))
     return {"closed": len(ids), "conversation_ids": ids[:1000], **run_ids(runs)}
+
+
+async def optimize_database(ctx: AppContext) -> bool:
+    """Refresh SQLite's planner statistics, sampled (`analysis_limit`: tens of milliseconds at
+    a million messages, so the write lock it takes is short): SQLite never does it by itself,
+    and its plans drift as tables grow (issue 12). PostgreSQL's autovacuum analyzes on its
+    own. True when something ran."""
+    if not ctx.db.is_sqlite:
+        return False
+    await refresh_statistics(ctx.db)
+    log.info("database statistics refreshed")
+    return True

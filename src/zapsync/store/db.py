@@ -36,17 +36,31 @@ def _sqlite_autocommit_driver(dbapi_conn: Any, _: Any) -> None:
     dbapi_conn.isolation_level = None
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
+# The execution option of a connection that only reads (`reading`).
+READS = "zapsync_reads"
+
+
+def _sqlite_begin(conn: Any) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is
     # locked" when another connection wrote in between (WAL snapshots cannot upgrade).
-    # Taking the write lock at BEGIN makes writers queue on busy_timeout instead.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Taking the write lock at BEGIN makes writers queue on busy_timeout instead. A reader
+    # takes no lock at all: under WAL it reads its snapshot while the writer writes, and
+    # must not queue webhooks behind an agent's inbox page (issue 12).
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READS) else "BEGIN IMMEDIATE")
+
+
+async def reading(db: AsyncSession) -> None:
+    """Make the session's transaction, if it has not begun yet, a read-only one: on SQLite a
+    deferred BEGIN that holds no lock. Call it first in a use case that only reads; a write
+    in such a transaction may fail with "database is locked"."""
+    if not db.in_transaction():
+        await db.connection(execution_options={READS: True})
 
 
 def _sqlite_writers_queue(engine: Engine) -> None:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "connect", _sqlite_autocommit_driver)
-    event.listen(engine, "begin", _sqlite_begin_immediate)
+    event.listen(engine, "begin", _sqlite_begin)
 
 
 def make_async_engine(url: str, **kwargs: Any) -> AsyncEngine:

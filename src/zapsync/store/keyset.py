@@ -1,7 +1,10 @@
-"""Keyset pagination over `(sort key, id)` where the sort key may be NULL (NULLs come last).
+"""Keyset pagination over a tuple of sort keys ending in the row's id, none of them NULL.
 
 A cursor is opaque to clients: the last row's key and id, JSON in URL-safe base64. Unlike an
-offset, it neither skips nor repeats rows when new ones arrive between two pages.
+offset, it neither skips nor repeats rows when new ones arrive between two pages. The next
+page is a row-value comparison, `(key, id) < (:key, :id)`, which an index on `(…, key DESC,
+id DESC)` serves as a range on both engines (issue 12); a NULL key would compare to nothing,
+so the keys paged here never are (conversations store "no message yet" as `NO_ACTIVITY`).
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, literal, tuple_
 
 from zapsync.services.errors import Invalid
 from zapsync.store.types import MAX_ID
@@ -50,22 +54,14 @@ def decode_cursor(cursor: str, *, datetimes: bool = False) -> Cursor:
     return Cursor(key, row_id)
 
 
-def order_by(key: Any, row_id: Any, *, descending: bool) -> list[Any]:
-    if descending:
-        return [key.desc().nulls_last(), row_id.desc()]
-    return [key.asc().nulls_last(), row_id.asc()]
+def order_by(keys: Sequence[Any], *, descending: bool) -> list[Any]:
+    """`keys` (the sort keys, the id last) in the order pages go."""
+    return [k.desc() for k in keys] if descending else [k.asc() for k in keys]
 
 
-def after(key: Any, row_id: Any, cursor: Cursor, *, descending: bool) -> ColumnElement[bool]:
-    """Rows that come after `cursor` in `order_by(key, row_id, descending=...)` order."""
-
-    def beyond(column: Any, value: Any) -> ColumnElement[bool]:
-        return column < value if descending else column > value
-
-    if cursor.key is None:
-        return and_(key.is_(None), beyond(row_id, cursor.id))
-    return or_(
-        beyond(key, cursor.key),
-        and_(key == cursor.key, beyond(row_id, cursor.id)),
-        key.is_(None),
-    )
+def after(keys: Sequence[Any], values: Sequence[Any], *, descending: bool) -> ColumnElement[bool]:
+    """Rows that come after the row whose keys were `values` in `order_by(keys)` order. Each
+    value is bound with its key's own type (an `ActivityTime` binds None as NO_ACTIVITY)."""
+    bound = [literal(v, type_=k.type) for k, v in zip(keys, values, strict=True)]
+    row, cursor = tuple_(*keys), tuple_(*bound)
+    return row < cursor if descending else row > cursor

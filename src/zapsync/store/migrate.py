@@ -29,7 +29,21 @@ def upgrade(url: str, revision: str = "head") -> None:
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    before = _revision_of(url)
     command.upgrade(alembic_config(url), revision)
+    # A full pass reads every index (seconds at millions of rows): only when the schema
+    # changed or nothing was ever measured; the nightly job keeps them fresh in between.
+    if _revision_of(url) != before or _needs_statistics(url):
+        analyze(url)
+
+
+def _revision_of(url: str) -> str | None:
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            return current_revision(conn)
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str | None:
@@ -57,3 +71,43 @@ async def stored_revision(database: Database, *, timeout: float) -> str | None:
             conn.scalar(text("SELECT version_num FROM alembic_version")), timeout=timeout
         )
     return None if revision is None else str(revision)
+
+
+def analyze(url: str, *, full: bool = True) -> None:
+    """Refresh the planner's statistics. SQLite never gathers them by itself: without them the
+    webhook's contact lookup scanned all contacts (issue 12). `full=False` samples each index
+    (`analysis_limit`: milliseconds at millions of rows, row counts approximate)."""
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA analysis_limit={0 if full else SAMPLED_ROWS}")
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    finally:
+        engine.dispose()
+
+
+SAMPLED_ROWS = 10_000
+
+
+async def refresh_statistics(database: Database) -> None:
+    """`analyze(full=False)` on the running engine: a short write lock on SQLite."""
+    async with database.engine.connect() as conn:
+        await conn.exec_driver_sql(f"PRAGMA analysis_limit={SAMPLED_ROWS}")
+        await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
+
+
+def _needs_statistics(url: str) -> bool:
+    if not url.startswith("sqlite"):
+        return True  # PostgreSQL's ANALYZE samples: cheap at any size
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"
+            ).first()
+            return found is None
+    finally:
+        engine.dispose()

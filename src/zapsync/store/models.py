@@ -17,11 +17,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from zapsync.store.text import StorableString, StorableText, search_key
-from zapsync.store.types import BigIntId, UTCDateTime, utcnow
+from zapsync.store.types import ActivityTime, BigIntId, UTCDateTime, no_activity, utcnow
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -30,6 +31,10 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _desc(column: str) -> Any:
+    return literal_column(column).desc()
 
 
 class Base(DeclarativeBase):
@@ -170,9 +175,8 @@ class Contact(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    # Indexed through the unique constraints and the name order (migration 0009).
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     wa_jid: Mapped[str | None] = mapped_column(StorableString(100))
     lid: Mapped[str | None] = mapped_column(StorableString(100))
@@ -195,17 +199,27 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("session_id", "chat_key"),
-        Index("ix_conversations_org_activity", "organization_id", "last_message_at"),
+        # The inbox's orders, newest activity first with the id as tie-breaker: everyone's,
+        # one status's, one session's (issue 12). Each also serves its leading column's joins.
+        Index(
+            "ix_conversations_org_recent", "organization_id", _desc("last_message_at"), _desc("id")
+        ),
+        Index(
+            "ix_conversations_org_status_recent",
+            "organization_id",
+            "status",
+            _desc("last_message_at"),
+            _desc("id"),
+        ),
+        Index(
+            "ix_conversations_session_recent", "session_id", _desc("last_message_at"), _desc("id")
+        ),
         {"sqlite_autoincrement": True},  # folded conversations' ids are never reused
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
@@ -216,7 +230,10 @@ class Conversation(Base):
     search_name: Mapped[str | None] = mapped_column(String(200))  # `search_key(name)`
     status: Mapped[str] = mapped_column(String(20), default="open")  # open|pending|resolved
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
-    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Never NULL in the database (None is stored as NO_ACTIVITY): see store/types.py.
+    last_message_at: Mapped[datetime | None] = mapped_column(
+        ActivityTime, nullable=False, default=no_activity
+    )
     last_message_preview: Mapped[str | None] = mapped_column(StorableString(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -239,9 +256,8 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    # Not indexed: no query reads messages by organization alone (issue 12).
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     provider_message_id: Mapped[str] = mapped_column(StorableString(200))

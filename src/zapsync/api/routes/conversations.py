@@ -87,7 +87,7 @@ async def list_conversations(
 async def get_conversation(
     conversation_id: PathId, db: Db, principal: CurrentPrincipal
 ) -> ConversationPublic:
-    conversation = await svc.get_conversation(db, principal, conversation_id)
+    conversation = await svc.get_conversation(db, principal, conversation_id, reading_only=True)
     return ConversationPublic.of(*await svc.with_contact(db, conversation))
 
 
@@ -125,7 +125,7 @@ async def list_messages(
 ) -> MessagePage:
     """Going back in time: oldest first within the page; `next_before` asks for the page
     before it (null when there is none); `before` is a message id: the page before it."""
-    conversation = await svc.get_conversation(db, principal, conversation_id)
+    conversation = await svc.get_conversation(db, principal, conversation_id, reading_only=True)
     result = await svc.list_messages(db, conversation, before=before, page=page, limit=limit)
     return MessagePage(
         messages=[MessagePublic.of(d.message, d.error) for d in result.messages],

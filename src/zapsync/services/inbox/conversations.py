@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, get_args
+from typing import Generic, Literal, TypeVar, get_args
 
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -17,8 +17,11 @@ from zapsync.domain.identity import phone_key
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
 from zapsync.services.ingest.messages import publish_conversations
-from zapsync.store.keyset import after, decode_cursor, encode_cursor, order_by
-from zapsync.store.models import Contact, Conversation, Message, OutboxItem
+from zapsync.store import inbox_reads as reads
+from zapsync.store.db import reading
+from zapsync.store.inbox_reads import SearchTerms
+from zapsync.store.keyset import decode_cursor, encode_cursor
+from zapsync.store.models import Contact, Conversation, Message
 from zapsync.store.text import search_key
 from zapsync.store.types import utcnow
 
@@ -56,8 +59,12 @@ def delivered(message: Message, error: str | None) -> Delivered:
 
 
 async def get_conversation(
-    db: AsyncSession, principal: Principal, conversation_id: int
+    db: AsyncSession, principal: Principal, conversation_id: int, *, reading_only: bool = False
 ) -> Conversation:
+    """The caller's conversation; `reading_only` when nothing is written after it in the same
+    transaction (on SQLite it then takes no lock, see `store.db.reading`)."""
+    if reading_only:
+        await reading(db)
     conversation = await db.get(Conversation, conversation_id)
     if conversation is None or conversation.organization_id != principal.organization_id:
         raise NotFound(f"no conversation with id {conversation_id}")
@@ -65,32 +72,14 @@ async def get_conversation(
 
 
 async def get_contact(db: AsyncSession, principal: Principal, contact_id: int) -> Contact:
+    await reading(db)  # only the contact's page reads it: nothing is written after
     contact = await db.get(Contact, contact_id)
     if contact is None or contact.organization_id != principal.organization_id:
         raise NotFound(f"no contact with id {contact_id}")
     return contact
 
 
-@dataclass(frozen=True, slots=True)
-class Search:
-    """What `q` is compared with: names by their search key, phones by digits and number."""
-
-    text: str
-    name_key: str | None  # `search_key(q)`: "JOÃO" finds "João"
-    digits: str
-    phone: str | None  # the phone key when `q` is a whole number ("31 8765-1234" too)
-
-    def phone_matches(self, column: Any) -> list[Any]:
-        matches = []
-        if len(self.digits) >= 3:
-            matches.append(column.contains(self.digits, autoescape=True))
-        if self.phone is not None:
-            # A number typed without Brazil's ninth digit or country code is still its key.
-            matches.append(column == self.phone)
-        return matches
-
-
-def search_of(q: str) -> Search | None:
+def search_of(q: str) -> SearchTerms | None:
     """`q` as search terms; None for no filter (nothing but spaces). A NUL is refused: SQLite
     would read it as the end of the pattern (every row matches), PostgreSQL cannot take it."""
     if "\x00" in q:
@@ -100,7 +89,7 @@ def search_of(q: str) -> Search | None:
         return None
     digits = re.sub(r"\D", "", text)
     phone = phone_key(text) if len(digits) >= 8 and not any(c.isalpha() for c in text) else None
-    return Search(text, search_key(text), digits, phone)
+    return SearchTerms(text, search_key(text), digits, phone)
 
 
 async def list_conversations(
@@ -116,34 +105,24 @@ async def list_conversations(
     """Newest activity first; conversations without any message come last."""
     if status is not None and status not in STATUSES:
         raise Invalid(f"status must be one of {', '.join(STATUSES)}")
-    key, row_id = Conversation.last_message_at, Conversation.id
-    stmt = (
-        select(Conversation, Contact)
-        .outerjoin(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.organization_id == principal.organization_id)
-    )
-    if session_id is not None:
-        stmt = stmt.where(Conversation.session_id == session_id)
-    if status is not None:
-        stmt = stmt.where(Conversation.status == status)
     search = search_of(q) if q is not None else None
-    if search is not None:
-        matches = [*search.phone_matches(Contact.phone_e164)]
-        if search.name_key:
-            matches.append(Contact.search_name.contains(search.name_key, autoescape=True))
-            matches.append(Conversation.search_name.contains(search.name_key, autoescape=True))
-        stmt = stmt.where(or_(*matches) if matches else false())
-    if cursor:
-        position = decode_cursor(cursor, datetimes=True)
-        stmt = stmt.where(after(key, row_id, position, descending=True))
-    stmt = stmt.order_by(*order_by(key, row_id, descending=True)).limit(limit + 1)
-    rows = (await db.execute(stmt)).tuples().all()
+    position = decode_cursor(cursor, datetimes=True) if cursor else None
+    await reading(db)
+    rows = await reads.conversation_rows(
+        db,
+        principal.organization_id,
+        session_id=session_id,
+        status=status,
+        search=search,
+        cursor=position,
+        limit=limit + 1,
+    )
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1][0]
         next_cursor = encode_cursor(last.last_message_at, last.id)
-    return Page([(c, contact) for c, contact in page], next_cursor)
+    return Page(page, next_cursor)
 
 
 async def with_contact(
@@ -166,40 +145,24 @@ async def list_messages(
     (1 = the newest); oldest first within the page."""
     if before is not None and page is not None:
         raise Invalid("give either before or page, not both")
-    failure = (
-        select(OutboxItem.message_id, OutboxItem.last_error)
-        .where(OutboxItem.kind == SEND_KIND, OutboxItem.status == "failed")
-        .subquery()
-    )
-    stmt = (
-        select(Message, failure.c.last_error)
-        .outerjoin(failure, failure.c.message_id == Message.id)
-        .where(Message.conversation_id == conversation.id)
-    )
+    await reading(db)
+    pivot = None
     if before is not None:
-        pivot = (
-            await db.execute(
-                select(Message.sent_at, Message.id).where(
-                    Message.id == before, Message.conversation_id == conversation.id
-                )
-            )
-        ).first()
+        pivot = await reads.message_position(db, conversation.id, before)
         if pivot is None:
             raise Invalid(f"message {before} is not in conversation {conversation.id}")
-        stmt = stmt.where(
-            or_(
-                Message.sent_at < pivot.sent_at,
-                and_(Message.sent_at == pivot.sent_at, Message.id < pivot.id),
-            )
-        )
-    stmt = stmt.order_by(Message.sent_at.desc(), Message.id.desc()).limit(limit + 1)
-    if page is not None:
-        stmt = stmt.offset((page - 1) * limit)
-    rows = (await db.execute(stmt)).tuples().all()
+    elif page is not None and page > 1:
+        # Page n starts after the last message of page n - 1: a position, not an OFFSET.
+        pivot = await reads.position_back(db, conversation.id, (page - 1) * limit)
+        if pivot is None:
+            return MessagePage([], None, False)
+    rows = await reads.message_rows(db, conversation.id, before=pivot, limit=limit + 1)
     newest_first = rows[:limit]
     has_more = len(rows) > limit
-    messages = [delivered(m, error) for m, error in reversed(newest_first)]
-    next_before = newest_first[-1][0].id if has_more else None
+    failed = [m.id for m in newest_first if m.ack == "failed"]
+    errors = await reads.failed_sends(db, failed, SEND_KIND)
+    messages = [delivered(m, errors.get(m.id)) for m in reversed(newest_first)]
+    next_before = newest_first[-1].id if has_more else None
     return MessagePage(messages, next_before, has_more)
 
 
@@ -259,27 +222,17 @@ async def list_contacts(
     limit: int = 50,
 ) -> Page[Contact]:
     """By name (case-insensitive), contacts without a name last."""
-    # The cursor keeps the database's own lower(): SQLite's folds ASCII only, Python's all.
-    key, row_id = func.lower(Contact.name), Contact.id
-    stmt = select(Contact, key.label("sort_key")).where(
-        Contact.organization_id == principal.organization_id
-    )
     search = search_of(q) if q is not None else None
-    if search is not None:
-        matches = [*search.phone_matches(Contact.phone_e164)]
-        if search.name_key:
-            matches.append(Contact.search_name.contains(search.name_key, autoescape=True))
-        if "@" in search.text:
-            matches.append(Contact.email.icontains(search.text, autoescape=True))
-        stmt = stmt.where(or_(*matches) if matches else false())
-    if cursor:
-        stmt = stmt.where(after(key, row_id, decode_cursor(cursor), descending=False))
-    stmt = stmt.order_by(*order_by(key, row_id, descending=False)).limit(limit + 1)
-    rows = (await db.execute(stmt)).tuples().all()
+    position = decode_cursor(cursor) if cursor else None
+    await reading(db)
+    rows = await reads.contact_rows(
+        db, principal.organization_id, search=search, cursor=position, limit=limit + 1
+    )
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last, sort_key = page[-1]
+        # The cursor keeps the database's own lower(): SQLite's folds ASCII only, Python's all.
         next_cursor = encode_cursor(sort_key, last.id)
     return Page([c for c, _ in page], next_cursor)
 
@@ -287,9 +240,4 @@ async def list_contacts(
 async def conversations_of(db: AsyncSession, contact: Contact) -> list[Conversation]:
     """A contact's conversations (one per session it wrote to or was written from), newest
     activity first."""
-    conversations = await db.scalars(
-        select(Conversation)
-        .where(Conversation.contact_id == contact.id)
-        .order_by(*order_by(Conversation.last_message_at, Conversation.id, descending=True))
-    )
-    return list(conversations.all())
+    return await reads.conversations_of_contact(db, contact.id)

@@ -6,6 +6,7 @@ from alembic import context
 
 from zapsync.store.db import make_sync_engine
 from zapsync.store.models import Base
+from zapsync.store.search_schema import include_object
 
 config = context.config
 url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url") or ""
@@ -26,6 +27,7 @@ def run() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()
