@@ -57,6 +57,7 @@ async def _their_conversation(
     assert inbound.is_success, inbound.text
     await app.state.sandbox_pump.drain()
     await app.state.ctx.bus.drain()
+    await app.state.ctx.tasks.drain()  # the import the pairing set off, its lease released
     listed = (await client.get("/api/v1/conversations", headers=other.headers)).json()["items"]
     assert len(listed) == 1
     return {"conversation_id": listed[0]["id"], "contact_id": listed[0]["contact_id"]}
