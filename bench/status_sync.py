@@ -47,7 +47,7 @@ async def seed(ctx: AppContext, base_url: str, dialect: str, count: int) -> None
                     provider=dialect,
                     gateway_key=f"{dialect}|{n}",
                     config_encrypted=ctx.cipher.encrypt_json(config),
-                    webhook_secret="x",
+                    webhook_secret_encrypted=ctx.cipher.encrypt_text("x"),
                     status="disconnected",
                     check_failures=0,
                     heal_attempts=0,

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import Contact, Conversation, Message, Session
-from zapsync.store.types import AnyRow, UTCDateTime
+from zapsync.store.types import AnyRow, UTCDateTime, utcnow
 from zapsync.store.upsert import table_of, upsert_many
 
 conversations = table_of(Conversation)
@@ -173,6 +173,17 @@ async def conversations_with_contacts(
         found = await db.execute(select(contacts).where(contacts.c.id.in_(contact_ids)))
         by_id = {c.id: c for c in found.all()}
     return [(r, by_id.get(r.contact_id)) for r in rows]
+
+
+async def zero_unread(db: AsyncSession, conversation_id: int) -> bool:
+    """Zero a conversation's unread count; False when it was zero already."""
+    changed = await db.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.unread_count != 0)
+        .values(unread_count=0, updated_at=utcnow())
+        .returning(Conversation.id)
+    )
+    return changed.first() is not None
 
 
 async def load_conversation(db: AsyncSession, conversation_id: int) -> Conversation | None:

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar, get_args
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
@@ -17,13 +16,13 @@ from zapsync.domain.identity import phone_key
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
 from zapsync.services.ingest.messages import publish_conversations
+from zapsync.store import conversations as conversations_store
 from zapsync.store import inbox_reads as reads
 from zapsync.store.db import reading
 from zapsync.store.inbox_reads import SearchTerms
 from zapsync.store.keyset import decode_cursor, encode_cursor
 from zapsync.store.models import Contact, Conversation, Message
 from zapsync.store.text import search_key
-from zapsync.store.types import utcnow
 
 ConversationStatus = Literal["open", "pending", "resolved"]
 STATUSES: tuple[str, ...] = get_args(ConversationStatus)
@@ -172,13 +171,7 @@ async def mark_read(
     """Zero the unread count; `messages_read` goes out when something changed."""
     conversation = await get_conversation(db, principal, conversation_id)
     unread = conversation.unread_count
-    changed = await db.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation.id, Conversation.unread_count != 0)
-        .values(unread_count=0, updated_at=utcnow())
-        .returning(Conversation.id)
-    )
-    if changed.first() is not None:
+    if await conversations_store.zero_unread(db, conversation.id):
         publish_on_commit(
             db,
             Event(
