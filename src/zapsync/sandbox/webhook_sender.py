@@ -30,10 +30,16 @@ class Delivery:
 
 @dataclass
 class WebhookSender:
-    """Background webhook poster. `deliveries` records every attempt's outcome for tests."""
+    """Background webhook poster. `deliveries` records every attempt's outcome for tests.
 
-    attempts: int = 5
+    Evolution retries a failed delivery ten times with exponential backoff; the sandbox does
+    too (with shorter, capped delays), so a loaded zapsync that answers one 5xx or times out
+    once does not lose the event for good, as it would not against the real gateway.
+    """
+
+    attempts: int = 10
     base_delay: float = 0.2
+    max_delay: float = 5.0
     timeout: float = 10.0
     deliveries: list[Delivery] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -68,7 +74,7 @@ class WebhookSender:
                     return
             except httpx.HTTPError as exc:
                 log.info("sandbox webhook attempt failed", url=d.url, error=str(exc))
-            await asyncio.sleep(self.base_delay * 2 ** (attempt - 1))
+            await asyncio.sleep(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
         log.warning("sandbox webhook gave up", url=d.url, attempts=d.attempts)
 
     async def drain(self) -> None:
