@@ -40,7 +40,8 @@ def main() -> None:
     print(f"CLI start-up, best of {args.repeat} (target: each command under {TARGET_S:.1f} s)")
     for name, seconds in figures.items():
         verdict = "" if name.startswith("python") else ("  ok" if seconds < TARGET_S else "  SLOW")
-        print(f"  {name:28} {seconds:6.3f} s   ratio to baseline {seconds / baseline:5.1f}{verdict}")
+        ratio = seconds / baseline
+        print(f"  {name:28} {seconds:6.3f} s   ratio to baseline {ratio:5.1f}{verdict}")
 
 
 if __name__ == "__main__":

@@ -36,10 +36,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from zapsync.bus.after_commit import publish_on_commit
 from zapsync.bus.events import Event, message_json
@@ -51,18 +49,15 @@ from zapsync.services.inbox.conversations import SEND_KIND
 from zapsync.services.inbox.sending import LOCAL_PREFIX
 from zapsync.services.ingest.messages import apply_parked_ack, confirm_sent
 from zapsync.services.sessions.gateway import gateway_for
-from zapsync.store.models import Conversation, Message, OutboxItem, Session
+from zapsync.store import outbox as store
+from zapsync.store.models import Conversation, Message, Session
 from zapsync.store.types import utcnow
-from zapsync.store.upsert import table_of
 
 log = structlog.get_logger(__name__)
 
 SESSIONS_AT_ONCE = 20
 BATCH = 200
 FINALIZE_TRIES = 5
-
-outbox = table_of(OutboxItem)
-messages = table_of(Message)
 
 
 @dataclass
@@ -99,29 +94,8 @@ def retry_delay(ctx: AppContext, attempts: int) -> timedelta:
 
 
 async def due_items(ctx: AppContext, now: datetime, limit: int = BATCH) -> list[Any]:
-    """Due items in queue order, leaving out those queued behind a not-yet-due item (a retry
-    waiting, or one in flight) of the same session."""
-    earlier = aliased(OutboxItem)
-    held_back = exists().where(
-        earlier.kind == SEND_KIND,
-        earlier.status == "pending",
-        earlier.session_id == OutboxItem.session_id,
-        earlier.id < OutboxItem.id,
-        earlier.next_attempt_at > now,
-    )
-    stmt = (
-        select(OutboxItem.id, OutboxItem.session_id)
-        .where(
-            OutboxItem.kind == SEND_KIND,
-            OutboxItem.status == "pending",
-            OutboxItem.next_attempt_at <= now,
-            ~held_back,
-        )
-        .order_by(OutboxItem.id)
-        .limit(limit)
-    )
     async with ctx.db.session() as db:
-        return list((await db.execute(stmt)).all())
+        return await store.due_items(db, SEND_KIND, now, limit)
 
 
 async def deliver_due(ctx: AppContext, *, limit: int = BATCH) -> OutboxReport:
@@ -156,32 +130,8 @@ async def deliver_due(ctx: AppContext, *, limit: int = BATCH) -> OutboxReport:
 
 
 async def _claim(ctx: AppContext, item_id: int) -> Claim | None:
-    now = utcnow()
-    stmt = (
-        update(outbox)
-        .where(
-            outbox.c.id == item_id,
-            outbox.c.status == "pending",
-            outbox.c.next_attempt_at <= now,
-        )
-        # `last_error` is cleared while in flight: a set one marks a retry that waits, the
-        # only kind `retry_session_now` may hurry.
-        .values(
-            attempts=outbox.c.attempts + 1,
-            next_attempt_at=now + lease(ctx),
-            last_error=None,
-            updated_at=now,
-        )
-        .returning(
-            outbox.c.id,
-            outbox.c.attempts,
-            outbox.c.session_id,
-            outbox.c.message_id,
-            outbox.c.payload,
-        )
-    )
     async with ctx.db.session() as db:
-        row = (await db.execute(stmt)).first()
+        row = await store.claim(db, item_id, lease(ctx))
         await db.commit()
     if row is None:
         return None
@@ -236,26 +186,7 @@ async def _send(gateway: Gateway, to_jid: str, payload: dict[str, Any]) -> SentM
 
 
 async def _earlier_echo(db: AsyncSession, message: Message) -> Any | None:
-    """The gateway's echo of this message stored since it was queued, if an earlier attempt
-    reached the gateway after all: same conversation, type and text, not sent by zapsync."""
-    ours = exists().where(OutboxItem.message_id == Message.id, OutboxItem.kind == SEND_KIND)
-    stmt = (
-        select(Message.provider_message_id.label("pmid"), Message.ack)
-        .where(
-            Message.conversation_id == message.conversation_id,
-            Message.direction == "out",
-            Message.id != message.id,
-            Message.created_at >= message.created_at,
-            Message.type == message.type,
-            Message.body.is_not_distinct_from(message.body),
-            Message.caption.is_not_distinct_from(message.caption),
-            ~Message.provider_message_id.startswith(LOCAL_PREFIX),
-            ~ours,
-        )
-        .order_by(Message.id)
-        .limit(1)
-    )
-    return (await db.execute(stmt)).first()
+    return await store.earlier_echo(db, message, kind=SEND_KIND, local_prefix=LOCAL_PREFIX)
 
 
 async def _mark_sent(ctx: AppContext, claim: Claim, sent: SentMessage) -> None:
@@ -281,11 +212,7 @@ async def _adopt_gateway_id(
     ctx: AppContext, db: AsyncSession, claim: Claim, gateway_id: str, ack: Ack
 ) -> None:
     # Writing the item first makes this transaction SQLite's writer before it reads.
-    await db.execute(
-        update(outbox)
-        .where(outbox.c.id == claim.id)
-        .values(status="done", last_error=None, updated_at=utcnow())
-    )
+    await store.mark_done(db, claim.id)
     if claim.message_id is not None:
         await confirm_sent(db, message_id=claim.message_id, gateway_id=gateway_id, ack=ack)
 
@@ -304,11 +231,7 @@ async def _retry_or_fail(ctx: AppContext, claim: Claim, reason: str) -> str:
         return "failed"
     at = utcnow() + retry_delay(ctx, claim.attempts)
     async with ctx.db.session() as db:
-        await db.execute(
-            update(outbox)
-            .where(outbox.c.id == claim.id, outbox.c.status == "pending")
-            .values(next_attempt_at=at, last_error=reason, updated_at=utcnow())
-        )
+        await store.schedule_retry(db, claim.id, at, reason)
         await db.commit()
     log.info("outbox will retry", item_id=claim.id, attempts=claim.attempts, reason=reason)
     return "retried"
@@ -316,22 +239,9 @@ async def _retry_or_fail(ctx: AppContext, claim: Claim, reason: str) -> str:
 
 async def _fail(ctx: AppContext, claim: Claim, reason: str) -> None:
     async with ctx.db.session() as db:
-        await db.execute(
-            update(outbox)
-            .where(outbox.c.id == claim.id)
-            .values(status="failed", last_error=reason, updated_at=utcnow())
-        )
+        await store.mark_failed(db, claim.id, reason)
         if claim.message_id is not None:
-            await db.execute(
-                update(messages)
-                .where(messages.c.id == claim.message_id, messages.c.ack == Ack.PENDING.value)
-                .values(ack=Ack.FAILED.value)
-            )
-            message = await db.scalar(
-                select(Message)
-                .where(Message.id == claim.message_id)
-                .execution_options(populate_existing=True)
-            )
+            message = await store.fail_pending_message(db, claim.message_id)
             if message is not None:
                 publish_on_commit(
                     db,
@@ -356,13 +266,7 @@ async def seconds_until_next(ctx: AppContext) -> float | None:
     if await due_items(ctx, now, limit=1):
         return 0.0
     async with ctx.db.session() as db:
-        nearest = await db.scalar(
-            select(func.min(OutboxItem.next_attempt_at)).where(
-                OutboxItem.kind == SEND_KIND,
-                OutboxItem.status == "pending",
-                OutboxItem.next_attempt_at > now,
-            )
-        )
+        nearest = await store.nearest_pending(db, SEND_KIND, now)
     if nearest is None:
         return None
     return max((nearest - utcnow()).total_seconds(), 0.0)
@@ -371,21 +275,9 @@ async def seconds_until_next(ctx: AppContext) -> float | None:
 async def retry_session_now(ctx: AppContext, session_id: int) -> int:
     """The session is back: its sends waiting out a retry delay are due now, not after the
     backoff. Items in flight are left alone. Returns how many were hurried."""
-    now = utcnow()
     async with ctx.db.session() as db:
-        result = await db.execute(
-            update(outbox)
-            .where(
-                outbox.c.session_id == session_id,
-                outbox.c.kind == SEND_KIND,
-                outbox.c.status == "pending",
-                outbox.c.last_error.is_not(None),
-                outbox.c.next_attempt_at > now,
-            )
-            .values(next_attempt_at=now, updated_at=now)
-        )
+        hurried = await store.hurry_session(db, SEND_KIND, session_id)
         await db.commit()
-    hurried = int(getattr(result, "rowcount", 0) or 0)
     if hurried:
         log.info("outbox retries now: session reconnected", session_id=session_id, items=hurried)
     return hurried
