@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     # how soon an open socket notices its token was revoked by another process (the CLI)
     socket_recheck_seconds: float = Field(default=5.0, gt=0, alias="ZAPSYNC_SOCKET_RECHECK_SECONDS")
 
+    # Chatwoot: how long a call may take, the first wait after a 429 (doubled each time), and
+    # how often every integration's contacts and conversations are pulled (webhooks missed)
+    chatwoot_timeout: float = Field(default=15.0, gt=0, alias="ZAPSYNC_CHATWOOT_TIMEOUT")
+    chatwoot_backoff_base: float = Field(default=1.0, ge=0, alias="ZAPSYNC_CHATWOOT_BACKOFF_BASE")
+    chatwoot_pull_minutes: int = Field(default=15, ge=1, alias="ZAPSYNC_CHATWOOT_PULL_MINUTES")
+
     # the built-in sandbox gateway and its demo
     demo: bool = Field(default=False, alias="ZAPSYNC_DEMO")
 

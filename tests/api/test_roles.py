@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.inbox import customer_conversation
+from tests.support.integrations import chatwoot_records
 from tests.support.routes import PUBLIC_PREFIXES, protected_routes
 from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
@@ -55,6 +56,10 @@ def test_every_route_states_admin_or_agent(app: FastAPI) -> None:
         ("POST", "/api/v1/sessions/{session_id}/logout"),
         ("POST", "/api/v1/jobs/{name}/run"),
         ("POST", "/api/v1/status-sync"),
+        ("POST", "/api/v1/integrations"),
+        ("PATCH", "/api/v1/integrations/{integration_id}"),
+        ("DELETE", "/api/v1/integrations/{integration_id}"),
+        ("POST", "/api/v1/sync/connections"),
     ]:
         assert route in admin, route
 
@@ -63,7 +68,12 @@ async def test_agents_get_403_on_every_admin_route_and_nothing_changes(
     app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, agent: Tenant
 ) -> None:
     ids = await customer_conversation(app, client, tenant)
-    ids_by_name: dict[str, object] = {**ids, "name": "status-sync"}
+    ids_by_name: dict[str, object] = {
+        **ids,
+        "name": "status-sync",
+        "integration_id": 1,
+        "run_id": 1,
+    }
     admin_routes = [route for route, role in roles(app).items() if role == "admin"]
     assert admin_routes
     phone = f"/api/v1/sandbox/sessions/{ids['session_id']}"
@@ -103,8 +113,11 @@ async def test_agents_get_answers_on_every_agent_route(
     )
     assert upload.status_code == 202, upload.text
     spare = await spare_token(app, agent)  # the agent revokes one of its own, not the one in use
+    integration_id, run_id = await chatwoot_records(app, tenant)
     names = {
         **ids,
+        "integration_id": integration_id,
+        "run_id": run_id,
         "name": httpx.URL(upload.json()["media_url"]).path.rsplit("/", 1)[1],
         "token_id": spare,
     }

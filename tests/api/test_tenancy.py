@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
+from tests.support.integrations import chatwoot_records
 from tests.support.routes import protected_routes
 from zapsync.runtime.context import AppContext
 
@@ -29,6 +30,7 @@ async def test_other_organizations_objects_are_404_everywhere(
     assert theirs.status_code == 201, theirs.text
     ids = {"session_id": theirs.json()["id"], "token_id": other_tenant.token_id}
     ids.update(await _their_conversation(app, client, other_tenant, ids["session_id"]))
+    ids["integration_id"], ids["run_id"] = await chatwoot_records(app, other_tenant)
     routes = [(m, p) for m, p in protected_routes(app) if re.search(r"\{\w+_id\}", p)]
     assert routes
     before = await table_counts(ctx)

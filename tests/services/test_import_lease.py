@@ -13,8 +13,8 @@ from sqlalchemy import select
 from tests.conftest import Tenant
 from tests.services.helpers import instance_of, row_counts, sandbox_session
 from zapsync.runtime.context import AppContext
+from zapsync.services import work_lease as lease_module
 from zapsync.services.imports import importer as conversation_import
-from zapsync.services.imports import lease as lease_module
 from zapsync.services.imports.importer import (
     ImportProgress,
     import_conversations,

@@ -21,6 +21,7 @@ from zapsync.api.routes import (
     contacts,
     conversations,
     health,
+    integrations,
     jobs,
     me,
     media,
@@ -28,6 +29,7 @@ from zapsync.api.routes import (
     sandbox,
     sessions,
     status_sync,
+    sync,
     webhooks,
 )
 from zapsync.api.urls import webhook_urls
@@ -139,5 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(contacts.router)
     app.include_router(media.router)
+    app.include_router(integrations.router)
+    app.include_router(sync.router)
     app.mount("/socket.io", realtime.asgi_app())
     return app

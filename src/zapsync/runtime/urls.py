@@ -19,3 +19,12 @@ def webhook_url(settings: Settings, provider: str, session_id: int) -> str:
 def webhook_urls(settings: Settings) -> Callable[[str, int], str]:
     """(provider, session id) -> the session's webhook URL."""
     return lambda provider, session_id: webhook_url(settings, provider, session_id)
+
+
+INTEGRATIONS = "/api/v1/integrations"  # routes/integrations.py serves under this prefix
+
+
+def integration_webhook_url(settings: Settings, integration_id: int, token: str) -> str:
+    """Where Chatwoot posts an integration's events; the token proves the sender when the
+    Chatwoot release does not sign its webhooks."""
+    return f"{settings.public_url}{INTEGRATIONS}/{integration_id}/webhook?token={token}"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import Contact
-from zapsync.store.types import AnyRow
+from zapsync.store.types import AnyRow, utcnow
 from zapsync.store.upsert import table_of, upsert_many
 
 contacts = table_of(Contact)
@@ -95,3 +95,69 @@ async def phones_of(db: AsyncSession, contact_ids: Iterable[int]) -> list[AnyRow
 
 async def delete_contact(db: AsyncSession, contact_id: int) -> None:
     await db.execute(delete(contacts).where(contacts.c.id == contact_id))
+
+
+_SYNC_COLUMNS = (
+    contacts.c.id,
+    contacts.c.phone_e164,
+    contacts.c.email,
+    contacts.c.name,
+    contacts.c.custom_fields,
+)
+
+
+async def contacts_with_phone_or_email(
+    db: AsyncSession, organization_id: int, phones: Iterable[str], emails: Iterable[str]
+) -> list[AnyRow]:
+    """(id, phone_e164, email, name, custom_fields) of the contacts holding one of `phones`
+    or `emails` (an integration's record of a person zapsync already knows)."""
+    phones, emails = sorted(set(phones)), sorted(set(emails))
+    clauses = []
+    if phones:
+        clauses.append(contacts.c.phone_e164.in_(phones))
+    if emails:
+        clauses.append(contacts.c.email.in_(emails))
+    if not clauses:
+        return []
+    stmt = select(*_SYNC_COLUMNS).where(
+        contacts.c.organization_id == organization_id, or_(*clauses)
+    )
+    return list((await db.execute(stmt)).all())
+
+
+async def contacts_by_ids(
+    db: AsyncSession, organization_id: int, ids: Iterable[int]
+) -> list[AnyRow]:
+    """(id, phone_e164, email, name, custom_fields) of the organization's contacts `ids`."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    stmt = select(*_SYNC_COLUMNS).where(
+        contacts.c.organization_id == organization_id, contacts.c.id.in_(wanted)
+    )
+    return list((await db.execute(stmt)).all())
+
+
+async def contacts_after(
+    db: AsyncSession, organization_id: int, after_id: int, limit: int
+) -> list[AnyRow]:
+    """The organization's contacts in id order after `after_id` (a push walks them all)."""
+    stmt = (
+        select(*_SYNC_COLUMNS)
+        .where(contacts.c.organization_id == organization_id, contacts.c.id > after_id)
+        .order_by(contacts.c.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).all())
+
+
+async def insert_contacts_in_order(
+    db: AsyncSession, rows: Sequence[Mapping[str, Any]]
+) -> list[int]:
+    """Insert the contacts (every row with the same keys); their ids, in the rows' order."""
+    if not rows:
+        return []
+    now = utcnow()
+    values = [{"created_at": now, "updated_at": now, "custom_fields": {}, **row} for row in rows]
+    stmt = insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True)
+    return [row.id for row in (await db.execute(stmt, values)).all()]

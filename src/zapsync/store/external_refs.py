@@ -1,11 +1,150 @@
-"""Queries of `external_refs`, the ids integrations hold for zapsync's rows."""
+"""Queries of `external_refs`, the ids integrations hold for zapsync's rows: which upstream
+record is which row of ours, with the fingerprint of the record as last pulled and of what
+zapsync last pushed. Each takes the caller's session and never commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import ExternalRef
+from zapsync.store.types import utcnow
+from zapsync.store.upsert import table_of
+
+refs = table_of(ExternalRef)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    external_id: str
+    internal_id: int
+    fingerprint: str | None
+    pushed_fingerprint: str | None
+
+
+async def refs_by_external(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_ids: Collection[str],
+) -> dict[str, Ref]:
+    """The refs held for these upstream ids, by upstream id."""
+    if not external_ids:
+        return {}
+    stmt = select(
+        refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
+    ).where(
+        refs.c.organization_id == organization_id,
+        refs.c.provider == provider,
+        refs.c.entity_type == entity_type,
+        refs.c.external_id.in_(sorted(external_ids)),
+    )
+    return {row.external_id: Ref(*row) for row in (await db.execute(stmt)).all()}
+
+
+async def refs_by_internal(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    internal_ids: Collection[int],
+) -> dict[int, Ref]:
+    """The refs held for these rows of ours, by our id (the newest one where several are)."""
+    if not internal_ids:
+        return {}
+    stmt = (
+        select(
+            refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
+        )
+        .where(
+            refs.c.organization_id == organization_id,
+            refs.c.provider == provider,
+            refs.c.entity_type == entity_type,
+            refs.c.internal_id.in_(sorted(internal_ids)),
+        )
+        .order_by(refs.c.id)
+    )
+    return {row.internal_id: Ref(*row) for row in (await db.execute(stmt)).all()}
+
+
+async def add_refs(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """New refs: each row holds `external_id`, `internal_id`, `fingerprint` and
+    `pushed_fingerprint`."""
+    if not rows:
+        return
+    now = utcnow()
+    values = [
+        {
+            "organization_id": organization_id,
+            "provider": provider,
+            "entity_type": entity_type,
+            "updated_at": now,
+            "fingerprint": None,
+            "pushed_fingerprint": None,
+            **row,
+        }
+        for row in rows
+    ]
+    await db.execute(insert(refs), values)
+
+
+_SET_FINGERPRINTS = (
+    update(refs)
+    .where(
+        refs.c.organization_id == bindparam("b_org"),
+        refs.c.provider == bindparam("b_provider"),
+        refs.c.entity_type == bindparam("b_entity"),
+        refs.c.external_id == bindparam("b_external"),
+    )
+    .values(
+        fingerprint=bindparam("b_fingerprint"),
+        pushed_fingerprint=bindparam("b_pushed"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+async def set_fingerprints(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    fingerprints: Mapping[str, tuple[str | None, str | None]],
+) -> None:
+    """external id -> (pulled fingerprint, pushed fingerprint), in one executemany."""
+    if not fingerprints:
+        return
+    now = utcnow()
+    params = [
+        {
+            "b_org": organization_id,
+            "b_provider": provider,
+            "b_entity": entity_type,
+            "b_external": external_id,
+            "b_fingerprint": pulled,
+            "b_pushed": pushed,
+            "b_now": now,
+        }
+        for external_id, (pulled, pushed) in fingerprints.items()
+    ]
+    await db.execute(_SET_FINGERPRINTS, params)
+
+
+async def delete_refs(db: AsyncSession, organization_id: int, provider: str) -> None:
+    await db.execute(
+        delete(refs).where(refs.c.organization_id == organization_id, refs.c.provider == provider)
+    )
 
 
 async def move_external_refs(
@@ -13,11 +152,11 @@ async def move_external_refs(
 ) -> None:
     """References held to row `from_id` (a merged duplicate) now point at `to_id`."""
     await db.execute(
-        update(ExternalRef)
+        update(refs)
         .where(
-            ExternalRef.organization_id == organization_id,
-            ExternalRef.entity_type == entity_type,
-            ExternalRef.internal_id == from_id,
+            refs.c.organization_id == organization_id,
+            refs.c.entity_type == entity_type,
+            refs.c.internal_id == from_id,
         )
         .values(internal_id=to_id)
     )

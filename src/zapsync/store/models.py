@@ -308,7 +308,15 @@ class Integration(Base):
     credentials_encrypted: Mapped[str] = mapped_column(Text, info=ENCRYPTED)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(20), default="connected")
+    # The secret in the webhook URL, for Chatwoot releases that do not sign; its SHA-256 finds
+    # the integration of a delivery to the seed's URL (`/api/v1/sync/chatwoot/webhook?token=`).
+    webhook_token_encrypted: Mapped[str | None] = mapped_column(Text, info=ENCRYPTED)
+    webhook_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow
+    )
 
 
 class ExternalRef(Base):
@@ -324,7 +332,9 @@ class ExternalRef(Base):
     entity_type: Mapped[str] = mapped_column(String(30))
     external_id: Mapped[str] = mapped_column(String(100))
     internal_id: Mapped[int] = mapped_column(Integer)
-    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the record as pulled
+    # of what zapsync last pushed: a push sends only when zapsync's side changed since
+    pushed_fingerprint: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -340,6 +350,9 @@ class SyncRun(Base):
     )
     session_id: Mapped[int | None] = mapped_column(
         ForeignKey("sessions.id", ondelete="SET NULL"), index=True
+    )
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="SET NULL"), index=True
     )
     kind: Mapped[str] = mapped_column(String(40))
     trigger: Mapped[str] = mapped_column(String(20))  # schedule|manual|webhook|connect|cron|cli
