@@ -16,6 +16,7 @@ from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.gateways import serving_dialect
 from tests.support.inbox import customer_conversation
+from tests.support.integrations import chatwoot_records
 from tests.support.routes import fill
 from zapsync.runtime.context import AppContext
 
@@ -103,7 +104,8 @@ async def test_a_json_route_given_another_content_type_is_415(
 ) -> None:
     routes = json_body_routes(app)
     assert ("POST", "/api/v1/sessions") in routes
-    ids = await customer_conversation(app, client, tenant)
+    ids: dict[str, object] = {**await customer_conversation(app, client, tenant)}
+    ids["integration_id"], ids["run_id"] = await chatwoot_records(app, tenant)
     before = await table_counts(ctx)
     for method, path in routes:
         resp = await client.request(

@@ -13,7 +13,7 @@ from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
 from tests.support.inbox import customer_conversation
 from tests.support.integrations import chatwoot_records
-from tests.support.routes import PUBLIC_PREFIXES, protected_routes
+from tests.support.routes import is_public, protected_routes
 from zapsync.runtime.context import AppContext
 from zapsync.services import accounts
 
@@ -45,7 +45,7 @@ def test_every_route_states_admin_or_agent(app: FastAPI) -> None:
     for route in protected:
         assert stated[route] in ("admin", "agent"), f"{route} states no role"
     for (method, path), role in stated.items():
-        if path.startswith(PUBLIC_PREFIXES):
+        if is_public(path):
             assert role is None, f"{method} {path} needs no token, yet states {role}"
     admin = {route for route, role in stated.items() if role == "admin"}
     # The README's promise: connections are managed by admins.

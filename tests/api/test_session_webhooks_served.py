@@ -19,24 +19,13 @@ from tests.conftest import Tenant
 from tests.support.gateways import KEYS, SandboxGateway
 from tests.support.inbox import eventually
 from tests.support.receiver import receiving
-from tests.support.servers import free_port, serve_in_thread
-from zapsync.api.app import create_app
+from tests.support.servers import free_port, serve_in_thread, serving_zapsync
 from zapsync.runtime.context import AppContext
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.sandbox.webhook_sender import WebhookSender
 from zapsync.services.ingest.forwarding import SIGNATURE_HEADER, signature
 from zapsync.settings import Settings
 from zapsync.store.models import SessionStatusEvent, WebhookForward
-
-
-@contextmanager
-def serving_zapsync(settings: Settings, **overrides: Any) -> Iterator[str]:
-    """zapsync on a free port, telling gateways to post their webhooks to it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    served = settings.model_copy(update={"public_url": url, **overrides})
-    with serve_in_thread(create_app(served), port):
-        yield url
 
 
 @contextmanager

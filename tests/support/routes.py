@@ -8,14 +8,20 @@ import re
 from fastapi import FastAPI
 
 PUBLIC_PREFIXES = ("/health", "/api/v1/webhooks/", "/api/v1/cron/")
+# Chatwoot's deliveries: proven by its signature or the URL's token, not a Bearer token.
+PUBLIC_PATHS = re.compile(r"^/api/v1/(integrations/\{\w+\}/webhook|sync/chatwoot/webhook)$")
 METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def is_public(path: str) -> bool:
+    return path.startswith(PUBLIC_PREFIXES) or PUBLIC_PATHS.match(path) is not None
 
 
 def protected_routes(app: FastAPI) -> list[tuple[str, str]]:
     """(METHOD, path template) of every /api/ route that needs a Bearer token."""
     found = []
     for path, operations in app.openapi()["paths"].items():
-        if not path.startswith("/api/") or path.startswith(PUBLIC_PREFIXES):
+        if not path.startswith("/api/") or is_public(path):
             continue
         for method in sorted(set(operations) & METHODS):
             found.append((method.upper(), path))

@@ -11,6 +11,9 @@ from typing import Any
 
 import uvicorn
 
+from zapsync.api.app import create_app
+from zapsync.settings import Settings
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -72,4 +75,14 @@ async def serving_app(app: Any, port: int | None = None) -> AsyncIterator[str]:
         app, host="127.0.0.1", port=port or free_port(), log_level="warning", lifespan="on"
     )
     async with serving(config) as url:
+        yield url
+
+
+@contextmanager
+def serving_zapsync(settings: Settings, **overrides: Any) -> Iterator[str]:
+    """zapsync on a free port, telling gateways to post their webhooks to it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    served = settings.model_copy(update={"public_url": url, **overrides})
+    with serve_in_thread(create_app(served), port):
         yield url

@@ -18,6 +18,7 @@ from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
 from zapsync.api.routes import (
+    chatwoot_webhooks,
     contacts,
     conversations,
     health,
@@ -68,6 +69,12 @@ def body_rules(settings: Settings) -> list[BodyRule]:
     upload_bytes = max_bytes(settings) + conversations.MULTIPART_OVERHEAD
     return [
         BodyRule("POST", re.compile(webhooks.PATH), webhook_bytes, megabytes(WEBHOOK_SETTING)),
+        BodyRule(
+            "POST",
+            re.compile(chatwoot_webhooks.PATH),
+            webhook_bytes,
+            megabytes(WEBHOOK_SETTING),
+        ),
         BodyRule("POST", re.compile(conversations.SEND_PATH), upload_bytes, upload_too_large),
     ]
 
@@ -142,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts.router)
     app.include_router(media.router)
     app.include_router(integrations.router)
+    app.include_router(chatwoot_webhooks.router)
     app.include_router(sync.router)
     app.mount("/socket.io", realtime.asgi_app())
     return app

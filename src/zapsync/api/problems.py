@@ -100,6 +100,7 @@ ANSWERS: dict[type[errors.ServiceError], Answer] = {
 _UNAUTHORIZED = ANSWERS[errors.Unauthorized]
 WEBHOOK_ANSWERS: dict[Refusal, Answer] = {
     Refusal.UNKNOWN_SESSION: _UNAUTHORIZED,
+    Refusal.UNKNOWN_INTEGRATION: _UNAUTHORIZED,
     Refusal.WRONG_SECRET: _UNAUTHORIZED,
     Refusal.BAD_SIGNATURE: _UNAUTHORIZED,
     Refusal.EXPIRED_SIGNATURE: _UNAUTHORIZED,

@@ -29,6 +29,7 @@ def gateway_label(provider: str) -> str:
 # the figures say no more than the answer does about which session ids exist.
 _REFUSAL_LABELS: dict[Refusal, str] = {
     Refusal.UNKNOWN_SESSION: "unauthorized",
+    Refusal.UNKNOWN_INTEGRATION: "unauthorized",
     Refusal.WRONG_SECRET: "unauthorized",
     Refusal.BAD_SIGNATURE: "unauthorized",
     Refusal.EXPIRED_SIGNATURE: "unauthorized",

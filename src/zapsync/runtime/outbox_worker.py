@@ -48,7 +48,7 @@ class OutboxWorker:
         self._wake.set()
 
     async def _on_event(self, event: Event) -> None:
-        if event.name == QUEUED:
+        if event.name == QUEUED or any(event.name in k.wakes_on for k in self.kinds.values()):
             self.wake()
             return
         session_id = _reconnected(event)
@@ -62,7 +62,8 @@ class OutboxWorker:
             self.wake()
 
     def start(self) -> None:
-        self.ctx.bus.subscribe(self._on_event, names={QUEUED, "session_status"})
+        woken_by = {name for kind in self.kinds.values() for name in kind.wakes_on}
+        self.ctx.bus.subscribe(self._on_event, names={QUEUED, "session_status", *woken_by})
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
 
     async def _pass(self, kind: OutboxKind) -> tuple[bool, float | None]:

@@ -63,6 +63,7 @@ class Refusal(StrEnum):
     """Why a webhook delivery was refused; logs and metrics count these."""
 
     UNKNOWN_SESSION = "unknown_session"
+    UNKNOWN_INTEGRATION = "unknown_integration"
     WRONG_SECRET = "wrong_secret"
     BAD_SIGNATURE = "bad_signature"
     EXPIRED_SIGNATURE = "expired_signature"

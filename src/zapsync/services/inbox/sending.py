@@ -5,6 +5,7 @@ restart or a gateway outage in between loses nothing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,12 +65,15 @@ async def queue_send(
     request: OutgoingMessage,
     *,
     url_policy: UrlPolicy = UrlPolicy(),
+    sender: str = "agent",
+    also: Callable[[AsyncSession, Message], Awaitable[None]] | None = None,
 ) -> Message:
     """Store the outgoing message (`ack=pending`) and its outbox item, commit, publish
     `new_message` and `conversation_updated`. Returns the stored message.
 
     A media URL the gateway would download from a cloud metadata or link-local address is
-    refused (Invalid): the gateway usually runs beside zapsync, inside the same network."""
+    refused (Invalid): the gateway usually runs beside zapsync, inside the same network.
+    `also` writes what must be committed with the message (a bridge's ref to it)."""
     conversation = await get_conversation(db, principal, conversation_id)
     session = await db.get(Session, conversation.session_id)
     if session is None or session.archived_at is not None:
@@ -92,7 +96,7 @@ async def queue_send(
         conversation_id=conversation.id,
         provider_message_id=f"{LOCAL_PREFIX}{uuid.uuid4().hex}",
         direction="out",
-        sender="agent",
+        sender=sender,
         type=request.type,
         body=request.content,
         media_url=request.url,
@@ -116,6 +120,8 @@ async def queue_send(
     await conversation_store.set_last_message_unless_newer(
         db, conversation.id, now, _preview(request)
     )
+    if also is not None:
+        await also(db, message)
     publish_on_commit(db, message_event("new_message", message, {"error": None}))
     await publish_conversations(db, bus, principal.organization_id, {conversation.id})
     await db.commit()

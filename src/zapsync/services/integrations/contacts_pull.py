@@ -82,7 +82,7 @@ async def _pull(
         mapped = _mapped(raws, run.counts)
         async with ctx.db.session() as db:
             try:
-                await _write_batch(db, run.organization_id, mapped, run.counts)
+                await write_contacts(db, run.organization_id, mapped, run.counts)
             except IntegrityError:
                 # A contact written meanwhile (a webhook, a WhatsApp message) clashed: the
                 # batch again, one contact at a time, so only the clashing one is refused.
@@ -108,12 +108,12 @@ async def _write_one_by_one(
     for contact in mapped:
         try:
             async with db.begin_nested():
-                await _write_batch(db, org, [contact], counts)
+                await write_contacts(db, org, [contact], counts)
         except IntegrityError as exc:
             counts.error(f"contact {contact.external_id}: {str(exc.orig)[:200]}")
 
 
-async def _write_batch(
+async def write_contacts(
     db: AsyncSession, org: int, mapped: list[ChatwootContact], counts: Counts
 ) -> None:
     plan = await _plan(db, org, mapped)

@@ -24,6 +24,8 @@ class OutboxKind:
     session_back: Callable[[AppContext, int], Awaitable[int]] | None = None
     # Items `deliver_due` takes at most in one pass: a full pass is followed by another at once.
     batch: int = delivery.BATCH
+    # Events (by name) after which a pass is due: what the kind delivers was just stored.
+    wakes_on: frozenset[str] = frozenset()
 
 
 KINDS: dict[str, OutboxKind] = {}
@@ -31,6 +33,22 @@ KINDS: dict[str, OutboxKind] = {}
 
 def register(kind: OutboxKind) -> None:
     KINDS[kind.kind] = kind
+
+
+def register_builtin() -> None:
+    """The kinds zapsync serves: WhatsApp sends, and the Chatwoot bridge's mirror."""
+    # Imported here: the bridge builds on the outbox's report, not the other way round.
+    from zapsync.services.integrations import bridge_mirror
+
+    register(
+        OutboxKind(
+            bridge_mirror.KIND,
+            deliver_due=bridge_mirror.mirror_due,
+            seconds_until_next=bridge_mirror.seconds_until_next,
+            batch=10**9,  # a pass mirrors everything due; it is never "full"
+            wakes_on=frozenset({"new_message"}),
+        )
+    )
 
 
 register(
@@ -41,3 +59,5 @@ register(
         session_back=delivery.retry_session_now,
     )
 )
+
+register_builtin()

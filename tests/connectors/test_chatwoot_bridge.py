@@ -1,0 +1,187 @@
+"""The two-way bridge over real HTTP: zapsync served on a port (where the sandbox Chatwoot posts
+its API inbox's webhooks), its built-in sandbox phone, and the sandbox Chatwoot.
+
+A WhatsApp message appears in the Chatwoot inbox once; an agent's reply reaches WhatsApp once,
+even delivered twice; a private note and zapsync's own
+writes never go to WhatsApp; a webhook without the URL's token, or with a bad or stale
+signature, is refused with 401 and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Tenant
+from tests.connectors.conftest import ChatwootSandbox
+from tests.support.inbox import eventually
+from tests.support.servers import serving_zapsync
+from zapsync.connectors.chatwoot.signatures import expected_signature
+from zapsync.runtime.context import AppContext
+from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
+from zapsync.settings import Settings
+from zapsync.store.models import OutboxItem
+
+CUSTOMER = "5511987654321"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
+
+
+class Bridge:
+    def __init__(self, api: httpx.AsyncClient, tenant: Tenant, chatwoot: ChatwootSandbox) -> None:
+        self.api = api
+        self.tenant = tenant
+        self.chatwoot = chatwoot
+        self.session_id = 0
+        self.integration: dict[str, Any] = {}
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = await self.api.request(method, path, headers=self.tenant.headers, **kwargs)
+        assert resp.is_success, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+    async def set_up(self) -> None:
+        session = await self.call(
+            "POST", "/api/v1/sessions", json={"name": "loja", "provider": "sandbox", "config": {}}
+        )
+        self.session_id = session["id"]
+        await self.call("POST", f"/api/v1/sandbox/sessions/{self.session_id}/scan")
+        self.integration = await self.call(
+            "POST",
+            "/api/v1/integrations",
+            json={
+                "provider": "chatwoot",
+                "api_key": SANDBOX_TOKEN,
+                "config": {
+                    "account_id": str(SANDBOX_ACCOUNT_ID),
+                    "api_url": self.chatwoot.url,
+                    "inbox_id": "create",
+                    "session_ids": [self.session_id],
+                },
+            },
+        )
+
+    async def inbound(self, body: str) -> None:
+        await self.call(
+            "POST",
+            f"/api/v1/sandbox/sessions/{self.session_id}/inbound",
+            json={"from_phone": CUSTOMER, "body": body},
+        )
+
+    async def chatwoot_conversations(self) -> list[dict[str, Any]]:
+        state = await self.chatwoot.do("GET", "/state")
+        return [{"id": n} for n in range(1, state["conversations"] + 1)]
+
+    async def chatwoot_messages(self, display_id: int = 1) -> list[dict[str, Any]]:
+        resp = await self.chatwoot.control.get(f"/conversations/{display_id}/messages")
+        return list(resp.json()) if resp.status_code == 200 else []
+
+    async def sent_to_whatsapp(self) -> list[str | None]:
+        phone = await self.call("GET", f"/api/v1/sandbox/sessions/{self.session_id}")
+        return [s["body"] for s in phone["sent"]]
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    with serving_zapsync(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            yield client
+
+
+def contents(messages: list[dict[str, Any]]) -> list[str | None]:
+    return [m.get("content") for m in messages]
+
+
+async def test_whatsapp_and_chatwoot_talk_both_ways_once(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Oi, quero um orçamento")
+    mirrored = await eventually(bridge.chatwoot_messages, lambda m: len(m) >= 1)
+    assert contents(mirrored) == ["Oi, quero um orçamento"]
+    assert mirrored[0]["message_type"] == 0  # incoming: the customer's
+
+    reply = await chatwoot.do(
+        "POST", "/conversations/1/agent_messages", json={"content": "Olá! Envio já."}
+    )
+    await eventually(bridge.sent_to_whatsapp, lambda sent: "Olá! Envio já." in sent)
+    await chatwoot.do(
+        "POST", "/conversations/1/agent_messages", json={"content": "nota", "private": True}
+    )
+    # the same delivery again, as Chatwoot sends duplicates (issue #11901)
+    deliveries = await chatwoot.do("GET", "/deliveries")
+    first = next(d for d in deliveries if d["event"] == "message_created" and d["status"] == 200)
+    again = await httpx.AsyncClient().post(
+        first["url"], content=_body_of_reply(reply), headers={"content-type": "application/json"}
+    )
+    assert again.status_code == 200 and again.json()["ignored"] == ["duplicate"], again.text
+    await bridge.inbound("Obrigado")
+    final = await eventually(bridge.chatwoot_messages, lambda m: len(m) >= 4)
+    assert contents(final) == ["Oi, quero um orçamento", "Olá! Envio já.", "nota", "Obrigado"]
+    assert (await bridge.sent_to_whatsapp()).count("Olá! Envio já.") == 1
+    assert "nota" not in await bridge.sent_to_whatsapp()
+    assert len(await bridge.chatwoot_conversations()) == 1
+
+
+def _body_of_reply(reply: dict[str, Any]) -> bytes:
+    """A `message_created` delivery of the agent's reply, as Chatwoot posts it."""
+    payload = {**reply, "event": "message_created", "message_type": "outgoing",
+               "conversation": {"id": reply.get("conversation_id", 1)}}  # fmt: skip
+    return json.dumps(payload).encode()
+
+
+async def test_webhooks_without_proof_are_refused_and_change_nothing(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Oi")
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    hook = f"/api/v1/integrations/{bridge.integration['id']}/webhook"
+    reply = {"id": 9001, "content": "forjada", "message_type": "outgoing", "private": False,
+             "conversation": {"id": 1}, "event": "message_created"}  # fmt: skip
+    body = json.dumps(reply).encode()
+    for params in ({}, {"token": "wrong"}):
+        refused = await api.post(hook, params=params, content=body)
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    seed_hook = await api.post("/api/v1/sync/chatwoot/webhook", params={"token": "x"}, content=body)
+    assert seed_hook.status_code == 401
+
+    # with a webhook secret, only Chatwoot's signature is proof
+    await bridge.call(
+        "PATCH",
+        f"/api/v1/integrations/{bridge.integration['id']}",
+        json={"config": {"webhook_secret": "cw-secret"}},
+    )
+    token = bridge.integration["webhook_url"].split("token=", 1)[1]
+    now = str(int(time.time()))
+    stale = str(int(time.time()) - 600)
+    cases = [
+        {"X-Chatwoot-Timestamp": now, "X-Chatwoot-Signature": "sha256=" + "0" * 64},
+        {"X-Chatwoot-Timestamp": stale,
+         "X-Chatwoot-Signature": expected_signature("cw-secret", stale, body)},
+        {},
+    ]  # fmt: skip
+    for headers in cases:
+        refused = await api.post(hook, params={"token": token}, content=body, headers=headers)
+        assert refused.status_code == 401, (headers, refused.text)
+    good = {"X-Chatwoot-Timestamp": now,
+            "X-Chatwoot-Signature": expected_signature("cw-secret", now, body)}  # fmt: skip
+    async with ctx.db.session() as db:
+        queued = await db.scalar(select(func.count()).select_from(OutboxItem))
+    assert queued == 0, "nothing refused was queued"
+    accepted = await api.post(hook, content=body, headers=good)
+    assert accepted.status_code == 200 and accepted.json()["applied"] == 1, accepted.text
+    await eventually(bridge.sent_to_whatsapp, lambda sent: "forjada" in sent)
+    malformed = await api.post(hook, content=b"{not json", headers=good)
+    assert malformed.status_code in (400, 401)
