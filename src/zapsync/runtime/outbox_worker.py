@@ -23,6 +23,8 @@ log = structlog.get_logger(__name__)
 
 POLL_SECONDS = 30.0
 ERROR_PAUSE_SECONDS = 1.0
+# How long `stop` lets a pass in progress finish before cancelling it.
+STOP_GRACE_SECONDS = 10.0
 
 
 def _reconnected(event: Event) -> int | None:
@@ -42,6 +44,7 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self.kinds = KINDS if kinds is None else kinds
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -63,6 +66,7 @@ class OutboxWorker:
 
     def start(self) -> None:
         woken_by = {name for kind in self.kinds.values() for name in kind.wakes_on}
+        self._stopping = False
         self.ctx.bus.subscribe(self._on_event, names={QUEUED, "session_status", *woken_by})
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
 
@@ -82,7 +86,7 @@ class OutboxWorker:
             return False, self.poll_seconds
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             # Cleared before the pass, so something queued during it triggers the next one.
             self._wake.clear()
             full = False
@@ -92,7 +96,7 @@ class OutboxWorker:
                 full = full or filled
                 if delay is not None:
                     delays.append(delay)
-            if full:
+            if full or self._stopping:
                 continue
             timeout = min([*delays, self.poll_seconds])
             with contextlib.suppress(TimeoutError):
@@ -101,7 +105,14 @@ class OutboxWorker:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.ctx.bus.unsubscribe(self._on_event)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is None:
+            return
+        # A pass cancelled mid-transaction would leave its connection holding SQLite's write
+        # lock until it is collected: the pass in progress finishes first, within a grace.
+        self._stopping = True
+        self._wake.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE_SECONDS)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

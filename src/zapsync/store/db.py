@@ -116,5 +116,13 @@ class Database:
                 await session.rollback()
                 raise
 
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite its transaction takes no lock, so the
+        background's frequent polls (the outbox's due items) never queue a webhook."""
+        async with self.session() as session:
+            await reading(session)
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -78,7 +78,7 @@ _paused: dict[int, _Pause] = {}
 async def mirror_due(ctx: AppContext) -> OutboxReport:
     """One pass over every bridged integration: mirror what is not in Chatwoot yet."""
     report = OutboxReport()
-    async with ctx.db.session() as db:
+    async with ctx.db.reads() as db:
         integrations = await integration_store.all_integrations(db, PROVIDER)
     for integration in integrations:
         config = config_of(integration)
@@ -145,7 +145,7 @@ class _Mirror:
     async def run(self) -> None:
         after = 0
         while True:
-            async with self.ctx.db.session() as db:
+            async with self.ctx.db.reads() as db:
                 messages = await store.messages_to_mirror(
                     db, self.org, PROVIDER, self.config.session_ids, after, BATCH
                 )
@@ -204,7 +204,7 @@ class _Mirror:
         known = self.display_ids.get(conversation.id)
         if known is not None:
             return known
-        async with self.ctx.db.session() as db:
+        async with self.ctx.db.reads() as db:
             refs = await external_refs.refs_by_internal(
                 db, self.org, PROVIDER, CONVERSATION, [conversation.id]
             )
@@ -237,7 +237,7 @@ class _Mirror:
         """Chatwoot's id of the conversation's contact: its ref, the one Chatwoot holds with
         the same phone (linked), or a new one."""
         if conversation.contact_id is not None:
-            async with self.ctx.db.session() as db:
+            async with self.ctx.db.reads() as db:
                 refs = await external_refs.refs_by_internal(
                     db, self.org, PROVIDER, CONTACT, [conversation.contact_id]
                 )

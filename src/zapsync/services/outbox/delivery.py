@@ -94,7 +94,7 @@ def retry_delay(ctx: AppContext, attempts: int) -> timedelta:
 
 
 async def due_items(ctx: AppContext, now: datetime, limit: int = BATCH) -> list[Any]:
-    async with ctx.db.session() as db:
+    async with ctx.db.reads() as db:
         return await store.due_items(db, SEND_KIND, now, limit)
 
 
@@ -265,7 +265,7 @@ async def seconds_until_next(ctx: AppContext) -> float | None:
     now = utcnow()
     if await due_items(ctx, now, limit=1):
         return 0.0
-    async with ctx.db.session() as db:
+    async with ctx.db.reads() as db:
         nearest = await store.nearest_pending(db, SEND_KIND, now)
     if nearest is None:
         return None
