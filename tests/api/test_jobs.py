@@ -60,7 +60,9 @@ async def test_jobs_are_listed_with_schedule_last_and_next_run(
         "cleanup-sessions",
         "close-inactive-conversations",
         "import-retries",
+        "chatwoot-pull",
     }
+    assert jobs["chatwoot-pull"]["schedule"] == "every 15 minutes"
     assert jobs["status-sync"]["schedule"] == "every 5 minutes"
     # 02:00 in ZAPSYNC_TIMEZONE (America/Sao_Paulo by default), not in UTC
     assert jobs["cleanup-sessions"]["next_run"].endswith("T02:00:00-03:00")

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests.conftest import Tenant, problem_of
 from tests.connectors.conftest import ChatwootSandbox
 from zapsync.runtime.context import AppContext
+from zapsync.runtime.wiring import Runtime
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
 from zapsync.settings import Settings
 from zapsync.store.models import Contact, ExternalRef, Integration, SyncRun
@@ -280,6 +281,16 @@ async def test_a_run_cut_off_resumes_after_its_last_page(
                        synced=150, created=150, updated=0, skipped=0, errors=0,
                        error_messages=[], report={}, cursor={"last_page": 10}))  # fmt: skip
         await db.commit()
+    # The next start of zapsync shows it failed at once, before any new run.
+    runtime = Runtime(ctx)
+    await runtime.start()
+    try:
+        await runtime.settle()
+    finally:
+        await runtime.stop()
+    runs = await client.get("/api/v1/sync/runs", headers=tenant.headers)
+    (shown,) = runs.json()["data"]
+    assert shown["status"] == "failed" and "interrupted" in shown["errorMessages"][-1]
     resumed = (
         await client.post(f"/api/v1/integrations/{integration_id}/sync", headers=tenant.headers)
     ).json()
@@ -289,3 +300,33 @@ async def test_a_run_cut_off_resumes_after_its_last_page(
         old = await db.scalar(select(SyncRun).order_by(SyncRun.id).limit(1))
         assert old is not None and old.status == "failed"
         assert any("interrupted" in m for m in old.error_messages)
+
+
+async def test_the_scheduled_pull_brings_missed_changes_for_the_admins_organization_only(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    chatwoot: ChatwootSandbox,
+) -> None:
+    await chatwoot.do("POST", "/contacts/seed", json={"count": 20})
+    ours = await connect(client, tenant, chatwoot)
+    theirs = await connect(client, other_tenant, chatwoot)
+
+    resp = await client.post("/api/v1/jobs/chatwoot-pull/run", headers=tenant.headers)
+
+    assert resp.status_code == 200, resp.text
+    (run,) = resp.json()["runs"]
+    assert (run["integration_id"], run["created"], run["status"]) == (ours, 20, "succeeded")
+    assert await count(ctx, Contact, tenant.organization_id) == 20
+    assert await count(ctx, Contact, other_tenant.organization_id) == 0
+    async with ctx.db.session() as db:
+        recorded = (await db.scalars(select(SyncRun).where(SyncRun.integration_id == ours))).all()
+        assert [r.trigger for r in recorded] == ["manual"]
+        assert not (
+            await db.scalars(select(SyncRun).where(SyncRun.integration_id == theirs))
+        ).all()
+
+    await chatwoot.do("POST", "/contacts/touch", json={"count": 3})
+    again = (await client.post("/api/v1/jobs/chatwoot-pull/run", headers=tenant.headers)).json()
+    assert [(r["updated"], r["skipped"]) for r in again["runs"]] == [(3, 17)]

@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.urls import webhook_urls
 from zapsync.services.imports.importer import import_pending_retries
+from zapsync.services.integrations.scheduled_pull import pull_every_integration
 from zapsync.services.maintenance import (
     cleanup_sessions,
     close_inactive_conversations,
@@ -61,6 +62,12 @@ async def run_import_retries(
     return {"retried": len(reports), "runs": [asdict(r) for r in reports]}
 
 
+async def run_chatwoot_pull(
+    ctx: AppContext, organization_id: int | None, trigger: str
+) -> dict[str, Any]:
+    return await pull_every_integration(ctx, organization_id, trigger)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     name: str
@@ -103,6 +110,15 @@ JOBS: dict[str, JobSpec] = {
             run_import_retries,
             "every 2 minutes",
             lambda ctx: CronTrigger(minute="*/2", timezone=ctx.settings.zone),
+        ),
+        JobSpec(
+            "chatwoot-pull",
+            "Pull what changed in each Chatwoot integration's contacts (webhooks can be missed).",
+            run_chatwoot_pull,
+            "every 15 minutes",
+            lambda ctx: CronTrigger(
+                minute=f"*/{ctx.settings.chatwoot_pull_minutes}", timezone=ctx.settings.zone
+            ),
         ),
     )
 }

@@ -4,7 +4,8 @@ FastAPI lifespan), the CLI's commands and a future `zapsync worker`.
 Subscribers always: a session that becomes connected is imported (`services/imports/
 triggers.py`), a conversation read sends its receipts. Workers when asked (`serve`, a
 worker): the webhook batcher, the sandbox pump, the outbox worker, the webhook forwarder, the
-resume of imports a stopped runner left cut off; the scheduler when asked too. A CLI command
+resume of imports a stopped runner left cut off, the closing of integration runs it left
+`running`; the scheduler when asked too. A CLI command
 starts the subscribers only, and `settle()`s before it exits, so what its work set off (the
 import of a session it found connected) is finished, not cut off."""
 
@@ -22,6 +23,8 @@ from zapsync.services.imports.importer import resume_cut_off_imports
 from zapsync.services.imports.triggers import watch_connections
 from zapsync.services.inbox.read_receipts import watch_reads
 from zapsync.services.ingest.forwarding import ForwardRunner
+from zapsync.services.integrations.sync import KINDS as INTEGRATION_RUN_KINDS
+from zapsync.services.integrations.sync_runs import close_interrupted_runs
 from zapsync.services.sessions.lifecycle import restore_sandbox_instances
 
 
@@ -46,6 +49,9 @@ class Runtime:
             self.sandbox_pump.start()
             await restore_sandbox_instances(ctx, webhook_urls(ctx.settings))
             ctx.tasks.spawn(resume_cut_off_imports(ctx), name="import-resume")
+            ctx.tasks.spawn(
+                close_interrupted_runs(ctx, INTEGRATION_RUN_KINDS), name="integration-runs-closed"
+            )
             self.outbox.start()
             self.forwards.start()
         if self.scheduler is not None:

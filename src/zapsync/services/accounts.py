@@ -37,6 +37,12 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
+    @classmethod
+    def operator(cls, organization_id: int) -> Principal:
+        """Whoever runs `zapsync` at the server's command line: an admin of the organization
+        named, with no user or token behind it (the shell is the credential)."""
+        return cls(user_id=0, organization_id=organization_id, role="admin", token_id=0)
+
 
 async def whoami(db: AsyncSession, principal: Principal) -> tuple[User, Organization]:
     """The user a principal is, and their organization."""

@@ -168,21 +168,28 @@ async def close_interrupted_runs(ctx: AppContext, kinds: tuple[str, ...]) -> int
     """At start-up: runs of these kinds left `running` by a process that stopped are failed
     (the next run resumes them); how many. A run another live process holds is left alone."""
     closed = 0
-    async with ctx.db.session() as db:
-        for run in await store.stale_running_runs(db, kinds):
-            if run.integration_id is None:
-                continue
-            probe = WorkLease(ctx, f"integration:{run.integration_id}:{run.kind}", busy="")
-            try:
-                await probe.acquire(wait=False)
-            except Conflict:
-                continue  # alive elsewhere
-            try:
-                _mark_interrupted(run)
-                await db.commit()
-                closed += 1
-            finally:
-                await probe.release()
+    async with ctx.db.reads() as db:
+        found = await store.stale_running_runs(db, kinds)
+        stale = [(r.id, r.integration_id, r.kind) for r in found]
+    for run_id, integration_id, kind in stale:
+        if integration_id is None:
+            continue
+        # The probe writes its own row: no transaction of ours may be open meanwhile (on
+        # SQLite it would wait on our own write lock).
+        probe = WorkLease(ctx, f"integration:{integration_id}:{kind}", busy="")
+        try:
+            await probe.acquire(wait=False)
+        except Conflict:
+            continue  # alive elsewhere
+        try:
+            async with ctx.db.session() as db:
+                run = await store.run_by_id(db, run_id)
+                if run is not None and run.status == "running":
+                    _mark_interrupted(run)
+                    await db.commit()
+                    closed += 1
+        finally:
+            await probe.release()
     return closed
 
 
