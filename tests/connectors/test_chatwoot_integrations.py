@@ -323,9 +323,7 @@ async def test_the_scheduled_pull_brings_missed_changes_for_the_admins_organizat
     async with ctx.db.session() as db:
         recorded = (await db.scalars(select(SyncRun).where(SyncRun.integration_id == ours))).all()
         assert [r.trigger for r in recorded] == ["manual"]
-        assert not (
-            await db.scalars(select(SyncRun).where(SyncRun.integration_id == theirs))
-        ).all()
+        assert not (await db.scalars(select(SyncRun).where(SyncRun.integration_id == theirs))).all()
 
     await chatwoot.do("POST", "/contacts/touch", json={"count": 3})
     again = (await client.post("/api/v1/jobs/chatwoot-pull/run", headers=tenant.headers)).json()
