@@ -43,6 +43,7 @@ format: install ## apply ruff's fixes and formatting
 	$(BIN)/ruff format src tests bench
 
 bench: install ## run every benchmark in bench/ and print its ratios
+	$(UV) sync --frozen --inexact --group bench  # dlt, which bench/chatwoot_pull.py compares with
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean: ## remove the virtualenv and tool caches (keeps ./data)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import secrets
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import Organization, User
 
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MB = 1024 * 1024
 PG_ADMIN_URL = os.environ.get("ZAPSYNC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -59,11 +63,11 @@ def zapsync_process(
 
 
 @contextlib.contextmanager
-def sandbox_process(dialect: str) -> Iterator[str]:
+def sandbox_process(dialect: str, ready_path: str = "/_sandbox/instances") -> Iterator[str]:
     """`zapsync sandbox serve` in its own process, as a real gateway would be."""
     port = free_port()
     args = ["sandbox", "serve", "--dialect", dialect, "--port", str(port)]
-    with zapsync_process(args, port, "/_sandbox/instances") as url:
+    with zapsync_process(args, port, ready_path) as url:
         yield url
 
 
@@ -100,3 +104,40 @@ async def bench_owner(db: AsyncSession) -> User:
 
 def ratio_line(name: str, value: float, baseline: float, unit: str, target: str) -> str:
     return f"{name:<40} {value:10.3f} {unit:<6} ratio {value / baseline:6.2f}  (target {target})"
+
+
+# --- memory ---------------------------------------------------------------------------------
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+def max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+class PeakSampler:
+    """Samples this process's RSS on a thread. ru_maxrss alone cannot tell a run's peak apart
+    from the seeding's, which comes first. Every 20 ms: sampling every 2 ms took the GIL often
+    enough to cost an import ~15% of its CPU time."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __enter__(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())

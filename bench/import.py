@@ -26,12 +26,9 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +36,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench._common import bench_owner, postgres_url
+from bench._common import MB, PeakSampler, bench_owner, max_rss_bytes, postgres_url, rss_bytes
 from zapsync.runtime.context import AppContext
 from zapsync.services.imports.importer import import_conversations
 from zapsync.services.sessions.gateway import sandbox_instance_name
@@ -61,8 +58,6 @@ DEFAULT_SIZES = "50000,100000,200000"
 QUICK_SIZES = "5000,10000"
 # What the bulk insert needs in place before the messages (their foreign keys).
 PREREQUISITES = (Organization, User, Session, Contact, Conversation)
-PAGE = os.sysconf("SC_PAGE_SIZE")
-MB = 1024 * 1024
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -79,43 +74,6 @@ def fresh_database(backend: str, folder: Path, label: str) -> Iterator[str]:
     with postgres_url(label) as url:
         upgrade(url)
         yield url
-
-
-# --- memory ---------------------------------------------------------------------------------
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
-
-
-def max_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-
-
-class PeakSampler:
-    """Samples this process's RSS on a thread. ru_maxrss alone cannot tell the import's peak
-    apart from the seeding's, which comes first. Every 20 ms: sampling every 2 ms took the GIL
-    often enough to cost the import ~15% of its CPU time."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.peak = rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, rss_bytes())
-
-    def __enter__(self) -> PeakSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_bytes())
 
 
 # --- one measurement (child process) --------------------------------------------------------

@@ -7,12 +7,13 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from tests.support.inbox import settle
+from tests.support.servers import free_port
 from zapsync.api.app import create_app
 from zapsync.settings import Settings
 
 
 async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Settings) -> None:
-    demo_settings = settings.model_copy(update={"demo": True})
+    demo_settings = settings.model_copy(update={"demo": True, "demo_chatwoot_port": free_port()})
     tokens = []
     shown: list[list[tuple[str, str, int]]] = []
     for _ in range(2):  # a restart reuses the token and does not add a second session

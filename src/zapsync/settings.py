@@ -110,6 +110,10 @@ class Settings(BaseSettings):
 
     # the built-in sandbox gateway and its demo
     demo: bool = Field(default=False, alias="ZAPSYNC_DEMO")
+    # Where the demo's sandbox Chatwoot listens; unset, on the port after ZAPSYNC_PORT.
+    demo_chatwoot_port: int | None = Field(
+        default=None, ge=1, le=65535, alias="ZAPSYNC_DEMO_CHATWOOT_PORT"
+    )
 
     @field_validator("database_url")
     @classmethod

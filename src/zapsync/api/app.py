@@ -41,6 +41,11 @@ from zapsync.runtime.wiring import Runtime
 from zapsync.sandbox.world import World
 from zapsync.services.credential_rotation import rotate_stored_credentials
 from zapsync.services.demo import Demo, load_demo
+from zapsync.services.demo_chatwoot import (
+    DEMO_CHATWOOT_PORT_OFFSET,
+    DemoChatwoot,
+    load_demo_chatwoot,
+)
 from zapsync.services.ingest.refusals import RefusalCounter
 from zapsync.services.ingest.secrets import seal_legacy_secrets
 from zapsync.services.ingest.webhooks import KnownSessions
@@ -52,14 +57,16 @@ log = structlog.get_logger(__name__)
 WEBHOOK_SETTING = "ZAPSYNC_WEBHOOK_MAX_BODY_MB"
 
 
-def announce_demo(settings: Settings, demo: Demo) -> None:
+def announce_demo(settings: Settings, demo: Demo, chatwoot_url: str) -> None:
     # Printed, not logged: the demo token is the user's own local credential.
     print(
         f"\n  zapsync demo is up on {settings.public_url}\n"
         f"  API docs:   {settings.public_url}/docs\n"
         f"  demo token: {demo.token}  (also in {demo.token_file})\n"
         f"  pair the demo phone: curl -X POST -H 'Authorization: Bearer {demo.token}' "
-        f"{settings.public_url}/api/v1/sandbox/sessions/{demo.session_id}/scan\n",
+        f"{settings.public_url}/api/v1/sandbox/sessions/{demo.session_id}/scan\n"
+        f"  its Chatwoot (sandbox, bridged to the demo phone): "
+        f"{chatwoot_url}/_sandbox/chatwoot/state\n",
         flush=True,
     )
 
@@ -88,6 +95,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_format, settings.log_level, settings.debug_logger_names)
     world = World()  # the in-process sandbox gateway's simulated WhatsApp
     realtime = Realtime(settings)
+    # The demo's Chatwoot, on the port after zapsync's (services/demo_chatwoot.py).
+    demo_chatwoot = (
+        DemoChatwoot(
+            settings.host, settings.demo_chatwoot_port or settings.port + DEMO_CHATWOOT_PORT_OFFSET
+        )
+        if settings.demo
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -111,7 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await runtime.start()
         if settings.demo:
             demo = await load_demo(ctx, webhook_urls(settings))
-            announce_demo(settings, demo)
+            chatwoot_url = ""
+            if demo_chatwoot is not None:
+                await demo_chatwoot.start()
+                await load_demo_chatwoot(ctx, demo_chatwoot, demo.organization_id, demo.session_id)
+                chatwoot_url = demo_chatwoot.url
+            announce_demo(settings, demo, chatwoot_url)
         log.info("zapsync started", version=__version__, database=ctx.db.engine.dialect.name)
         try:
             yield
@@ -119,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await runtime.stop()
             await realtime.close()
             await ctx.aclose()
+            if demo_chatwoot is not None:
+                await demo_chatwoot.stop()
 
     app = FastAPI(
         title="zapsync",

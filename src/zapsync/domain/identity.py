@@ -9,6 +9,7 @@ every adapter and the store agree on the same keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -229,8 +230,12 @@ def canonical_br_mobile(e164: str) -> str:
     return candidate
 
 
+@functools.lru_cache(maxsize=65_536)
 def phone_key(raw: str, default_region: str = "BR") -> str | None:
-    """The natural key of a contact: the same person gives the same key whatever the spelling."""
+    """The natural key of a contact: the same person gives the same key whatever the spelling.
+
+    Cached: parsing costs ~50 µs, and the same numbers come back with every webhook, import
+    page and pull."""
     e164 = normalize_phone(raw, default_region)
     return canonical_br_mobile(e164) if e164 is not None else None
 

@@ -8,12 +8,13 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import String, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.store.lists import one_of
 from zapsync.store.models import ExternalRef
 from zapsync.store.types import utcnow
-from zapsync.store.upsert import table_of
+from zapsync.store.upsert import table_of, upsert_many
 
 refs = table_of(ExternalRef)
 
@@ -42,7 +43,7 @@ async def refs_by_external(
         refs.c.organization_id == organization_id,
         refs.c.provider == provider,
         refs.c.entity_type == entity_type,
-        refs.c.external_id.in_(sorted(external_ids)),
+        one_of(db, refs.c.external_id, sorted(external_ids), String()),
     )
     return {row.external_id: Ref(*row) for row in (await db.execute(stmt)).all()}
 
@@ -80,7 +81,8 @@ async def add_refs(
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
     """New refs: each row holds `external_id`, `internal_id`, `fingerprint` and
-    `pushed_fingerprint`."""
+    `pushed_fingerprint`. A ref another writer added meanwhile (the bridge and a webhook
+    mapping one contact at once) is kept, not an error."""
     if not rows:
         return
     now = utcnow()
@@ -96,7 +98,10 @@ async def add_refs(
         }
         for row in rows
     ]
-    await db.execute(insert(refs), values)
+    await upsert_many(db, refs, values, conflict=_NATURAL_KEY)
+
+
+_NATURAL_KEY = ("organization_id", "provider", "entity_type", "external_id")
 
 
 _SET_FINGERPRINTS = (

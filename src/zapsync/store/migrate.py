@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from alembic import command
@@ -96,6 +97,18 @@ async def refresh_statistics(database: Database) -> None:
     async with database.engine.connect() as conn:
         await conn.exec_driver_sql(f"PRAGMA analysis_limit={SAMPLED_ROWS}")
         await conn.exec_driver_sql("ANALYZE")
+        await conn.commit()
+
+
+async def analyze_tables(database: Database, tables: Sequence[str]) -> None:
+    """Fresh statistics of tables a run just grew. Without them PostgreSQL planned the refs'
+    and contacts' lookups of a first pull as for the empty tables they had been (scans
+    where the index serves), and each batch took longer than the one before."""
+    async with database.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql(f"PRAGMA analysis_limit={SAMPLED_ROWS}")
+        for table in tables:
+            await conn.exec_driver_sql(f'ANALYZE "{table}"')
         await conn.commit()
 
 

@@ -169,6 +169,8 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "phone_e164"),
         UniqueConstraint("organization_id", "lid"),
+        # An integration's record of a person zapsync knows is found by phone or e-mail.
+        Index("ix_contacts_org_email", "organization_id", "email"),
         # Ids are announced to clients and two records of a person fold into one: a folded
         # id must never come back as someone else's (SQLite reuses the highest without it).
         {"sqlite_autoincrement": True},

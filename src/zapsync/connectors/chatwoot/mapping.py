@@ -67,10 +67,8 @@ class ChatwootContact:
     identifier: str | None
     thumbnail: str | None
     custom_fields: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def fingerprint(self) -> str:
-        return content_fingerprint(self)
+    # Of the record's source fields (`contact_fingerprint`): equal for equal records.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,26 +127,49 @@ class ChatwootMessage:
         return self.direction == "out" and not self.private
 
 
+def contact_source(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a contact zapsync keeps, read without parsing the phone (the costly part
+    of mapping): what the fingerprint covers. The phone's E.164 form follows from its text."""
+    return {
+        "id": _id_text(raw.get("id"), "contact"),
+        "name": _text(raw.get("name")),
+        "email": _email(raw.get("email")),
+        "phone_number": _text(raw.get("phone_number")),
+        "identifier": _text(raw.get("identifier")),
+        "thumbnail": _text(raw.get("thumbnail")),
+        "additional_attributes": _mapping(raw.get("additional_attributes")),
+        "custom_attributes": _mapping(raw.get("custom_attributes")),
+    }
+
+
+def contact_fingerprint(raw: Mapping[str, Any]) -> str:
+    """The fingerprint `map_contact(raw)` would carry, without mapping: an unchanged record is
+    known as unchanged for the price of a hash."""
+    return content_fingerprint(contact_source(raw))
+
+
 def map_contact(raw: Mapping[str, Any]) -> ChatwootContact:
     """A contact from the REST API (list, show, create) or a contact_* webhook."""
-    external_id = _id_text(raw.get("id"), "contact")
-    phone_raw = _text(raw.get("phone_number"))
+    source = contact_source(raw)
+    external_id = source["id"]
+    phone_raw = source["phone_number"]
     custom: dict[str, Any] = {
         "chatwoot_id": external_id,
-        "chatwoot_identifier": _text(raw.get("identifier")),
-        "chatwoot_thumbnail": _text(raw.get("thumbnail")),
-        "chatwoot_additional_attributes": _mapping(raw.get("additional_attributes")),
-        "chatwoot_custom_attributes": _mapping(raw.get("custom_attributes")),
+        "chatwoot_identifier": source["identifier"],
+        "chatwoot_thumbnail": source["thumbnail"],
+        "chatwoot_additional_attributes": source["additional_attributes"],
+        "chatwoot_custom_attributes": source["custom_attributes"],
     }
     return ChatwootContact(
         external_id=external_id,
-        name=_text(raw.get("name")),
-        email=_email(raw.get("email")),
+        name=source["name"],
+        email=source["email"],
         phone_e164=phone_key(phone_raw) if phone_raw else None,
         phone_raw=phone_raw,
-        identifier=_text(raw.get("identifier")),
-        thumbnail=_text(raw.get("thumbnail")),
+        identifier=source["identifier"],
+        thumbnail=source["thumbnail"],
         custom_fields={k: v for k, v in custom.items() if v not in (None, {})},
+        fingerprint=content_fingerprint(source),
     )
 
 

@@ -161,20 +161,8 @@ async def create_integration(
     secret = _secret_of(config)
     client = _client(ctx, _key_of(api_key), wanted.account_id, wanted.api_url)
     check = await _test(client)
-    token = secrets.token_urlsafe(24)
-    integration = await integrations.add_integration(
-        db,
-        Integration(
-            organization_id=org,
-            provider=provider,
-            credentials_encrypted=ctx.cipher.encrypt_json(
-                {"api_key": _key_of(api_key), "webhook_secret": secret}
-            ),
-            config=wanted.as_json(),
-            status="connected",
-            webhook_token_encrypted=ctx.cipher.encrypt_text(token),
-            webhook_token_hash=hash_token(token),
-        ),
+    integration, token = await add_tested_integration(
+        ctx, db, org, provider, _key_of(api_key), wanted, secret
     )
     inbox = config.get("inbox_id")
     inbox_id = await _inbox_for(ctx, client, check, inbox, integration.id, token)
@@ -183,6 +171,35 @@ async def create_integration(
     log.info("integration created", integration_id=integration.id, provider=provider,
              account_id=wanted.account_id)  # fmt: skip
     return view_of(ctx, integration, check)
+
+
+async def add_tested_integration(
+    ctx: AppContext,
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    api_key: str,
+    config: ChatwootConfig,
+    webhook_secret: str | None,
+) -> tuple[Integration, str]:
+    """Store an integration whose credentials were tested (or that zapsync serves itself, as
+    the demo's): its key encrypted, a new webhook token; the token too. Not committed."""
+    token = secrets.token_urlsafe(24)
+    integration = await integrations.add_integration(
+        db,
+        Integration(
+            organization_id=organization_id,
+            provider=provider,
+            credentials_encrypted=ctx.cipher.encrypt_json(
+                {"api_key": api_key, "webhook_secret": webhook_secret}
+            ),
+            config=config.as_json(),
+            status="connected",
+            webhook_token_encrypted=ctx.cipher.encrypt_text(token),
+            webhook_token_hash=hash_token(token),
+        ),
+    )
+    return integration, token
 
 
 async def update_integration(
