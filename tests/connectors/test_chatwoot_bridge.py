@@ -185,3 +185,34 @@ async def test_webhooks_without_proof_are_refused_and_change_nothing(
     await eventually(bridge.sent_to_whatsapp, lambda sent: "forjada" in sent)
     malformed = await api.post(hook, content=b"{not json", headers=good)
     assert malformed.status_code in (400, 401)
+
+
+async def test_resolving_on_either_side_resolves_on_the_other_once(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Oi")
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+
+    async def chatwoot_status() -> str:
+        conversation = await chatwoot.client().get_conversation(1)
+        return str(conversation["status"])
+
+    await bridge.call("PATCH", f"/api/v1/conversations/{ours['id']}", json={"status": "resolved"})
+    await eventually(chatwoot_status, lambda status: status == "resolved")
+
+    # Reopened by an agent in Chatwoot: reopened here, and not told back to Chatwoot.
+    await chatwoot.do("POST", "/conversations/1/status", json={"status": "open"})
+
+    async def our_status() -> str:
+        return str((await bridge.call("GET", f"/api/v1/conversations/{ours['id']}"))["status"])
+
+    await eventually(our_status, lambda status: status == "open")
+    await bridge.inbound("Ainda preciso de ajuda")  # a pass of the bridge runs after it
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 2)
+    writes = await chatwoot.do("GET", "/writes")
+    toggles = [w["body"]["status"] for w in writes if w["path"].endswith("/toggle_status")]
+    assert toggles == ["resolved"]
+    assert await chatwoot_status() == "open"

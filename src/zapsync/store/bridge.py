@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import Contact, Conversation, ExternalRef, Message
@@ -82,3 +82,36 @@ async def conversations_with_contacts(
         )
     )
     return {row.id: row for row in (await db.execute(stmt)).all()}
+
+
+async def statuses_to_push(
+    db: AsyncSession, organization_id: int, provider: str, limit: int = 200
+) -> list[AnyRow]:
+    """(conversation_id, status, external_id, told) of the mirrored conversations whose status
+    is not the one the helpdesk was last told (`told`: a conversation ref's
+    `pushed_fingerprint`; none yet means the helpdesk's own first status, open)."""
+    told = func.coalesce(ExternalRef.pushed_fingerprint, "open")
+    stmt = (
+        select(
+            Conversation.id.label("conversation_id"),
+            Conversation.status,
+            ExternalRef.external_id,
+            told.label("told"),
+        )
+        .join(
+            Conversation,
+            and_(
+                Conversation.id == ExternalRef.internal_id,
+                Conversation.organization_id == organization_id,
+            ),
+        )
+        .where(
+            ExternalRef.organization_id == organization_id,
+            ExternalRef.provider == provider,
+            ExternalRef.entity_type == "conversation",
+            told != Conversation.status,
+        )
+        .order_by(Conversation.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).all())

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import String, bindparam, delete, select, update
+from sqlalchemy import CursorResult, String, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.lists import one_of
@@ -118,6 +118,55 @@ _SET_FINGERPRINTS = (
         updated_at=bindparam("b_now"),
     )
 )
+
+
+async def set_pushed(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    pushed: Mapping[str, str | None],
+) -> None:
+    """external id -> what zapsync last told the integration of it (or learnt it holds)."""
+    for external_id, value in pushed.items():
+        await db.execute(
+            update(refs)
+            .where(
+                refs.c.organization_id == organization_id,
+                refs.c.provider == provider,
+                refs.c.entity_type == entity_type,
+                refs.c.external_id == external_id,
+            )
+            .values(pushed_fingerprint=value, updated_at=utcnow())
+        )
+
+
+async def replace_pushed(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_id: str,
+    *,
+    was: str,
+    now: str,
+) -> bool:
+    """Set what zapsync told the integration, only if the ref still holds `was` (or nothing,
+    which the caller read as `was`): a webhook that changed it meanwhile wins. Whether it
+    was set."""
+    stmt = (
+        update(refs)
+        .where(
+            refs.c.organization_id == organization_id,
+            refs.c.provider == provider,
+            refs.c.entity_type == entity_type,
+            refs.c.external_id == external_id,
+            func.coalesce(refs.c.pushed_fingerprint, was) == was,
+        )
+        .values(pushed_fingerprint=now, updated_at=utcnow())
+    )
+    result = cast(CursorResult[Any], await db.execute(stmt))
+    return bool(result.rowcount)
 
 
 async def set_fingerprints(

@@ -8,6 +8,8 @@ loses nothing; a message that came from Chatwoot (an agent's reply) got its ref 
 queued, and is never mirrored back. Each conversation is mirrored once (contact, contact inbox
 with a stable `source_id`, conversation: refs too), history included on the first link. The
 customer's messages go in as `incoming`, those sent from the phone or zapsync as `outgoing`.
+A conversation resolved or reopened here is told to Chatwoot the same way: its ref holds the
+status Chatwoot was last told (or told zapsync), and a pass tells it those that differ.
 
 The pass is an outbox kind (`services/outbox/kinds.py`): the outbox worker runs it at start,
 when a message is stored, and on its poll; a Chatwoot that is down is retried with backoff."""
@@ -143,6 +145,32 @@ class _Mirror:
         self.display_ids: dict[int, int | None] = {}  # our conversation id -> Chatwoot's
 
     async def run(self) -> None:
+        await self._messages()
+        await self._statuses()
+
+    async def _statuses(self) -> None:
+        """Conversations resolved (or reopened) here since Chatwoot was last told: told now."""
+        async with self.ctx.db.reads() as db:
+            rows = await store.statuses_to_push(db, self.org, PROVIDER)
+        for row in rows:
+            try:
+                await self.client.toggle_status(int(row.external_id), row.status)
+                self.report.delivered += 1
+            except (ChatwootUnavailable, ChatwootRateLimited):
+                raise
+            except ChatwootError as exc:  # the conversation is gone there: said, not retried
+                log.warning("chatwoot refused a status", conversation_id=row.conversation_id,
+                            reason=exc.reason)  # fmt: skip
+                self.report.failed += 1
+            async with self.ctx.db.session() as db:
+                # Unless Chatwoot's own webhook said otherwise meanwhile (an agent reopened it).
+                await external_refs.replace_pushed(
+                    db, self.org, PROVIDER, CONVERSATION, row.external_id,
+                    was=row.told, now=row.status,
+                )  # fmt: skip
+                await db.commit()
+
+    async def _messages(self) -> None:
         after = 0
         while True:
             async with self.ctx.db.reads() as db:

@@ -292,6 +292,10 @@ async def _conversation_status(
             return
         before = await inbox.get_conversation(db, _principal(integration), conversation_id)
         changed = before.status != status
+        # What Chatwoot holds now: the bridge must not tell it back (no echo).
+        await external_refs.set_pushed(
+            db, integration.organization_id, PROVIDER, "conversation", {str(display_id): status}
+        )
         await inbox.set_status(db, ctx.bus, _principal(integration), conversation_id, status)
     if changed:
         outcome.applied += 1

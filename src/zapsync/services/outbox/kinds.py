@@ -46,8 +46,9 @@ def register_builtin() -> None:
             deliver_due=bridge_mirror.mirror_due,
             seconds_until_next=bridge_mirror.seconds_until_next,
             batch=10**9,  # a pass mirrors everything due; it is never "full"
-            # a message stored; an import's batch committed (its messages announce no event)
-            wakes_on=frozenset({"new_message", "sync_run"}),
+            # a message stored; an import's batch committed (its messages announce no event);
+            # a conversation resolved or reopened
+            wakes_on=frozenset({"new_message", "sync_run", "conversation_updated"}),
         )
     )
 
