@@ -24,6 +24,7 @@ from tests.support.servers import serving_zapsync
 from zapsync.connectors.chatwoot.signatures import expected_signature
 from zapsync.runtime.context import AppContext
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
+from zapsync.services.integrations import bridge_mirror
 from zapsync.settings import Settings
 from zapsync.store.models import OutboxItem
 
@@ -216,3 +217,51 @@ async def test_resolving_on_either_side_resolves_on_the_other_once(
     toggles = [w["body"]["status"] for w in writes if w["path"].endswith("/toggle_status")]
     assert toggles == ["resolved"]
     assert await chatwoot_status() == "open"
+
+
+async def test_messages_written_while_chatwoot_is_down_arrive_once_after_it_returns(
+    settings: Settings,
+    ctx: AppContext,
+    tenant: Tenant,
+    chatwoot: ChatwootSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The bridge's pause after a failure, in milliseconds rather than Chatwoot-friendly seconds.
+    monkeypatch.setattr(bridge_mirror, "BACKOFF_BASE", 0.05)
+    monkeypatch.setattr(bridge_mirror, "BACKOFF_CAP", 0.5)
+    faults = f"{chatwoot.url}/_sandbox/fault"
+    with serving_zapsync(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+            bridge = Bridge(api, tenant, chatwoot)
+            await bridge.set_up()
+            await bridge.inbound("1 antes da queda")
+            await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+            (await chatwoot.control.post(faults, json={"fault": "error"})).raise_for_status()
+            await bridge.inbound("2 durante a queda")
+            await bridge.inbound("3 durante a queda")
+            # the bridge tried, Chatwoot answered 500, and the integration says so
+            path = f"/api/v1/integrations/{bridge.integration['id']}"
+            shown = await eventually(
+                lambda: bridge.call("GET", path), lambda i: i["status"] == "unavailable"
+            )
+            assert shown["last_error"] == "Internal Server Error"
+    # zapsync restarts while Chatwoot is still down, and a customer writes meanwhile.
+    with serving_zapsync(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as api:
+            bridge.api = api
+            await bridge.inbound("4 depois do reinício")
+            assert contents(await bridge.chatwoot_messages()) == ["1 antes da queda"]
+            (await chatwoot.control.post(faults, json={"fault": "none"})).raise_for_status()
+            final = await eventually(bridge.chatwoot_messages, lambda m: len(m) >= 4)
+            await bridge.inbound("5 normal")
+            final = await eventually(bridge.chatwoot_messages, lambda m: len(m) >= 5)
+            healthy = await bridge.call("GET", path)
+            assert (healthy["status"], healthy["last_error"]) == ("connected", None)
+    assert contents(final) == [
+        "1 antes da queda",
+        "2 durante a queda",
+        "3 durante a queda",
+        "4 depois do reinício",
+        "5 normal",
+    ]
+    assert len(await bridge.chatwoot_conversations()) == 1

@@ -3,10 +3,11 @@ the caller's session and never commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.models import Integration
+from zapsync.store.types import utcnow
 
 
 async def integration_of(
@@ -44,3 +45,14 @@ async def add_integration(db: AsyncSession, integration: Integration) -> Integra
 
 async def delete_integration(db: AsyncSession, integration: Integration) -> None:
     await db.delete(integration)
+
+
+async def set_health(
+    db: AsyncSession, integration_id: int, status: str, last_error: str | None
+) -> None:
+    """Whether the integration's service answers, and the last reason it did not."""
+    await db.execute(
+        update(Integration)
+        .where(Integration.id == integration_id)
+        .values(status=status, last_error=last_error, updated_at=utcnow())
+    )

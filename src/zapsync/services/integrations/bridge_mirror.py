@@ -51,6 +51,8 @@ CONVERSATION = "conversation"
 BATCH = 100
 SOURCE_PREFIX = "zapsync:"  # the `source_id` of what zapsync writes into Chatwoot
 BACKOFF_BASE = 2.0
+CONNECTED = "connected"
+UNAVAILABLE = "unavailable"  # Chatwoot does not answer: the bridge retries with backoff
 BACKOFF_CAP = 300.0
 
 
@@ -97,7 +99,24 @@ async def mirror_due(ctx: AppContext) -> OutboxReport:
             _pause(integration.id, exc.reason)
             report.retried += 1
             report.errors.append(f"integration {integration.id}: {exc.reason}")
+            await _show_health(ctx, integration, UNAVAILABLE, exc.reason)
+        else:
+            await _show_health(ctx, integration, CONNECTED, None)
     return report
+
+
+async def _show_health(
+    ctx: AppContext, integration: Integration, status: str, error: str | None
+) -> None:
+    """The integration shows whether its Chatwoot answers (and why not), written only when
+    that changes: the page and `GET /integrations` say the bridge is waiting, not silent."""
+    if (integration.status, integration.last_error) == (status, error):
+        return
+    async with ctx.db.session() as db:
+        await integration_store.set_health(db, integration.id, status, error)
+        await db.commit()
+    log.info("chatwoot bridge health", integration_id=integration.id, status=status,
+             reason=error)  # fmt: skip
 
 
 async def seconds_until_next(ctx: AppContext) -> float | None:
