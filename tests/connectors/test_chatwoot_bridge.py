@@ -265,3 +265,27 @@ async def test_messages_written_while_chatwoot_is_down_arrive_once_after_it_retu
         "5 normal",
     ]
     assert len(await bridge.chatwoot_conversations()) == 1
+
+
+async def test_a_file_sent_from_zapsync_reaches_chatwoot_as_an_attachment(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Manda o catálogo?")
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+    pdf = b"%PDF-1.4 catalogo" + b"." * 2048
+    sent = await api.post(
+        f"/api/v1/conversations/{ours['id']}/messages",
+        headers=tenant.headers,
+        files={"file": ("catalogo.pdf", pdf, "application/pdf")},
+        data={"caption": "Segue o catálogo"},
+    )
+    assert sent.status_code in (200, 201, 202), sent.text
+    mirrored = await eventually(bridge.chatwoot_messages, lambda m: len(m) == 2)
+    assert mirrored[1]["content"] == "Segue o catálogo"
+    assert [a["file_type"] for a in mirrored[1]["attachments"]] == ["file"]
+    writes = await chatwoot.do("GET", "/writes")
+    posted = [w for w in writes if w["path"].endswith("/messages") and w.get("files")]
+    assert [w["files"] for w in posted] == [["catalogo.pdf"]]

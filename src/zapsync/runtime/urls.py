@@ -28,3 +28,15 @@ def integration_webhook_url(settings: Settings, integration_id: int, token: str)
     """Where Chatwoot posts an integration's events; the token proves the sender when the
     Chatwoot release does not sign its webhooks."""
     return f"{settings.public_url}{INTEGRATIONS}/{integration_id}/webhook?token={token}"
+
+
+MEDIA = "/api/v1/media/"  # routes/media.py serves stored files under this prefix
+
+
+def own_media_name(settings: Settings, url: str) -> str | None:
+    """The stored file a URL of this zapsync names (what an upload was sent with), else None:
+    such a file is read from disk rather than fetched from ourselves."""
+    prefix = f"{settings.public_url}{MEDIA}"
+    if not url.startswith(prefix):
+        return None
+    return url[len(prefix) :].split("?", 1)[0] or None

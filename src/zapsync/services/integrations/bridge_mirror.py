@@ -7,9 +7,10 @@ in the transaction after Chatwoot took it. So an outage or a restart delays the 
 loses nothing; a message that came from Chatwoot (an agent's reply) got its ref when it was
 queued, and is never mirrored back. Each conversation is mirrored once (contact, contact inbox
 with a stable `source_id`, conversation: refs too), history included on the first link. The
-customer's messages go in as `incoming`, those sent from the phone or zapsync as `outgoing`.
-A conversation resolved or reopened here is told to Chatwoot the same way: its ref holds the
-status Chatwoot was last told (or told zapsync), and a pass tells it those that differ.
+customer's messages go in as `incoming`, those sent from the phone or zapsync as `outgoing`;
+a message's file goes as an attachment (`bridge_media.py`). A conversation resolved or
+reopened here is told to Chatwoot the same way: its ref holds the status Chatwoot was last
+told (or told zapsync), and a pass tells it those that differ.
 
 The pass is an outbox kind (`services/outbox/kinds.py`): the outbox worker runs it at start,
 when a message is stored, and on its poll; a Chatwoot that is down is retried with backoff."""
@@ -33,6 +34,7 @@ from zapsync.connectors.chatwoot.mapping import PROVIDER
 from zapsync.domain.backoff import backoff
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import Conflict
+from zapsync.services.integrations.bridge_media import attachment_of
 from zapsync.services.integrations.connections import client_for, config_of
 from zapsync.services.integrations.contact_fields import CONTACT, pushed_fingerprint
 from zapsync.services.outbox.delivery import OutboxReport
@@ -214,13 +216,17 @@ class _Mirror:
             self.report.skipped += 1
             return
         display_id = await self._conversation(conversation)
-        content = message.body or message.caption or _placeholder(message)
+        attachment = await attachment_of(self.ctx, message)
+        content = message.body or message.caption
+        if attachment is None:
+            content = content or _placeholder(message)
         try:
             created = await self.client.create_message(
                 display_id,
                 content,
                 message_type="incoming" if message.direction == "in" else "outgoing",
                 source_id=message_source_id(message.id),
+                attachments=(attachment,) if attachment is not None else (),
             )
         except (ChatwootUnavailable, ChatwootRateLimited):
             raise
