@@ -8,6 +8,7 @@ signature, is refused with 401 and changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -289,3 +290,25 @@ async def test_a_file_sent_from_zapsync_reaches_chatwoot_as_an_attachment(
     writes = await chatwoot.do("GET", "/writes")
     posted = [w for w in writes if w["path"].endswith("/messages") and w.get("files")]
     assert [w["files"] for w in posted] == [["catalogo.pdf"]]
+
+
+async def test_one_reply_delivered_three_times_at_once_reaches_whatsapp_once(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Oi")
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    reply = {"id": 777, "content": "Uma vez só", "message_type": "outgoing", "private": False,
+             "conversation": {"id": 1}, "event": "message_created"}  # fmt: skip
+    url = bridge.integration["webhook_url"]
+    body = json.dumps(reply).encode()
+    async with httpx.AsyncClient(timeout=30) as poster:
+        answers = await asyncio.gather(*(poster.post(url, content=body) for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200], [a.text for a in answers]
+    assert sum(a.json()["applied"] for a in answers) == 1
+    await eventually(bridge.sent_to_whatsapp, lambda sent: "Uma vez só" in sent)
+    async with ctx.db.session() as db:
+        queued = await db.scalar(select(func.count()).select_from(OutboxItem))
+    assert queued == 1
+    assert (await bridge.sent_to_whatsapp()).count("Uma vez só") == 1

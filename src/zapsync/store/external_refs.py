@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, String, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.lists import one_of
@@ -79,10 +79,13 @@ async def add_refs(
     provider: str,
     entity_type: str,
     rows: Sequence[Mapping[str, Any]],
+    *,
+    keep_existing: bool = False,
 ) -> None:
     """New refs: each row holds `external_id`, `internal_id`, `fingerprint` and
-    `pushed_fingerprint`. A ref another writer added meanwhile (the bridge and a webhook
-    mapping one contact at once) is kept, not an error."""
+    `pushed_fingerprint`. A ref of the same upstream record raises IntegrityError (how a
+    webhook delivered twice is told apart), or with `keep_existing` leaves the one stored
+    (the bridge and a webhook mapping one contact at once)."""
     if not rows:
         return
     now = utcnow()
@@ -98,7 +101,10 @@ async def add_refs(
         }
         for row in rows
     ]
-    await upsert_many(db, refs, values, conflict=_NATURAL_KEY)
+    if keep_existing:
+        await upsert_many(db, refs, values, conflict=_NATURAL_KEY)
+    else:
+        await db.execute(insert(refs), values)
 
 
 _NATURAL_KEY = ("organization_id", "provider", "entity_type", "external_id")

@@ -321,6 +321,7 @@ class _Mirror:
                     CONTACT,
                     [{"external_id": str(contact_id), "internal_id": conversation.contact_id,
                       "pushed_fingerprint": pushed}],
+                    keep_existing=True,  # Chatwoot's contact_created webhook may map it first
                 )  # fmt: skip
                 await db.commit()
         return contact_id
