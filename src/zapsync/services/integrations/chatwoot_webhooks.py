@@ -24,12 +24,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.connectors.chatwoot.mapping import (
     CONVERSATION_STATUS,
     PROVIDER,
-    ChatwootMessage,
     UnmappableRecord,
     int_or_none,
     map_contact,
@@ -41,17 +39,15 @@ from zapsync.connectors.chatwoot.signatures import (
     SignatureRefused,
     verify_signature,
 )
-from zapsync.domain.gateway import MessageType
-from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.runtime.context import AppContext
 from zapsync.security.tokens import hash_token, secrets_equal
-from zapsync.security.urls import url_policy
-from zapsync.services.accounts import Principal
 from zapsync.services.errors import Refusal, ServiceError, WebhookRefused
-from zapsync.services.inbox import conversations as inbox
-from zapsync.services.inbox.sending import queue_send
+from zapsync.services.integrations.agent_replies import (
+    conversation_of,
+    send_reply,
+    take_status,
+)
 from zapsync.services.integrations.bridge_mirror import (
-    CONVERSATION,
     MESSAGE,
     written_by_zapsync,
 )
@@ -60,7 +56,7 @@ from zapsync.services.integrations.contacts_pull import write_contacts
 from zapsync.services.integrations.sync_runs import Counts
 from zapsync.store import external_refs
 from zapsync.store import integrations as store
-from zapsync.store.models import Integration, Message
+from zapsync.store.models import Integration
 
 log = structlog.get_logger(__name__)
 
@@ -76,7 +72,6 @@ EVENTS = frozenset(
     }
 )
 NOT_YOURS = "no integration answers to this webhook URL and token"
-_MEDIA_TYPES = {MessageType.IMAGE, MessageType.AUDIO, MessageType.VIDEO, MessageType.DOCUMENT}
 
 
 @dataclass
@@ -174,20 +169,6 @@ def _payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _principal(integration: Integration) -> Principal:
-    """Who acts for Chatwoot's webhooks: the integration's organization, as its system."""
-    return Principal(user_id=0, organization_id=integration.organization_id, role="system",
-                     token_id=0)  # fmt: skip
-
-
-async def _conversation_of(db: AsyncSession, org: int, display_id: int | None) -> int | None:
-    if display_id is None:
-        return None
-    refs = await external_refs.refs_by_external(db, org, PROVIDER, CONVERSATION, [str(display_id)])
-    ref = refs.get(str(display_id))
-    return ref.internal_id if ref else None
-
-
 async def _message_created(
     ctx: AppContext, integration: Integration, payload: dict[str, Any], outcome: WebhookOutcome
 ) -> None:
@@ -200,7 +181,7 @@ async def _message_created(
         outcome.ignored.append("private note" if message.private else message.kind.value)
         return
     async with ctx.db.session() as db:
-        conversation_id = await _conversation_of(db, org, message.conversation_display_id)
+        conversation_id = await conversation_of(db, org, message.conversation_display_id)
         known = await external_refs.refs_by_external(
             db, org, PROVIDER, MESSAGE, [message.external_id]
         )
@@ -210,94 +191,28 @@ async def _message_created(
     if message.external_id in known:
         outcome.ignored.append("duplicate")
         return
-    parts = _outgoing(message)
-    for position, part in enumerate(parts):
-        # The first part carries the ref of Chatwoot's message; the others their own.
-        external_id = message.external_id if position == 0 else f"{message.external_id}:{position}"
-        sent = await _send(ctx, integration, conversation_id, part, external_id)
-        if not sent:
-            outcome.ignored.append("duplicate")
-            return
-        outcome.applied += 1
-
-
-def _outgoing(message: ChatwootMessage) -> list[OutgoingMessage]:
-    """The WhatsApp messages an agent's reply becomes: its text, or each attachment (the text
-    as the first one's caption)."""
-    media = [a for a in message.attachments if a.url and a.type in _MEDIA_TYPES]
-    if not media:
-        return [OutgoingMessage(type="text", content=message.body or "")]
-    parts = []
-    for position, attachment in enumerate(media):
-        parts.append(
-            OutgoingMessage(
-                type=attachment.type.value,  # type: ignore[arg-type]
-                url=attachment.url,
-                caption=message.body if position == 0 else None,
-                mime_type=attachment.mime_type,
-                file_name=(attachment.url or "").rsplit("/", 1)[-1].split("?", 1)[0] or None,
-            )
-        )
-    return parts
-
-
-async def _send(
-    ctx: AppContext,
-    integration: Integration,
-    conversation_id: int,
-    part: OutgoingMessage,
-    external_id: str,
-) -> bool:
-    """Queue one part with its ref in one transaction; False when the ref was there already
-    (the same delivery, applied meanwhile)."""
-    org = integration.organization_id
-
-    async def ref_it(db: AsyncSession, stored: Message) -> None:
-        await external_refs.add_refs(
-            db, org, PROVIDER, MESSAGE, [{"external_id": external_id, "internal_id": stored.id}]
-        )
-        await db.flush()
-
-    async with ctx.db.session() as db:
-        try:
-            await queue_send(
-                db,
-                ctx.bus,
-                _principal(integration),
-                conversation_id,
-                part,
-                url_policy=url_policy(ctx.settings),
-                also=ref_it,
-            )
-        except IntegrityError:
-            await db.rollback()
-            return False
-        except ServiceError as exc:
-            log.warning("chatwoot reply not sent", conversation_id=conversation_id,
-                        reason=exc.detail)  # fmt: skip
-            raise WebhookRefused(Refusal.MALFORMED, exc.detail) from None
-    return True
+    try:
+        queued = await send_reply(ctx, integration, conversation_id, message)
+    except ServiceError as exc:
+        raise WebhookRefused(Refusal.MALFORMED, exc.detail) from None
+    if queued:
+        outcome.applied += queued
+    else:
+        outcome.ignored.append("duplicate")
 
 
 async def _conversation_status(
     ctx: AppContext, integration: Integration, payload: dict[str, Any], outcome: WebhookOutcome
 ) -> None:
-    chatwoot_status = str(payload.get("status") or "")
-    status = CONVERSATION_STATUS.get(chatwoot_status)
+    status = CONVERSATION_STATUS.get(str(payload.get("status") or ""))
     display_id = int_or_none(payload.get("id"))
-    async with ctx.db.session() as db:
-        conversation_id = await _conversation_of(db, integration.organization_id, display_id)
-        if conversation_id is None or status is None:
-            outcome.ignored.append("conversation not bridged" if status else "no status")
-            return
-        before = await inbox.get_conversation(db, _principal(integration), conversation_id)
-        changed = before.status != status
-        # What Chatwoot holds now: the bridge must not tell it back (no echo).
-        await external_refs.set_pushed(
-            db, integration.organization_id, PROVIDER, "conversation", {str(display_id): status}
-        )
-        await inbox.set_status(db, ctx.bus, _principal(integration), conversation_id, status)
-    if changed:
+    if status is None or display_id is None:
+        outcome.ignored.append("no status")
+        return
+    changed = await take_status(ctx, integration, display_id, status)
+    if changed is None:
+        outcome.ignored.append("conversation not bridged")
+    elif changed:
         outcome.applied += 1
     else:
         outcome.ignored.append("unchanged")
