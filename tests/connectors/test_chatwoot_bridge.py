@@ -312,3 +312,40 @@ async def test_one_reply_delivered_three_times_at_once_reaches_whatsapp_once(
         queued = await db.scalar(select(func.count()).select_from(OutboxItem))
     assert queued == 1
     assert (await bridge.sent_to_whatsapp()).count("Uma vez só") == 1
+
+
+async def test_a_pull_brings_what_missed_webhooks_should_have_told(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.set_up()
+    await bridge.inbound("Oi")
+    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    inbox_id = bridge.integration["config"]["inbox_id"]
+    # Chatwoot's deliveries are lost from here on (it never retries one).
+    await chatwoot.do("POST", f"/inboxes/{inbox_id}/webhook", json={"webhook_url": ""})
+    await chatwoot.do("POST", "/conversations/1/agent_messages", json={"content": "Perdida?"})
+    await chatwoot.do("POST", "/conversations/1/status", json={"status": "resolved"})
+    someone = await chatwoot.do("POST", "/contacts", json={"fields": {"name": "Por e-mail"}})
+    await chatwoot.do(
+        "POST", "/conversations", json={"contact_id": someone["id"], "inbox_id": 2, "messages": 2}
+    )
+    assert "Perdida?" not in await bridge.sent_to_whatsapp()
+
+    async def run(entity: str) -> dict[str, Any]:
+        body = {"provider": "chatwoot", "entity_type": entity, "direction": "pull"}
+        return dict((await bridge.call("POST", "/api/v1/sync/run", json=body))["data"])
+
+    conversations = await run("conversations")
+    assert (conversations["updated"], conversations["skipped"]) == (1, 1), conversations
+    (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+    assert ours["status"] == "resolved"
+    replies = await run("messages")
+    assert (replies["created"], replies["errors"]) == (1, 0), replies
+    await eventually(bridge.sent_to_whatsapp, lambda sent: "Perdida?" in sent)
+    again = await run("messages")
+    assert (again["created"], again["skipped"]) == (0, 1), again
+    assert (await bridge.sent_to_whatsapp()).count("Perdida?") == 1
+    # resolved in Chatwoot is not told back to Chatwoot
+    writes = await chatwoot.do("GET", "/writes")
+    assert not [w for w in writes if w["path"].endswith("/toggle_status")]

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapsync.runtime.context import AppContext
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
-from zapsync.services.integrations import contacts_pull, contacts_push
+from zapsync.services.integrations import contacts_pull, contacts_push, conversations_pull
 from zapsync.services.integrations.connections import get_integration
 from zapsync.services.integrations.sync_runs import RunResult
 from zapsync.store import integrations as store
@@ -22,8 +22,15 @@ Runner = Callable[..., Awaitable[RunResult]]
 RUNNERS: dict[tuple[str, str], Runner] = {
     ("contacts", "pull"): contacts_pull.pull_contacts,
     ("contacts", "push"): contacts_push.push_contacts,
+    ("conversations", "pull"): conversations_pull.pull_conversations,
+    ("messages", "pull"): conversations_pull.pull_messages,
 }
-KINDS = (contacts_pull.KIND, contacts_push.KIND)
+KINDS = (
+    contacts_pull.KIND,
+    contacts_push.KIND,
+    conversations_pull.CONVERSATIONS_KIND,
+    conversations_pull.MESSAGES_KIND,
+)
 
 
 async def integration_for(

@@ -1,0 +1,234 @@
+"""Pull an integration's Chatwoot conversations and their recent messages: what a webhook
+should have told zapsync and did not (Chatwoot tries each delivery once, issue #15920).
+
+Conversations (every status, every page): a bridged conversation whose status changed in
+Chatwoot since zapsync last knew takes it (updated); one changed here since is the bridge's to
+tell Chatwoot (skipped, as is one in step); one of the bridged inbox that zapsync mirrored but
+holds no ref of (its `source_id` names our conversation) is linked. Conversations of Chatwoot's
+other channels (e-mail, web widget) are counted, not stored: zapsync holds WhatsApp's.
+
+Messages: in the bridged conversations active since the cutoff, an agent's reply zapsync never
+saw goes to WhatsApp as the webhook would have sent it (the reply's ref makes it once). The
+cutoff is the later of the integration's creation and `REPLY_WINDOW` ago: an old reply, or one
+written before zapsync was connected (another bridge may have delivered it), is never sent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from zapsync.connectors.chatwoot.client import ChatwootClient
+from zapsync.connectors.chatwoot.mapping import (
+    PROVIDER,
+    ChatwootConversation,
+    UnmappableRecord,
+    map_conversation,
+    map_message,
+)
+from zapsync.connectors.chatwoot.paginators import BeforeIdPaginator, PageNumberPaginator
+from zapsync.runtime.context import AppContext
+from zapsync.services.errors import ServiceError
+from zapsync.services.integrations.agent_replies import (
+    CONVERSATION,
+    MESSAGE,
+    send_reply,
+    take_status,
+)
+from zapsync.services.integrations.bridge_mirror import SOURCE_PREFIX, written_by_zapsync
+from zapsync.services.integrations.connections import client_for, config_of
+from zapsync.services.integrations.sync_runs import IntegrationRun, RunResult
+from zapsync.store import bridge as bridge_store
+from zapsync.store import external_refs
+from zapsync.store.models import Integration
+from zapsync.store.types import utcnow
+
+log = structlog.get_logger(__name__)
+
+CONVERSATIONS_KIND = "chatwoot_conversations_pull"
+MESSAGES_KIND = "chatwoot_messages_pull"
+REPLY_WINDOW = timedelta(hours=24)
+_OUR_CONVERSATION = f"{SOURCE_PREFIX}conversation:"
+
+
+async def pull_conversations(
+    ctx: AppContext, integration: Integration, *, trigger: str = "manual"
+) -> RunResult:
+    """Statuses of the bridged conversations brought in step; others counted."""
+    inbox_id = config_of(integration).inbox_id
+    async with IntegrationRun(ctx, integration, CONVERSATIONS_KIND, trigger) as run:
+        paginator = PageNumberPaginator(int(run.resume_from.get("last_page", 0)) + 1)
+        async with client_for(ctx, integration) as client:
+            async for page in client.conversation_pages(paginator):
+                for raw in page:
+                    await _reconcile(ctx, run, integration, inbox_id, raw)
+                async with ctx.db.session() as db:
+                    await run.checkpoint(db, {"last_page": paginator.last_page_done})
+                    await db.commit()
+    assert run.result is not None
+    return run.result
+
+
+async def pull_messages(
+    ctx: AppContext, integration: Integration, *, trigger: str = "manual"
+) -> RunResult:
+    """Agents' replies of the bridged conversations that never reached zapsync, sent now."""
+    config = config_of(integration)
+    # To the second: Chatwoot's times are whole seconds.
+    cutoff = max(integration.created_at, utcnow() - REPLY_WINDOW).replace(microsecond=0)
+    async with (
+        IntegrationRun(ctx, integration, MESSAGES_KIND, trigger) as run,
+        client_for(ctx, integration) as client,
+    ):
+        async for page in client.conversation_pages():
+            for raw in page:
+                try:
+                    conversation = map_conversation(raw)
+                except (UnmappableRecord, TypeError, ValueError) as exc:
+                    run.counts.error(f"conversation {_id_of(raw)}: {exc}")
+                    continue
+                if conversation.inbox_id != config.inbox_id:
+                    continue
+                active = conversation.last_activity_at
+                if active is not None and active < cutoff:
+                    continue  # nothing in it since the cutoff
+                await _recent_replies(ctx, run, integration, client, conversation, cutoff)
+        async with ctx.db.session() as db:
+            await run.checkpoint(db, {"cutoff": cutoff.isoformat()})
+            await db.commit()
+    assert run.result is not None
+    return run.result
+
+
+async def _reconcile(
+    ctx: AppContext,
+    run: IntegrationRun,
+    integration: Integration,
+    inbox_id: int | None,
+    raw: Any,
+) -> None:
+    counts = run.counts
+    try:
+        conversation = map_conversation(raw)
+    except (UnmappableRecord, TypeError, ValueError) as exc:
+        counts.error(f"conversation {_id_of(raw)}: {exc}")
+        return
+    counts.synced += 1
+    if inbox_id is None or conversation.inbox_id != inbox_id:
+        counts.skipped += 1
+        counts.count("other_channels")
+        return
+    org = integration.organization_id
+    async with ctx.db.reads() as db:
+        refs = await external_refs.refs_by_external(
+            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
+        )
+    ref = refs.get(conversation.external_id)
+    if ref is None:
+        await _link(ctx, run, integration, conversation)
+        return
+    told = ref.pushed_fingerprint or "open"
+    async with ctx.db.reads() as db:
+        ours = await bridge_store.conversations_with_contacts(db, org, {ref.internal_id})
+    row = ours.get(ref.internal_id)
+    if row is None or conversation.status == told or row.status != told:
+        # In step; or changed here since, which the bridge tells Chatwoot.
+        counts.skipped += 1
+        return
+    changed = await take_status(ctx, integration, conversation.display_id, conversation.status)
+    if changed:
+        counts.updated += 1
+    else:
+        counts.skipped += 1
+
+
+async def _link(
+    ctx: AppContext, run: IntegrationRun, integration: Integration, conversation: Any
+) -> None:
+    """A conversation of the bridged inbox zapsync holds no ref of: ours if its contact
+    inbox's `source_id` names one of our conversations (a ref lost), else not ours."""
+    source = conversation.source_id or ""
+    ours = source.removeprefix(_OUR_CONVERSATION)
+    if not source.startswith(_OUR_CONVERSATION) or not ours.isdigit():
+        run.counts.skipped += 1
+        run.counts.count("not_from_zapsync")
+        return
+    org = integration.organization_id
+    async with ctx.db.session() as db:
+        found = await bridge_store.conversations_with_contacts(db, org, {int(ours)})
+        if int(ours) not in found:
+            run.counts.skipped += 1
+            run.counts.count("not_from_zapsync")
+            return
+        await external_refs.add_refs(
+            db,
+            org,
+            PROVIDER,
+            CONVERSATION,
+            [{"external_id": conversation.external_id, "internal_id": int(ours),
+              "pushed_fingerprint": conversation.status}],
+            keep_existing=True,
+        )  # fmt: skip
+        await db.commit()
+    run.counts.count("linked")
+
+
+async def _recent_replies(
+    ctx: AppContext,
+    run: IntegrationRun,
+    integration: Integration,
+    client: ChatwootClient,
+    conversation: ChatwootConversation,
+    cutoff: datetime,
+) -> None:
+    org = integration.organization_id
+    async with ctx.db.reads() as db:
+        refs = await external_refs.refs_by_external(
+            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
+        )
+    ref = refs.get(conversation.external_id)
+    if ref is None:
+        return  # not bridged (yet): the conversations pull links it
+    paginator = BeforeIdPaginator()
+    async for page in client.message_pages(conversation.display_id, paginator):
+        replies = []
+        oldest: datetime | None = None
+        for raw in page:
+            try:
+                message = map_message(raw)
+            except (UnmappableRecord, TypeError, ValueError) as exc:
+                run.counts.error(f"message {_id_of(raw)}: {exc}")
+                continue
+            if message.created_at is not None and (oldest is None or message.created_at < oldest):
+                oldest = message.created_at
+            if message.created_at is not None and message.created_at < cutoff:
+                continue
+            if message.reaches_whatsapp and not written_by_zapsync(message.source_id):
+                replies.append(message)
+        async with ctx.db.reads() as db:
+            known = await external_refs.refs_by_external(
+                db, org, PROVIDER, MESSAGE, [m.external_id for m in replies]
+            )
+        for message in replies:
+            run.counts.synced += 1
+            if message.external_id in known:
+                run.counts.skipped += 1
+                continue
+            try:
+                queued = await send_reply(ctx, integration, ref.internal_id, message)
+            except ServiceError as exc:
+                run.counts.error(f"reply {message.external_id}: {exc.detail}")
+                continue
+            if queued:
+                run.counts.created += 1
+                log.info("missed chatwoot reply sent", message_id=message.external_id,
+                         conversation_id=ref.internal_id)  # fmt: skip
+            else:
+                run.counts.skipped += 1
+        if oldest is not None and oldest < cutoff:
+            return  # older pages are all before the cutoff
+
+
+def _id_of(raw: Any) -> str:
+    return str(raw.get("id")) if isinstance(raw, dict) else "?"
