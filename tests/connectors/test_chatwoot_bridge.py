@@ -71,6 +71,12 @@ class Bridge:
             },
         )
 
+    async def first_message_mirrored(self, body: str = "Oi") -> None:
+        """The bridge set up, and a customer's first message in the Chatwoot inbox."""
+        await self.set_up()
+        await self.inbound(body)
+        await eventually(self.chatwoot_messages, lambda m: len(m) == 1)
+
     async def inbound(self, body: str) -> None:
         await self.call(
             "POST",
@@ -145,9 +151,7 @@ async def test_webhooks_without_proof_are_refused_and_change_nothing(
     api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     bridge = Bridge(api, tenant, chatwoot)
-    await bridge.set_up()
-    await bridge.inbound("Oi")
-    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    await bridge.first_message_mirrored()
     hook = f"/api/v1/integrations/{bridge.integration['id']}/webhook"
     reply = {"id": 9001, "content": "forjada", "message_type": "outgoing", "private": False,
              "conversation": {"id": 1}, "event": "message_created"}  # fmt: skip
@@ -193,9 +197,7 @@ async def test_resolving_on_either_side_resolves_on_the_other_once(
     api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     bridge = Bridge(api, tenant, chatwoot)
-    await bridge.set_up()
-    await bridge.inbound("Oi")
-    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    await bridge.first_message_mirrored()
     (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
 
     async def chatwoot_status() -> str:
@@ -234,9 +236,7 @@ async def test_messages_written_while_chatwoot_is_down_arrive_once_after_it_retu
     with serving_zapsync(settings) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as api:
             bridge = Bridge(api, tenant, chatwoot)
-            await bridge.set_up()
-            await bridge.inbound("1 antes da queda")
-            await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+            await bridge.first_message_mirrored("1 antes da queda")
             (await chatwoot.control.post(faults, json={"fault": "error"})).raise_for_status()
             await bridge.inbound("2 durante a queda")
             await bridge.inbound("3 durante a queda")
@@ -272,9 +272,7 @@ async def test_a_file_sent_from_zapsync_reaches_chatwoot_as_an_attachment(
     api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     bridge = Bridge(api, tenant, chatwoot)
-    await bridge.set_up()
-    await bridge.inbound("Manda o catálogo?")
-    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    await bridge.first_message_mirrored("Manda o catálogo?")
     (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
     pdf = b"%PDF-1.4 catalogo" + b"." * 2048
     sent = await api.post(
@@ -296,9 +294,7 @@ async def test_one_reply_delivered_three_times_at_once_reaches_whatsapp_once(
     api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     bridge = Bridge(api, tenant, chatwoot)
-    await bridge.set_up()
-    await bridge.inbound("Oi")
-    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    await bridge.first_message_mirrored()
     reply = {"id": 777, "content": "Uma vez só", "message_type": "outgoing", "private": False,
              "conversation": {"id": 1}, "event": "message_created"}  # fmt: skip
     url = bridge.integration["webhook_url"]
@@ -318,9 +314,7 @@ async def test_a_pull_brings_what_missed_webhooks_should_have_told(
     api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     bridge = Bridge(api, tenant, chatwoot)
-    await bridge.set_up()
-    await bridge.inbound("Oi")
-    await eventually(bridge.chatwoot_messages, lambda m: len(m) == 1)
+    await bridge.first_message_mirrored()
     inbox_id = bridge.integration["config"]["inbox_id"]
     # Chatwoot's deliveries are lost from here on (it never retries one).
     await chatwoot.do("POST", f"/inboxes/{inbox_id}/webhook", json={"webhook_url": ""})

@@ -37,15 +37,9 @@ async def refs_by_external(
     """The refs held for these upstream ids, by upstream id."""
     if not external_ids:
         return {}
-    stmt = select(
-        refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
-    ).where(
-        refs.c.organization_id == organization_id,
-        refs.c.provider == provider,
-        refs.c.entity_type == entity_type,
-        one_of(db, refs.c.external_id, sorted(external_ids), String()),
-    )
-    return {row.external_id: Ref(*row) for row in (await db.execute(stmt)).all()}
+    rows = await _refs(db, organization_id, provider, entity_type, refs.c.external_id,
+                       one_of(db, refs.c.external_id, sorted(external_ids), String()))  # fmt: skip
+    return {row.external_id: Ref(*row) for row in rows}
 
 
 async def refs_by_internal(
@@ -58,6 +52,19 @@ async def refs_by_internal(
     """The refs held for these rows of ours, by our id (the newest one where several are)."""
     if not internal_ids:
         return {}
+    rows = await _refs(db, organization_id, provider, entity_type, refs.c.id,
+                       refs.c.internal_id.in_(sorted(internal_ids)))  # fmt: skip
+    return {row.internal_id: Ref(*row) for row in rows}
+
+
+async def _refs(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    order: Any,
+    which: Any,
+) -> Sequence[Any]:
     stmt = (
         select(
             refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
@@ -66,11 +73,11 @@ async def refs_by_internal(
             refs.c.organization_id == organization_id,
             refs.c.provider == provider,
             refs.c.entity_type == entity_type,
-            refs.c.internal_id.in_(sorted(internal_ids)),
+            which,
         )
-        .order_by(refs.c.id)
+        .order_by(order)
     )
-    return {row.internal_id: Ref(*row) for row in (await db.execute(stmt)).all()}
+    return (await db.execute(stmt)).all()
 
 
 async def add_refs(

@@ -41,6 +41,7 @@ from zapsync.services.integrations.connections import client_for, config_of
 from zapsync.services.integrations.sync_runs import IntegrationRun, RunResult
 from zapsync.store import bridge as bridge_store
 from zapsync.store import external_refs
+from zapsync.store.external_refs import Ref
 from zapsync.store.models import Integration
 from zapsync.store.types import utcnow
 
@@ -120,11 +121,7 @@ async def _reconcile(
         counts.count("other_channels")
         return
     org = integration.organization_id
-    async with ctx.db.reads() as db:
-        refs = await external_refs.refs_by_external(
-            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
-        )
-    ref = refs.get(conversation.external_id)
+    ref = await _ref_of(ctx, org, conversation)
     if ref is None:
         await _link(ctx, run, integration, conversation)
         return
@@ -183,11 +180,7 @@ async def _recent_replies(
     cutoff: datetime,
 ) -> None:
     org = integration.organization_id
-    async with ctx.db.reads() as db:
-        refs = await external_refs.refs_by_external(
-            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
-        )
-    ref = refs.get(conversation.external_id)
+    ref = await _ref_of(ctx, org, conversation)
     if ref is None:
         return  # not bridged (yet): the conversations pull links it
     paginator = BeforeIdPaginator()
@@ -228,6 +221,14 @@ async def _recent_replies(
                 run.counts.skipped += 1
         if oldest is not None and oldest < cutoff:
             return  # older pages are all before the cutoff
+
+
+async def _ref_of(ctx: AppContext, org: int, conversation: ChatwootConversation) -> Ref | None:
+    async with ctx.db.reads() as db:
+        refs = await external_refs.refs_by_external(
+            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
+        )
+    return refs.get(conversation.external_id)
 
 
 def _id_of(raw: Any) -> str:

@@ -9,7 +9,7 @@ run resumes after the last page it finished."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import Conflict
-from zapsync.services.runs import announce_run, start_run
+from zapsync.services.runs import RunPart, announce_run, start_run
 from zapsync.services.work_lease import WorkLease
 from zapsync.store import runs as store
 from zapsync.store.models import Integration, SyncRun
@@ -31,13 +31,8 @@ INTERRUPTED = "interrupted: the process running it stopped before it finished"
 
 
 @dataclass
-class Counts:
-    synced: int = 0
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: list[str] = field(default_factory=list)
-    report: dict[str, Any] = field(default_factory=dict)
+class Counts(RunPart):
+    """A run's counts as it goes: a job's part, with its errors kept short."""
 
     def error(self, message: str) -> None:
         self.errors.append(message[:500])
