@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default=f"sqlite+aiosqlite:///{DATA_DIR}/zapsync.db")
     redis_url: str | None = None
+    # Who runs the jobs: this process (`embedded`: APScheduler, tasks in process) or
+    # Procrastinate workers (`zapsync worker`) on PostgreSQL, scaled out.
+    jobs: Literal["embedded", "procrastinate"] = Field(default="embedded", alias="ZAPSYNC_JOBS")
     secret_key: SecretStr | None = Field(default=None, alias="ZAPSYNC_SECRET_KEY")
     # Secrets ZAPSYNC_SECRET_KEY replaced, comma-separated: what they encrypted still opens
     # (and is re-encrypted under the new one at start-up).
@@ -71,6 +74,10 @@ class Settings(BaseSettings):
     webhook_replay_window: int = Field(default=300, ge=1, alias="ZAPSYNC_WEBHOOK_REPLAY_WINDOW")
     webhook_rate_limit: str = Field(default="3000/second", alias="ZAPSYNC_WEBHOOK_RATE_LIMIT")
     webhook_refusal_limit: str = Field(default="60/minute", alias="ZAPSYNC_WEBHOOK_REFUSAL_LIMIT")
+    # failed web logins, counted per e-mail and per client address (`limits` syntax)
+    login_failure_limit: str = Field(
+        default="5/minute;20/hour", alias="ZAPSYNC_LOGIN_FAILURE_LIMIT"
+    )
 
     # which chats are stored: one rule for the import, webhooks and the sandbox alike
     skip_groups: bool = Field(
@@ -128,7 +135,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an sqlite:/// or postgresql:// URL")
         return value
 
-    @field_validator("webhook_rate_limit", "webhook_refusal_limit")
+    @field_validator("webhook_rate_limit", "webhook_refusal_limit", "login_failure_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         try:
@@ -155,6 +162,15 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{item!r} is not an IP network (like 10.0.0.0/8)") from None
         return value
+
+    @model_validator(mode="after")
+    def _procrastinate_needs_postgresql(self) -> Settings:
+        if self.jobs == "procrastinate" and not self.database_url.startswith("postgresql"):
+            raise ValueError(
+                "ZAPSYNC_JOBS=procrastinate runs jobs in PostgreSQL: set DATABASE_URL to a "
+                "postgresql+psycopg:// database (SQLite runs them embedded)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _derive_public_url(self) -> Settings:
@@ -242,6 +258,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        if not loc:  # a rule across settings: its message names them
+            raise SettingsError(str(first["msg"]).removeprefix("Value error, ")) from None
         field = Settings.model_fields.get(loc)
         alias = field.alias if field else None
         if field and isinstance(field.validation_alias, AliasChoices):

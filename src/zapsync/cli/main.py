@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from zapsync import __version__
-from zapsync.cli import admin, chatwoot, conversations, jobs, sandbox
+from zapsync.cli import admin, chatwoot, conversations, jobs, sandbox, worker
 from zapsync.cli.runner import console, fail, migrate_or_exit, settings_or_exit
 
 # Every module imported here is cheap: the heavy ones (the app, SQLAlchemy, the gateways) are
@@ -27,6 +27,7 @@ jobs.register(app)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(chatwoot.app, name="chatwoot")
 app.command("sync-conversations")(conversations.sync_conversations)
+app.command("worker")(worker.worker)
 
 
 @app.command()

@@ -23,6 +23,7 @@ from zapsync.services.maintenance import (
     optimize_database,
 )
 from zapsync.services.sessions.status_sync import apply_status_sync
+from zapsync.settings import Settings
 
 JobFunc = Callable[[AppContext, int | None, str], Awaitable[dict[str, Any]]]
 
@@ -74,7 +75,12 @@ class JobSpec:
     description: str
     func: JobFunc
     schedule: str  # a human description
-    trigger: Callable[[AppContext], CronTrigger]
+    # The crontab in ZAPSYNC_TIMEZONE: the one definition both schedulers read (APScheduler
+    # embedded, Procrastinate's periodic tasks scaled out).
+    cron: Callable[[Settings], str]
+
+    def trigger(self, ctx: AppContext) -> CronTrigger:
+        return CronTrigger.from_crontab(self.cron(ctx.settings), timezone=ctx.settings.zone)
 
 
 JOBS: dict[str, JobSpec] = {
@@ -85,40 +91,35 @@ JOBS: dict[str, JobSpec] = {
             "Reconcile every session's stored status with its gateway; heal silent drops.",
             run_status_sync,
             "every 5 minutes",
-            lambda ctx: CronTrigger(
-                minute=f"*/{ctx.settings.status_sync_interval_minutes}",
-                timezone=ctx.settings.zone,
-            ),
+            lambda s: f"*/{s.status_sync_interval_minutes} * * * *",
         ),
         JobSpec(
             "cleanup-sessions",
             "Archive sessions not connected and inactive for 30 days; refresh SQLite's statistics.",
             run_cleanup,
             "daily at 02:00",
-            lambda ctx: CronTrigger(hour=2, minute=0, timezone=ctx.settings.zone),
+            lambda s: "0 2 * * *",
         ),
         JobSpec(
             "close-inactive-conversations",
             "Resolve conversations with no message for 24 hours.",
             run_close_inactive,
             "hourly",
-            lambda ctx: CronTrigger(minute=0, timezone=ctx.settings.zone),
+            lambda s: "0 * * * *",
         ),
         JobSpec(
             "import-retries",
             "Retry conversation imports that found nothing yet or were interrupted.",
             run_import_retries,
             "every 2 minutes",
-            lambda ctx: CronTrigger(minute="*/2", timezone=ctx.settings.zone),
+            lambda s: "*/2 * * * *",
         ),
         JobSpec(
             "chatwoot-pull",
             "Pull what changed in each Chatwoot integration's contacts (webhooks can be missed).",
             run_chatwoot_pull,
             "every 15 minutes",
-            lambda ctx: CronTrigger(
-                minute=f"*/{ctx.settings.chatwoot_pull_minutes}", timezone=ctx.settings.zone
-            ),
+            lambda s: f"*/{s.chatwoot_pull_minutes} * * * *",
         ),
     )
 }

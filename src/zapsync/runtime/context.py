@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from zapsync.bus.memory import EventBus
 from zapsync.metrics.instruments import Metrics
@@ -25,6 +27,9 @@ class AppContext:
     world: World = field(default_factory=World)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     metrics: Metrics = field(default_factory=Metrics)
+    # Scaled out (ZAPSYNC_JOBS=procrastinate): queues a session's import for a worker instead
+    # of running it here; False when one is queued already. Set by the runtime.
+    defer_import: Callable[[int, str], Coroutine[Any, Any, bool]] | None = None
 
     @classmethod
     def create(cls, settings: Settings, world: World | None = None) -> AppContext:

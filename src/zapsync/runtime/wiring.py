@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from zapsync.jobs.queue import JobQueue
 from zapsync.jobs.scheduler import build_scheduler
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.outbox_worker import OutboxWorker
@@ -38,10 +39,17 @@ class Runtime:
         self.sandbox_pump = SandboxEventPump(ctx)
         self.outbox = OutboxWorker(ctx)
         self.forwards = ForwardRunner(ctx)
-        self.scheduler: AsyncIOScheduler | None = build_scheduler(ctx) if scheduler else None
+        self.scaled_out = ctx.settings.jobs == "procrastinate"
+        # Scaled out, Procrastinate's periodic tasks fire the schedules, once for all processes.
+        wants_scheduler = scheduler and not self.scaled_out
+        self.scheduler: AsyncIOScheduler | None = build_scheduler(ctx) if wants_scheduler else None
+        self.queue: JobQueue | None = JobQueue(ctx) if self.scaled_out else None
 
     async def start(self) -> None:
         ctx = self.ctx
+        if self.queue is not None:
+            await self.queue.open()
+            ctx.defer_import = self.queue.defer_import
         watch_connections(ctx)
         watch_reads(ctx)
         if self.workers:
@@ -73,3 +81,5 @@ class Runtime:
             await self.forwards.stop()
             await self.webhooks.stop()
             await self.sandbox_pump.stop()
+        if self.queue is not None:
+            await self.queue.close()

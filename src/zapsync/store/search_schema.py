@@ -141,5 +141,6 @@ UNMODELLED = frozenset(
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic's `include_object`: everything but the objects above."""
-    return name not in UNMODELLED
+    """Alembic's `include_object`: everything but the objects above, and Procrastinate's
+    tables (its schema, created by migration 0012, is its own)."""
+    return name not in UNMODELLED and not (name or "").startswith("procrastinate_")

@@ -19,6 +19,9 @@ def watch_connections(ctx: AppContext) -> None:
         if data.get("previous") == "connected":
             return
         session_id = int(data["session_id"])
+        if ctx.defer_import is not None:  # a worker imports it (scaled out)
+            ctx.tasks.spawn(ctx.defer_import(session_id, "connect"), name=f"defer-{session_id}")
+            return
         ctx.tasks.spawn(
             import_conversations(ctx, session_id, trigger="connect"),
             name=f"import-{session_id}",

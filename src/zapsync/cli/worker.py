@@ -1,0 +1,64 @@
+"""`zapsync worker`: runs the jobs of the scaled-out mode (`ZAPSYNC_JOBS=procrastinate`) with
+Procrastinate: the periodic jobs (once per period for all workers), the sessions' imports, and
+the outbox's deliveries to gateways and Chatwoot (the outbox worker runs here as in `serve`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from zapsync.cli.runner import err_console, fail, migrate_or_exit, settings_or_exit
+
+if TYPE_CHECKING:
+    from zapsync.runtime.context import AppContext
+
+QUEUES = ("periodic", "imports")
+
+
+def worker(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=100, help="Jobs run at once.")
+    ] = 4,
+    queues: Annotated[
+        list[str] | None,
+        typer.Option("--queues", help=f"Queues to work (default all: {', '.join(QUEUES)})."),
+    ] = None,
+) -> None:
+    """Work the job queue until stopped (Ctrl-C, SIGTERM)."""
+    import asyncio
+
+    from zapsync.logs import configure_logging
+
+    settings = settings_or_exit()
+    if settings.jobs != "procrastinate":
+        raise fail(
+            "zapsync worker runs the scaled-out mode's jobs: set ZAPSYNC_JOBS=procrastinate "
+            "(and a PostgreSQL DATABASE_URL); embedded, `zapsync serve` runs them itself",
+            2,
+        )
+    configure_logging(settings.log_format, settings.log_level)
+    migrate_or_exit(settings, unless_at_head=True)
+
+    async def main() -> None:
+        from zapsync.runtime.context import AppContext
+        from zapsync.runtime.wiring import Runtime
+
+        ctx: AppContext = AppContext.create(settings)
+        runtime = Runtime(ctx, workers=True, scheduler=False)
+        await runtime.start()
+        assert runtime.queue is not None
+        err_console.print(
+            f"zapsync worker: queues {', '.join(queues or QUEUES)}, concurrency {concurrency}"
+        )
+        try:
+            await runtime.queue.run_worker(
+                queues=list(queues or QUEUES),
+                concurrency=concurrency,
+                install_signal_handlers=True,
+            )
+        finally:
+            await runtime.stop()
+            await ctx.aclose()
+
+    asyncio.run(main())

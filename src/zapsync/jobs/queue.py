@@ -1,0 +1,115 @@
+"""Procrastinate, when `ZAPSYNC_JOBS=procrastinate`: the same jobs as the embedded mode, run by
+`zapsync worker` processes on PostgreSQL (DESIGN.md "Scale").
+
+- Every scheduled job of `jobs/definitions.py` is a periodic task with the same crontab
+  (converted from ZAPSYNC_TIMEZONE to UTC, which Procrastinate's cron reads): however many
+  workers run, Procrastinate defers one job per period.
+- A session's import is a task with a queueing lock (one waits at most) and a lock (two never
+  run at once, on any worker); a failed one is retried with backoff.
+- The task functions are the embedded mode's; they run with the worker's context.
+
+`serve` in this mode defers instead of running (`runtime/wiring.py`); the Procrastinate schema
+is created by `zapsync db upgrade` (migration 0012)."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import procrastinate
+import structlog
+from procrastinate.exceptions import AlreadyEnqueued
+
+from zapsync.jobs.definitions import JOBS, JobSpec
+from zapsync.runtime.context import AppContext
+from zapsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+IMPORT_TASK = "import-conversations"
+RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5)
+
+# The context of the worker (or serving process) the tasks run in.
+_context: ContextVar[AppContext] = ContextVar("zapsync_worker_context")
+
+
+def libpq_url(database_url: str) -> str:
+    """SQLAlchemy's `postgresql+psycopg://…` as the `postgresql://…` libpq reads."""
+    scheme, rest = database_url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+def utc_cron(cron: str, zone: ZoneInfo, now: datetime | None = None) -> str:
+    """A crontab of ZAPSYNC_TIMEZONE as the same times in UTC (fixed hours moved by the
+    zone's current offset; minutes and steps unchanged)."""
+    minute, hour, *rest = cron.split()
+    offset = (now or datetime.now(UTC)).astimezone(zone).utcoffset()
+    if not hour.isdigit() or offset is None:
+        return cron
+    total = int(hour) * 60 - int(offset.total_seconds() // 60)
+    if minute.isdigit():
+        total += int(minute)
+        minute = str(total % 60)
+    return " ".join([minute, str((total // 60) % 24), *rest])
+
+
+def build_app(settings: Settings) -> procrastinate.App:
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url))
+    )
+    for spec in JOBS.values():
+        _periodic(app, settings, spec)
+
+    @app.task(name=IMPORT_TASK, queue="imports", retry=RETRY)
+    async def import_session(session_id: int, trigger: str = "connect") -> None:
+        from zapsync.services.imports.importer import import_conversations
+
+        report = await import_conversations(_context.get(), session_id, trigger=trigger)
+        log.info("import job finished", session_id=session_id, status=report.status)
+
+    return app
+
+
+def _periodic(app: procrastinate.App, settings: Settings, spec: JobSpec) -> None:
+    cron = utc_cron(spec.cron(settings), settings.zone)
+
+    async def run(timestamp: int) -> None:
+        report = await spec.func(_context.get(), None, "schedule")
+        log.info("periodic job finished", job=spec.name, run_id=report.get("run_id"),
+                 period=timestamp)  # fmt: skip
+
+    task = app.task(name=spec.name, queue="periodic", retry=RETRY, queueing_lock=spec.name)(run)
+    app.periodic(cron=cron, periodic_id=spec.name)(task)
+
+
+class JobQueue:
+    """What a process of the scaled-out mode holds: the Procrastinate app, open."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.app = build_app(ctx.settings)
+
+    async def open(self) -> None:
+        _context.set(self.ctx)
+        await self.app.open_async()
+
+    async def close(self) -> None:
+        await self.app.close_async()
+
+    async def defer_import(self, session_id: int, trigger: str) -> bool:
+        """Queue the session's import; False when one is queued already."""
+        task = self.app.tasks[IMPORT_TASK].configure(
+            lock=f"session-{session_id}", queueing_lock=f"import-{session_id}"
+        )
+        try:
+            await task.defer_async(session_id=session_id, trigger=trigger)
+        except AlreadyEnqueued:
+            return False
+        return True
+
+    async def run_worker(self, **options: Any) -> None:
+        """Work jobs until cancelled (or, with `wait=False`, until none is left)."""
+        _context.set(self.ctx)
+        await self.app.run_worker_async(**options)

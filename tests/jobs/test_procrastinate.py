@@ -1,0 +1,116 @@
+"""The scaled-out mode's job queue (`ZAPSYNC_JOBS=procrastinate`, PostgreSQL only): the
+schedules are Procrastinate periodic tasks with the embedded mode's crontabs (in UTC), a session
+that becomes connected is imported by a worker rather than by the serving process, once however
+often it is asked, and the mode refuses SQLite with one clear line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+
+from tests.conftest import Tenant, make_tenant
+from tests.support.inbox import eventually
+from zapsync.api.app import create_app
+from zapsync.jobs.definitions import JOBS
+from zapsync.jobs.queue import JobQueue, build_app, libpq_url, utc_cron
+from zapsync.services.sessions.gateway import sandbox_instance_name
+from zapsync.settings import Settings, SettingsError, load_settings
+from zapsync.store.models import Conversation, SyncRun
+
+
+@pytest.fixture
+def scaled(settings: Settings) -> Settings:
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("the scaled-out mode runs on PostgreSQL")
+    with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
+        conn.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers CASCADE")
+    return settings.model_copy(update={"jobs": "procrastinate"})
+
+
+def test_the_mode_refuses_sqlite_with_one_line() -> None:
+    with pytest.raises(SettingsError, match="ZAPSYNC_JOBS=procrastinate runs jobs in PostgreSQL"):
+        load_settings(ZAPSYNC_JOBS="procrastinate", DATABASE_URL="sqlite+aiosqlite:///x.db")
+
+
+def test_crontabs_of_the_zone_run_at_the_same_hours_in_utc() -> None:
+    sao_paulo = ZoneInfo("America/Sao_Paulo")  # UTC-3, no summer time since 2019
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert utc_cron("0 2 * * *", sao_paulo, now) == "0 5 * * *"
+    assert utc_cron("*/5 * * * *", sao_paulo, now) == "*/5 * * * *"
+    assert utc_cron("30 22 * * *", sao_paulo, now) == "30 1 * * *"
+    assert utc_cron("0 2 * * *", ZoneInfo("Asia/Kolkata"), now) == "30 20 * * *"
+
+
+def test_every_schedule_is_one_periodic_task(scaled: Settings) -> None:
+    app = build_app(scaled)
+    periodic = {p.periodic_id: p.cron for p in app.periodic_registry.periodic_tasks.values()}
+    assert periodic == {
+        "status-sync": "*/5 * * * *",
+        "cleanup-sessions": "0 5 * * *",  # 02:00 in São Paulo
+        "close-inactive-conversations": "0 * * * *",
+        "import-retries": "*/2 * * * *",
+        "chatwoot-pull": "*/15 * * * *",
+    }
+    assert set(periodic) == set(JOBS)
+
+
+async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings) -> None:
+    app = create_app(scaled)
+    async with LifespanManager(app):
+        ctx = app.state.ctx
+        tenant: Tenant = await make_tenant(ctx, "Scaled", "admin@scaled.test")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            created = await client.post(
+                "/api/v1/sessions",
+                headers=tenant.headers,
+                json={"name": "loja", "provider": "sandbox", "config": {}},
+            )
+            session_id = created.json()["id"]
+            inst = ctx.world.get(sandbox_instance_name(session_id))
+            ctx.world.seed(inst, chats=3, groups=0, empty=0, messages=30, days=2)
+            scan = await client.post(
+                f"/api/v1/sandbox/sessions/{session_id}/scan", headers=tenant.headers
+            )
+            assert scan.status_code == 200, scan.text
+
+        async def queued() -> list[tuple[str, str]]:
+            with psycopg.connect(libpq_url(scaled.database_url)) as conn:
+                rows = conn.execute("SELECT task_name, status FROM procrastinate_jobs").fetchall()
+            return [(str(name), str(status)) for name, status in rows]
+
+        await eventually(queued, lambda jobs: jobs == [("import-conversations", "todo")])
+        async with ctx.db.session() as db:
+            assert await db.scalar(select(func.count()).select_from(Conversation)) == 0
+        # asked again while it waits: still one job
+        assert await ctx.defer_import(session_id, "connect") is False
+
+        # Two workers, one after the other within the same minutes: the import is done once,
+        # and each schedule's current period is deferred once, not once per worker.
+        for _ in range(2):
+            worker = JobQueue(ctx)
+            await worker.open()
+            try:
+                await worker.run_worker(
+                    queues=["imports"], wait=False, install_signal_handlers=False
+                )
+            finally:
+                await worker.close()
+        jobs = await queued()
+        assert ("import-conversations", "succeeded") in jobs
+        names = [name for name, _ in jobs]
+        assert len(names) == len(set(names)), f"a job deferred twice: {jobs}"
+        assert set(names) - {"import-conversations"} <= set(JOBS)
+        assert "status-sync" in names  # a five-minute period always started recently
+        async with ctx.db.session() as db:
+            assert await db.scalar(select(func.count()).select_from(Conversation)) == 3
+            runs = (await db.scalars(select(SyncRun))).all()
+            assert [(r.kind, r.status, r.trigger) for r in runs] == [
+                ("import-conversations", "succeeded", "connect")
+            ]
