@@ -72,6 +72,14 @@ async def test_jobs_are_listed_with_schedule_last_and_next_run(
     assert jobs["status-sync"]["last_run"] is None
 
 
+async def test_embedded_the_queue_is_this_process(
+    client: httpx.AsyncClient, tenant: Tenant, agent: Tenant
+) -> None:
+    resp = await client.get("/api/v1/jobs/queue", headers=tenant.headers)
+    assert resp.json() == {"mode": "embedded", "jobs": []}
+    assert (await client.get("/api/v1/jobs/queue", headers=agent.headers)).status_code == 403
+
+
 async def test_daily_jobs_keep_their_hour_in_the_configured_zone(settings: Settings) -> None:
     ctx = AppContext.create(settings.model_copy(update={"timezone": "Europe/Lisbon"}))
     try:

@@ -108,6 +108,13 @@ async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings
         assert len(names) == len(set(names)), f"a job deferred twice: {jobs}"
         assert set(names) - {"import-conversations"} <= set(JOBS)
         assert "status-sync" in names  # a five-minute period always started recently
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            shown = (await client.get("/api/v1/jobs/queue", headers=tenant.headers)).json()
+            listed = (await client.get("/api/v1/jobs", headers=tenant.headers)).json()
+        assert shown["mode"] == "procrastinate"
+        assert {"task": "import-conversations", "status": "succeeded", "count": 1} in shown["jobs"]
+        assert all(job["scheduled"] for job in listed)
         async with ctx.db.session() as db:
             assert await db.scalar(select(func.count()).select_from(Conversation)) == 3
             runs = (await db.scalars(select(SyncRun))).all()

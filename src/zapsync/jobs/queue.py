@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import procrastinate
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import text
 
 from zapsync.jobs.definitions import JOBS, JobSpec
 from zapsync.runtime.context import AppContext
@@ -82,6 +83,20 @@ def _periodic(app: procrastinate.App, settings: Settings, spec: JobSpec) -> None
 
     task = app.task(name=spec.name, queue="periodic", retry=RETRY, queueing_lock=spec.name)(run)
     app.periodic(cron=cron, periodic_id=spec.name)(task)
+
+
+async def queue_counts(ctx: AppContext) -> list[tuple[str, str, int]]:
+    """(task, status, how many) of Procrastinate's jobs, scaled out; nothing embedded."""
+    if ctx.settings.jobs != "procrastinate":
+        return []
+    async with ctx.db.reads() as db:
+        rows = await db.execute(
+            text(
+                "SELECT task_name, status::text, count(*) FROM procrastinate_jobs "
+                "GROUP BY task_name, status ORDER BY task_name, status"
+            )
+        )
+        return [(str(t), str(s), int(n)) for t, s, n in rows.all()]
 
 
 class JobQueue:

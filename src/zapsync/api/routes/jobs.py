@@ -11,8 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db, Scheduler
 from zapsync.api.problems import problem_responses
 from zapsync.api.routing import ApiRoute
-from zapsync.api.schemas import JobPublic, JobReport
+from zapsync.api.schemas import JobPublic, JobQueuePublic, JobReport, QueuedJobs
 from zapsync.jobs.definitions import JOBS, JobSpec
+from zapsync.jobs.queue import queue_counts
 from zapsync.jobs.scheduler import next_run_times
 from zapsync.security.tokens import secrets_equal
 from zapsync.services.errors import NotFound, Unauthorized
@@ -42,6 +43,7 @@ async def list_jobs(
     """Each job's schedule, this organization's last run (outcome and counts) and the next
     run, in `ZAPSYNC_TIMEZONE`."""
     nexts = next_run_times(ctx, scheduler, datetime.now(UTC))
+    scaled_out = ctx.settings.jobs == "procrastinate"
     jobs = []
     for name, spec in JOBS.items():
         run = await last_run(db, name, principal.organization_id)
@@ -52,13 +54,24 @@ async def list_jobs(
                     "name": name,
                     "description": spec.description,
                     "schedule": spec.schedule,
-                    "scheduled": bool(scheduler and scheduler.running),
+                    # scaled out, Procrastinate's workers fire the schedules
+                    "scheduled": bool(scheduler and scheduler.running) or scaled_out,
                     "last_run": run_summary(run),
                     "next_run": nxt.isoformat() if nxt else None,
                 }
             )
         )
     return jobs
+
+
+@router.get("/queue", response_model=JobQueuePublic)
+async def job_queue(ctx: Ctx, principal: AdminPrincipal) -> JobQueuePublic:
+    """Who runs the jobs; scaled out, Procrastinate's jobs by task and state."""
+    counts = await queue_counts(ctx)
+    return JobQueuePublic(
+        mode=ctx.settings.jobs,
+        jobs=[QueuedJobs(task=t, status=s, count=n) for t, s, n in counts],
+    )
 
 
 @router.post("/{name}/run", response_model=JobReport)

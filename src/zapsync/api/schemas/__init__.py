@@ -10,7 +10,7 @@ from zapsync.api.schemas.conversations import (
     ConversationUpdate,
 )
 from zapsync.api.schemas.health import HealthPublic, ReadyPublic
-from zapsync.api.schemas.jobs import JobPublic, JobReport
+from zapsync.api.schemas.jobs import JobPublic, JobQueuePublic, JobReport, QueuedJobs
 from zapsync.api.schemas.me import MePublic
 from zapsync.api.schemas.messages import MessageCreate, MessagePage, MessagePublic
 from zapsync.api.schemas.runs import (
@@ -48,6 +48,7 @@ __all__ = [
     "InboundIn",
     "InboundPublic",
     "JobPublic",
+    "JobQueuePublic",
     "JobReport",
     "LiveStatusPublic",
     "MePublic",
@@ -56,6 +57,7 @@ __all__ = [
     "MessagePublic",
     "PhonePublic",
     "QrPublic",
+    "QueuedJobs",
     "ReadyPublic",
     "RunCounts",
     "RunSummary",

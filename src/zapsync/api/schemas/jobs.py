@@ -21,3 +21,19 @@ class JobReport(BaseModel):
     """What the job did; the fields are the job's own (`run_id` names its recorded run)."""
 
     model_config = ConfigDict(extra="allow")
+
+
+class QueuedJobs(BaseModel):
+    """How many jobs of one task are in one state."""
+
+    task: str
+    status: str  # todo | doing | succeeded | failed | cancelled | aborted
+    count: int
+
+
+class JobQueuePublic(BaseModel):
+    """Who runs the jobs, and (scaled out) what waits, runs and failed in Procrastinate's
+    queue, for every organization: counts by task only, never a job's arguments."""
+
+    mode: str  # embedded | procrastinate
+    jobs: list[QueuedJobs]
