@@ -21,11 +21,11 @@ from zoneinfo import ZoneInfo
 import procrastinate
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
-from sqlalchemy import text
 
 from zapsync.jobs.definitions import JOBS, JobSpec
 from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
+from zapsync.store.job_queue import jobs_by_task_and_status
 
 log = structlog.get_logger(__name__)
 
@@ -90,13 +90,7 @@ async def queue_counts(ctx: AppContext) -> list[tuple[str, str, int]]:
     if ctx.settings.jobs != "procrastinate":
         return []
     async with ctx.db.reads() as db:
-        rows = await db.execute(
-            text(
-                "SELECT task_name, status::text, count(*) FROM procrastinate_jobs "
-                "GROUP BY task_name, status ORDER BY task_name, status"
-            )
-        )
-        return [(str(t), str(s), int(n)) for t, s, n in rows.all()]
+        return await jobs_by_task_and_status(db)
 
 
 class JobQueue:
