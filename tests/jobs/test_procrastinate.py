@@ -18,7 +18,7 @@ from tests.conftest import Tenant, make_tenant
 from tests.support.inbox import eventually
 from zapsync.api.app import create_app
 from zapsync.jobs.definitions import JOBS
-from zapsync.jobs.queue import JobQueue, build_app, libpq_url, utc_cron
+from zapsync.jobs.queue import STALLED_TASK, JobQueue, build_app, libpq_url, utc_cron
 from zapsync.services.sessions.gateway import sandbox_instance_name
 from zapsync.settings import Settings, SettingsError, load_settings
 from zapsync.store.models import Conversation, SyncRun
@@ -56,8 +56,9 @@ def test_every_schedule_is_one_periodic_task(scaled: Settings) -> None:
         "close-inactive-conversations": "0 * * * *",
         "import-retries": "*/2 * * * *",
         "chatwoot-pull": "*/15 * * * *",
+        "retry-stalled-jobs": "* * * * *",
     }
-    assert set(periodic) == set(JOBS)
+    assert set(periodic) == {*JOBS, STALLED_TASK}
 
 
 async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings) -> None:
@@ -106,7 +107,7 @@ async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings
         assert ("import-conversations", "succeeded") in jobs
         names = [name for name, _ in jobs]
         assert len(names) == len(set(names)), f"a job deferred twice: {jobs}"
-        assert set(names) - {"import-conversations"} <= set(JOBS)
+        assert set(names) - {"import-conversations"} <= {*JOBS, STALLED_TASK}
         assert "status-sync" in names  # a five-minute period always started recently
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -7,6 +7,8 @@
 - A session's import is a task with a queueing lock (one waits at most) and a lock (two never
   run at once, on any worker); a failed one is retried with backoff.
 - The task functions are the embedded mode's; they run with the worker's context.
+- Every minute, the jobs of a worker whose heartbeat stopped (killed, its machine lost) are
+  queued again for another.
 
 `serve` in this mode defers instead of running (`runtime/wiring.py`); the Procrastinate schema
 is created by `zapsync db upgrade` (migration 0012)."""
@@ -30,6 +32,7 @@ from zapsync.store.job_queue import jobs_by_task_and_status
 log = structlog.get_logger(__name__)
 
 IMPORT_TASK = "import-conversations"
+STALLED_TASK = "retry-stalled-jobs"
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5)
 
 # The context of the worker (or serving process) the tasks run in.
@@ -62,6 +65,15 @@ def build_app(settings: Settings) -> procrastinate.App:
     )
     for spec in JOBS.values():
         _periodic(app, settings, spec)
+
+    @app.periodic(cron="* * * * *", periodic_id=STALLED_TASK)
+    @app.task(name=STALLED_TASK, queue="periodic", queueing_lock=STALLED_TASK)
+    async def retry_stalled_jobs(timestamp: int) -> None:
+        # A worker killed (SIGKILL, a lost machine) leaves its jobs `doing`; once its
+        # heartbeat is old, they are queued again for another worker.
+        for job in await app.job_manager.get_stalled_jobs():
+            await app.job_manager.retry_job(job)
+            log.warning("stalled job queued again", job_id=job.id, task=job.task_name)
 
     @app.task(name=IMPORT_TASK, queue="imports", retry=RETRY)
     async def import_session(session_id: int, trigger: str = "connect") -> None:
