@@ -3,6 +3,7 @@ and organizations with tokens."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Where sandbox gateways post webhooks: nowhere (the discard port), never into a
         # zapsync the developer runs on the default :8000 beside the suite.
         ZAPSYNC_PUBLIC_URL="http://127.0.0.1:9",
+        # `ZAPSYNC_TEST_JOBS=procrastinate` runs a suite in the scaled-out mode (PostgreSQL).
+        ZAPSYNC_JOBS=_jobs_mode(database_url),
     )
+
+
+def _jobs_mode(database_url: str) -> str:
+    wanted = os.environ.get("ZAPSYNC_TEST_JOBS", "embedded")
+    return wanted if database_url.startswith("postgresql") else "embedded"
 
 
 @pytest.fixture

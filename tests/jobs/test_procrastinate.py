@@ -28,8 +28,6 @@ from zapsync.store.models import Conversation, SyncRun
 def scaled(settings: Settings) -> Settings:
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("the scaled-out mode runs on PostgreSQL")
-    with psycopg.connect(libpq_url(settings.database_url), autocommit=True) as conn:
-        conn.execute("TRUNCATE procrastinate_jobs, procrastinate_periodic_defers CASCADE")
     return settings.model_copy(update={"jobs": "procrastinate"})
 
 
