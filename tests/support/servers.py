@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -44,7 +45,13 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        # Its shutdown finished (the outbox lets a pass end, up to its grace) before the next
+        # server of the same database starts; then what a cancelled task left open is freed,
+        # or an SQLite connection of it could keep the write lock.
+        thread.join(timeout=60)
+        gc.collect()
+        if thread.is_alive():
+            raise RuntimeError("test server did not stop within 60 s")
 
 
 @asynccontextmanager
