@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -12,8 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from tests.support.servers import free_port
+from zapsync.api.app import create_app
+from zapsync.settings import Settings
 
 ZAPSYNC = [sys.executable, "-m", "zapsync.cli.main"]
 
@@ -182,3 +186,45 @@ def test_sandbox_serve_prints_the_key_its_gateway_accepts(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_set_password_lets_the_user_log_in_on_the_web(cli_env: dict[str, str]) -> None:
+    run(["db", "upgrade"], cli_env)
+    run(["admin", "create-org", "Acme"], cli_env)
+    run(["admin", "create-user", "--org", "Acme", "--email", "a@acme.test"], cli_env)
+    short = subprocess.run(
+        [*ZAPSYNC, "admin", "set-password", "--email", "a@acme.test"],
+        env=cli_env,
+        input="short\nshort\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    subprocess.run(
+        [*ZAPSYNC, "admin", "set-password", "--email", "a@acme.test"],
+        env=cli_env,
+        input="a long secret\na long secret\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert asyncio.run(logs_in(cli_env, "a@acme.test", "a long secret")) == 200
+
+
+async def logs_in(cli_env: dict[str, str], email: str, password: str) -> int:
+    """The status of a web login against the CLI's database."""
+    settings = Settings(
+        database_url=cli_env["DATABASE_URL"],
+        ZAPSYNC_DATA_DIR=Path(cli_env["ZAPSYNC_DATA_DIR"]),
+        ZAPSYNC_SCHEDULER=False,
+    )
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            login = await client.post(
+                "/api/v1/auth/login", json={"email": email, "password": password}
+            )
+            return login.status_code

@@ -4,6 +4,7 @@ pairs after a QR scan and then shows its phone's conversations."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 
 from tests.support.inbox import settle
@@ -57,3 +58,28 @@ async def test_demo_loads_once_and_its_session_pairs_after_a_scan(settings: Sett
         ]
     )
     assert listed["items"][0]["last_message_preview"] == "Vocês abrem no feriado?"
+
+
+async def test_the_demo_user_logs_in_with_the_password_kept_in_the_data_dir(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo_settings = settings.model_copy(update={"demo": True, "demo_chatwoot_port": free_port()})
+    password_file = settings.data_dir / "demo-password.txt"
+    passwords = []
+    for _ in range(2):  # a restart keeps the password
+        app = create_app(demo_settings)
+        async with LifespanManager(app):
+            password = password_file.read_text().strip()
+            passwords.append(password)
+            assert password_file.stat().st_mode & 0o777 == 0o600
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                login = await client.post(
+                    "/api/v1/auth/login",
+                    json={"email": "demo@zapsync.local", "password": password},
+                )
+                assert login.status_code == 200, login.text
+                assert login.json()["organization"]["name"] == "Demo"
+        printed = capsys.readouterr().out
+        assert "demo@zapsync.local" in printed and password in printed
+    assert passwords[0] == passwords[1] and len(passwords[0]) >= 12

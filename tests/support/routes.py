@@ -9,7 +9,10 @@ from fastapi import FastAPI
 
 PUBLIC_PREFIXES = ("/health", "/api/v1/webhooks/", "/api/v1/cron/")
 # Chatwoot's deliveries: proven by its signature or the URL's token, not a Bearer token.
-PUBLIC_PATHS = re.compile(r"^/api/v1/(integrations/\{\w+\}/webhook|sync/chatwoot/webhook)$")
+# The web login takes an e-mail and a password instead.
+PUBLIC_PATHS = re.compile(
+    r"^/api/v1/(integrations/\{\w+\}/webhook|sync/chatwoot/webhook|auth/login)$"
+)
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 

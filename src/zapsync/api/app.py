@@ -18,6 +18,7 @@ from zapsync.api.problems import install_problem_handlers
 from zapsync.api.realtime import Realtime
 from zapsync.api.request_id import RequestIdMiddleware
 from zapsync.api.routes import (
+    auth,
     chatwoot_webhooks,
     contacts,
     conversations,
@@ -34,6 +35,7 @@ from zapsync.api.routes import (
     webhooks,
 )
 from zapsync.api.urls import webhook_urls
+from zapsync.api.web_page import install_web_page
 from zapsync.api.webhook_limits import WebhookLimits
 from zapsync.logs import configure_logging
 from zapsync.runtime.context import AppContext
@@ -49,6 +51,7 @@ from zapsync.services.demo_chatwoot import (
 from zapsync.services.ingest.refusals import RefusalCounter
 from zapsync.services.ingest.secrets import seal_legacy_secrets
 from zapsync.services.ingest.webhooks import KnownSessions
+from zapsync.services.logins import LoginLimits
 from zapsync.services.media import max_bytes
 from zapsync.settings import Settings, load_settings
 
@@ -59,8 +62,14 @@ WEBHOOK_SETTING = "ZAPSYNC_WEBHOOK_MAX_BODY_MB"
 
 def announce_demo(settings: Settings, demo: Demo, chatwoot_url: str) -> None:
     # Printed, not logged: the demo token is the user's own local credential.
+    password = (
+        f"password: {demo.password}  (in {demo.password_file})"
+        if demo.password
+        else "with the password you set (zapsync admin set-password)"
+    )
     print(
         f"\n  zapsync demo is up on {settings.public_url}\n"
+        f"  log in at   {settings.public_url}/  e-mail: {demo.email}  {password}\n"
         f"  API docs:   {settings.public_url}/docs\n"
         f"  demo token: {demo.token}  (also in {demo.token_file})\n"
         f"  pair the demo phone: curl -X POST -H 'Authorization: Bearer {demo.token}' "
@@ -119,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.webhook_rate_limit, settings.webhook_refusal_limit
         )
         app.state.webhook_refusals = RefusalCounter()
+        app.state.login_limits = LoginLimits(settings.login_failure_limit)
         app.state.sandbox_pump = runtime.sandbox_pump
         app.state.outbox = runtime.outbox
         app.state.forwards = runtime.forwards
@@ -160,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(auth.router)
     app.include_router(me.router)
     app.include_router(sessions.router)
     app.include_router(status_sync.router)
@@ -174,4 +185,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chatwoot_webhooks.router)
     app.include_router(sync.router)
     app.mount("/socket.io", realtime.asgi_app())
+    install_web_page(app)
     return app

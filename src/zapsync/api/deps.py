@@ -20,6 +20,7 @@ from zapsync.services.errors import Forbidden, Unauthorized
 from zapsync.services.ingest.forwarding import ForwardRunner
 from zapsync.services.ingest.refusals import RefusalCounter
 from zapsync.services.ingest.webhooks import KnownSessions
+from zapsync.services.logins import LoginLimits
 
 T = TypeVar("T")
 
@@ -90,5 +91,6 @@ WebhookLimitsDep = Annotated[
     WebhookLimits, Depends(_lifespan_part("webhook_limits", WebhookLimits))
 ]
 Refusals = Annotated[RefusalCounter, Depends(_lifespan_part("webhook_refusals", RefusalCounter))]
+LoginLimitsDep = Annotated[LoginLimits, Depends(_lifespan_part("login_limits", LoginLimits))]
 Forwards = Annotated[ForwardRunner, Depends(_lifespan_part("forwards", ForwardRunner))]
 Scheduler = Annotated[AsyncIOScheduler | None, Depends(get_scheduler)]

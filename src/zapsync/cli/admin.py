@@ -16,6 +16,20 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Create organizations, users and API tokens.", no_args_is_help=True)
 
 
+def prompt_password() -> str:
+    """A new password, typed twice without echo; a short one stops the command."""
+    from zapsync.services.errors import Invalid
+    from zapsync.services.logins import check_password
+
+    secret: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password(secret)
+    except Invalid as exc:
+        err_console.print(exc.detail, style="red")
+        raise typer.Exit(1) from None
+    return secret
+
+
 @app.command("create-org")
 def create_org(name: Annotated[str, typer.Argument(help="The organization's name.")]) -> None:
     """Create an organization (a tenant: its data is visible only to its users' tokens)."""
@@ -42,9 +56,7 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user in an organization. Admins may run jobs; agents work conversations."""
-    secret = (
-        typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
-    )
+    secret = prompt_password() if password else None
 
     async def body(database: Database) -> int:
         from zapsync.services import accounts
@@ -57,6 +69,26 @@ def create_user(
 
     user_id = run_with_database(body)
     console.print(f"user [bold]{email}[/bold] ({role}) created in {org} (id {user_id})")
+
+
+@app.command("set-password")
+def set_password(
+    email: Annotated[str, typer.Option("--email", help="Whose password it is.")],
+) -> None:
+    """Set a user's password for the web login (prompted, never an argument: it would stay
+    in the shell's history)."""
+    secret = prompt_password()
+
+    async def body(database: Database) -> None:
+        from zapsync.services import accounts, logins
+
+        async with database.session() as db:
+            user = await accounts.get_user_by_email(db, email)
+            await logins.set_password(db, user, secret)
+            await db.commit()
+
+    run_with_database(body)
+    console.print(f"password of {email} set")
 
 
 @app.command("create-token")

@@ -102,3 +102,7 @@ async def active_token_with_hash(db: AsyncSession, token_hash: str) -> int | Non
     return await db.scalar(
         select(ApiToken.id).where(ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None))
     )
+
+
+async def set_password_hash(db: AsyncSession, user_id: int, password_hash: str) -> None:
+    await db.execute(update(User).where(User.id == user_id).values(password_hash=password_hash))
