@@ -7,8 +7,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 STAMP := $(VENV)/.installed
+# The inbox page: built into the package (served at /) when web/'s sources change.
+WEB_STAMP := src/zapsync/web_dist/.built
+NODE_STAMP := web/node_modules/.installed
+WEB_SOURCES := web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f 2>/dev/null)
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install run test test-fast lint format bench clean
+.PHONY: help install web chromium run test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,14 +28,29 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 
 install: $(STAMP) ## install zapsync and its tools into .venv (from uv.lock)
 
-run: install ## migrate the SQLite database, load the sandbox demo, serve on :8000
+$(NODE_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
+
+$(WEB_STAMP): $(NODE_STAMP) $(WEB_SOURCES)
+	cd web && npm run build
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP) ## build the inbox page (web/ → src/zapsync/web_dist/) when its sources changed
+
+# The browser tests drive Debian's Chromium (Playwright's own download is not used).
+chromium: ## install Debian's Chromium for the browser tests, when missing
+	@test -x $(CHROMIUM) || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
+
+run: install web ## build the page, migrate the SQLite database, load the sandbox demo, serve on :8000
 	$(BIN)/zapsync db upgrade
 	$(BIN)/zapsync serve --demo
 
-test: install lint ## lint, then the whole suite on SQLite and PostgreSQL
+test: install lint web chromium ## lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -q -n 2
 
-test-fast: install ## the suite on SQLite only, no lint
+test-fast: install web ## the suite on SQLite only, no lint
 	ZAPSYNC_TEST_DBS=sqlite $(BIN)/python -m pytest -q -x
 
 lint: install ## ruff check, ruff format --check, mypy
@@ -47,4 +67,4 @@ bench: install ## run every benchmark in bench/ and print its ratios
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python -m bench.$$(basename $$b .py) || exit 1; done
 
 clean: ## remove the virtualenv and tool caches (keeps ./data)
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache web/node_modules src/zapsync/web_dist
