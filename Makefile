@@ -47,8 +47,14 @@ run: install web ## build the page, migrate the SQLite database, load the sandbo
 	$(BIN)/zapsync db upgrade
 	$(BIN)/zapsync serve --demo
 
+# The suites the scaled-out mode changes, run again with Procrastinate on PostgreSQL.
+SCALED_SUITES := tests/jobs tests/api/test_jobs.py tests/api/test_jobs_tenancy.py \
+	tests/api/test_messaging.py tests/api/test_message_ids.py
+
 test: install lint web chromium ## lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -q -n 2
+	ZAPSYNC_TEST_DBS=postgresql ZAPSYNC_TEST_JOBS=procrastinate \
+		$(BIN)/python -m pytest -q -n 2 $(SCALED_SUITES)
 
 test-fast: install web ## the suite on SQLite only, no lint
 	ZAPSYNC_TEST_DBS=sqlite $(BIN)/python -m pytest -q -x
