@@ -13,7 +13,7 @@ NODE_STAMP := web/node_modules/.installed
 WEB_SOURCES := web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src -type f 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install web chromium run test test-fast lint format bench clean
+.PHONY: help install web chromium run run-cluster test test-fast lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,24 @@ run: install web ## build the page, migrate the SQLite database, load the sandbo
 # The suites the scaled-out mode changes, run again with Procrastinate on PostgreSQL.
 SCALED_SUITES := tests/jobs tests/api/test_jobs.py tests/api/test_jobs_tenancy.py \
 	tests/api/test_messaging.py tests/api/test_message_ids.py
+
+# Scaled out on this machine: two replicas (:8000, :8002) and two workers on the local
+# PostgreSQL and Redis, and the sandbox's Evolution gateway on :8081. Ctrl-C stops them all.
+CLUSTER_DB := postgresql+psycopg://postgres@127.0.0.1:5432/zapsync_cluster
+CLUSTER_ENV := DATABASE_URL=$(CLUSTER_DB) REDIS_URL=redis://127.0.0.1:6379/0 \
+	ZAPSYNC_JOBS=procrastinate ZAPSYNC_SECRET_KEY=cluster-demo-secret
+
+run-cluster: install web ## two replicas + two workers on PostgreSQL and Redis, and the sandbox
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='zapsync_cluster'" \
+		| grep -q 1 || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE zapsync_cluster"
+	$(CLUSTER_ENV) $(BIN)/zapsync db upgrade
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/zapsync sandbox serve --dialect evolution --port 8081 & \
+	$(CLUSTER_ENV) ZAPSYNC_PUBLIC_URL=http://127.0.0.1:8000 $(BIN)/zapsync serve --port 8000 & \
+	$(CLUSTER_ENV) ZAPSYNC_PUBLIC_URL=http://127.0.0.1:8002 $(BIN)/zapsync serve --port 8002 & \
+	$(CLUSTER_ENV) $(BIN)/zapsync worker & \
+	$(CLUSTER_ENV) $(BIN)/zapsync worker & \
+	wait
 
 test: install lint web chromium ## lint, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -q -n 2
