@@ -5,7 +5,8 @@ a webhook told us or a pull found it (a webhook Chatwoot never retried, issue #1
   (the text as the first one's caption); the reply's ref is written in the same transaction,
   so a reply seen twice (a duplicate delivery, a webhook and a pull) is sent once;
 - a status set in Chatwoot becomes the conversation's, and is remembered as what Chatwoot
-  holds, so the bridge does not tell it back."""
+  holds, so the bridge does not tell it back; Chatwoot's webhook of a status zapsync told it
+  is an echo, and is not applied again."""
 
 from __future__ import annotations
 
@@ -68,9 +69,17 @@ async def take_status(
     conversation is not bridged."""
     org = integration.organization_id
     async with ctx.db.session() as db:
-        conversation_id = await conversation_of(db, org, display_id)
-        if conversation_id is None:
+        refs = await external_refs.refs_by_external(
+            db, org, PROVIDER, CONVERSATION, [str(display_id)]
+        )
+        ref = refs.get(str(display_id))
+        if ref is None:
             return None
+        conversation_id = ref.internal_id
+        if (ref.pushed_fingerprint or "open") == status:
+            # What zapsync told Chatwoot, coming back: applying it late would undo a change
+            # made here meanwhile (resolved, then reopened before Chatwoot's webhook arrived).
+            return False
         before = await inbox.get_conversation(db, acting_for(integration), conversation_id)
         changed = before.status != status
         # What Chatwoot holds now: the bridge must not tell it back (no echo).

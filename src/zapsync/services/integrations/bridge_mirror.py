@@ -174,22 +174,29 @@ class _Mirror:
         async with self.ctx.db.reads() as db:
             rows = await store.statuses_to_push(db, self.org, PROVIDER)
         for row in rows:
+            # Marked told before Chatwoot is: its webhook of this very change then reads as
+            # the echo it is, however soon it comes (and a webhook that changed the ref
+            # meanwhile, an agent's own change, wins: this row is left).
+            if not await self._told(row.external_id, was=row.told, now=row.status):
+                continue
             try:
                 await self.client.toggle_status(int(row.external_id), row.status)
                 self.report.delivered += 1
             except (ChatwootUnavailable, ChatwootRateLimited):
+                await self._told(row.external_id, was=row.status, now=row.told)  # not told
                 raise
             except ChatwootError as exc:  # the conversation is gone there: said, not retried
                 log.warning("chatwoot refused a status", conversation_id=row.conversation_id,
                             reason=exc.reason)  # fmt: skip
                 self.report.failed += 1
-            async with self.ctx.db.session() as db:
-                # Unless Chatwoot's own webhook said otherwise meanwhile (an agent reopened it).
-                await external_refs.replace_pushed(
-                    db, self.org, PROVIDER, CONVERSATION, row.external_id,
-                    was=row.told, now=row.status,
-                )  # fmt: skip
-                await db.commit()
+
+    async def _told(self, external_id: str, *, was: str, now: str) -> bool:
+        async with self.ctx.db.session() as db:
+            changed = await external_refs.replace_pushed(
+                db, self.org, PROVIDER, CONVERSATION, external_id, was=was, now=now
+            )
+            await db.commit()
+        return changed
 
     async def _messages(self) -> None:
         after = 0
