@@ -100,7 +100,15 @@ async def exercise(base: str, gateway: str, tenant: Tenant) -> str:
 
             async def connected() -> bool | None:
                 resp = await http.get(f"/api/v1/sessions/{session_id}", headers=tenant.headers)
-                return resp.json()["status"] == "connected" or None
+                if resp.json()["status"] == "connected":
+                    return True
+                # The gateway posts its webhooks concurrently: a `connecting` processed after
+                # the `open` leaves the session behind; reconciling on demand, as a user would
+                # with "Sincronizar status", reads the gateway's own state.
+                await http.post(
+                    f"/api/v1/sessions/{session_id}/status-sync", headers=tenant.headers
+                )
+                return None
 
             await until(connected)
             inbound = await gw.post(
