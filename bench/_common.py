@@ -20,11 +20,24 @@ import httpx
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.settings import Settings
 from zapsync.store.models import Organization, User
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
 PG_ADMIN_URL = os.environ.get("ZAPSYNC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def bench_settings(database_url: str, **overrides: Any) -> Settings:
+    """An in-process zapsync for a bench: no scheduler firing jobs into the measurement, and
+    only warnings logged (a log line per record would be what is measured)."""
+    fields: dict[str, Any] = {
+        "ZAPSYNC_SECRET_KEY": "bench",
+        "ZAPSYNC_SCHEDULER": False,
+        "ZAPSYNC_LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+    return Settings(database_url=database_url, **fields)
 
 
 def free_port() -> int:

@@ -31,14 +31,21 @@ from typing import Any
 
 import httpx
 
-from bench._common import MB, PeakSampler, postgres_url, ratio_line, rss_bytes, sandbox_process
+from bench._common import (
+    MB,
+    PeakSampler,
+    bench_settings,
+    postgres_url,
+    ratio_line,
+    rss_bytes,
+    sandbox_process,
+)
 from zapsync.runtime.context import AppContext
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
 from zapsync.services.accounts import Principal
 from zapsync.services.integrations.connections import create_integration
 from zapsync.services.integrations.contacts_pull import pull_contacts
 from zapsync.services.integrations.sync_runs import RunResult
-from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import Organization
 
@@ -67,11 +74,8 @@ async def floor(base: str) -> tuple[float, int]:
 
 
 async def zapsync_pulls(base: str, database_url: str) -> dict[str, Any]:
-    settings = Settings(
-        database_url=database_url,
-        ZAPSYNC_SECRET_KEY="bench",
-        ZAPSYNC_SCHEDULER=False,
-        ZAPSYNC_LOG_LEVEL="WARNING",
+    settings = bench_settings(
+        database_url,
     )
     ctx = AppContext.create(settings)
     try:

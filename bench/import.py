@@ -36,11 +36,18 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bench._common import MB, PeakSampler, bench_owner, max_rss_bytes, postgres_url, rss_bytes
+from bench._common import (
+    MB,
+    PeakSampler,
+    bench_owner,
+    bench_settings,
+    max_rss_bytes,
+    postgres_url,
+    rss_bytes,
+)
 from zapsync.runtime.context import AppContext
 from zapsync.services.imports.importer import import_conversations
 from zapsync.services.sessions.gateway import sandbox_instance_name
-from zapsync.settings import Settings
 from zapsync.store.db import make_async_engine, make_sync_engine
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import (
@@ -100,11 +107,8 @@ async def make_session(ctx: AppContext) -> int:
 
 
 async def measure_import(url: str, size: int) -> dict[str, Any]:
-    settings = Settings(
-        database_url=url,
-        ZAPSYNC_SECRET_KEY="bench",
-        ZAPSYNC_SCHEDULER=False,
-        ZAPSYNC_LOG_LEVEL="WARNING",
+    settings = bench_settings(
+        url,
         ZAPSYNC_IMPORT_HISTORY_DAYS=0,
     )
     ctx = AppContext.create(settings)

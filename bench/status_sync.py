@@ -12,10 +12,9 @@ import time
 
 import httpx
 
-from bench._common import bench_owner, sandbox_process, sqlite_url
+from bench._common import bench_owner, bench_settings, sandbox_process, sqlite_url
 from zapsync.runtime.context import AppContext
 from zapsync.services.sessions.status_sync import apply_status_sync
-from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import Session
 
@@ -57,11 +56,8 @@ async def seed(ctx: AppContext, base_url: str, dialect: str, count: int) -> None
 
 
 async def measure(args: argparse.Namespace, base_url: str, url: str) -> list[float]:
-    settings = Settings(
-        database_url=url,
-        ZAPSYNC_SECRET_KEY="bench",
-        ZAPSYNC_SCHEDULER=False,
-        ZAPSYNC_LOG_LEVEL="WARNING",
+    settings = bench_settings(
+        url,
         ZAPSYNC_STATUS_SYNC_CONCURRENCY=args.concurrency,
     )
     ctx = AppContext.create(settings)

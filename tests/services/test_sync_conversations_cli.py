@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
+from tests.support.cli import cli_env, run_cli
 from tests.support.servers import serve_in_thread
 from zapsync.sandbox.server import build_sandbox_app
 from zapsync.security.crypto import Cipher
@@ -18,25 +16,13 @@ from zapsync.store.db import make_sync_engine
 from zapsync.store.migrate import upgrade
 from zapsync.store.models import Message, Organization, Session, SyncRun
 
-ZAPSYNC = [sys.executable, "-m", "zapsync.cli.main"]
 EVOLUTION_KEY = "sandbox-global-key"
 SECRET = "cli-secret"
 
 
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ZAPSYNC, *args], env=env, capture_output=True, text=True, timeout=120)
-
-
 def test_cli_imports_a_session_with_a_progress_bar_and_a_summary(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "ZAPSYNC_SECRET_KEY": SECRET,
-        "ZAPSYNC_DATA_DIR": str(tmp_path / "data"),
-        "ZAPSYNC_SCHEDULER": "false",
-        "COLUMNS": "120",
-    }
+    env = cli_env(tmp_path, url, ZAPSYNC_SECRET_KEY=SECRET)
     upgrade(url)
     engine = make_sync_engine(url)
 
@@ -66,7 +52,7 @@ def test_cli_imports_a_session_with_a_progress_bar_and_a_summary(tmp_path: Path)
             db.commit()
             session_id = session.id
 
-        done = run(["sync-conversations", str(session_id)], env)
+        done = run_cli(["sync-conversations", str(session_id)], env)
 
     assert done.returncode == 0, done.stderr
     assert "succeeded" in done.stdout
@@ -80,6 +66,6 @@ def test_cli_imports_a_session_with_a_progress_bar_and_a_summary(tmp_path: Path)
         assert stored == sync_run.report["messages"]["created"] > 0
     engine.dispose()
 
-    missing = run(["sync-conversations", "999"], env)
+    missing = run_cli(["sync-conversations", "999"], env)
     assert missing.returncode == 1
     assert "session 999 not found" in missing.stderr

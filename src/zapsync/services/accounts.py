@@ -38,10 +38,16 @@ class Principal:
         return self.role == "admin"
 
     @classmethod
-    def operator(cls, organization_id: int) -> Principal:
-        """Whoever runs `zapsync` at the server's command line: an admin of the organization
-        named, with no user or token behind it (the shell is the credential)."""
-        return cls(user_id=0, organization_id=organization_id, role="admin", token_id=0)
+    def operator(cls, organization_id: int, *, user_id: int = 0) -> Principal:
+        """Whoever runs `zapsync` at the server's command line (or the demo loader acting as
+        its user): an admin of the organization named, with no token behind it (the shell is
+        the credential)."""
+        return cls(user_id=user_id, organization_id=organization_id, role="admin", token_id=0)
+
+    @classmethod
+    def system(cls, organization_id: int) -> Principal:
+        """zapsync acting on its own for an organization (a connector's webhook, a job)."""
+        return cls(user_id=0, organization_id=organization_id, role="system", token_id=0)
 
 
 async def whoami(db: AsyncSession, principal: Principal) -> tuple[User, Organization]:

@@ -61,7 +61,7 @@ async def load_demo(ctx: AppContext, webhook_url: WebhookUrl) -> Demo:
             # Changed with `zapsync admin set-password`: the user's own now, kept, not shown.
             password = ""
         await db.commit()
-        principal = Principal(user.id, org.id, "admin", token_id=0)
+        principal = Principal.operator(org.id, user_id=user.id)
         session_id = await live_session_id(db, org.id, "sandbox")
         if session_id is None:
             created = await create_session(

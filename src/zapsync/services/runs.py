@@ -51,26 +51,6 @@ async def start_run(
     return run
 
 
-def finish_run(
-    run: SyncRun,
-    *,
-    synced: int = 0,
-    created: int = 0,
-    updated: int = 0,
-    skipped: int = 0,
-    errors: list[str] | None = None,
-    report: dict[str, Any] | None = None,
-    status: str | None = None,
-) -> None:
-    errors = errors or []
-    run.synced, run.created, run.updated, run.skipped = synced, created, updated, skipped
-    run.errors = len(errors)
-    run.error_messages = errors[:100]
-    run.report = report or {}
-    run.status = status or ("partial" if errors else "succeeded")
-    run.finished_at = utcnow()
-
-
 @dataclass
 class RunPart:
     """What one job run did in one organization: the counts and report of its recorded run."""
@@ -81,6 +61,29 @@ class RunPart:
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_ERROR_MESSAGES = 100
+
+
+def write_part(run: SyncRun, part: RunPart) -> None:
+    """The run's counts, first error messages and report: what it has done so far."""
+    run.synced, run.created, run.updated, run.skipped = (
+        part.synced,
+        part.created,
+        part.updated,
+        part.skipped,
+    )
+    run.errors = len(part.errors)
+    run.error_messages = part.errors[:MAX_ERROR_MESSAGES]
+    run.report = dict(part.report)
+
+
+def finish_run(run: SyncRun, part: RunPart, *, status: str | None = None) -> None:
+    """The run done: its counts, and failed, partial (some errors) or succeeded."""
+    write_part(run, part)
+    run.status = status or ("partial" if part.errors else "succeeded")
+    run.finished_at = utcnow()
 
 
 async def record_runs(
@@ -113,15 +116,7 @@ async def record_runs(
             started_at=started_at,
             cursor={},
         )
-        finish_run(
-            run,
-            synced=part.synced,
-            created=part.created,
-            updated=part.updated,
-            skipped=part.skipped,
-            errors=part.errors,
-            report=part.report,
-        )
+        finish_run(run, part)
         runs.append(run)
     await store.add_runs(db, runs)
     for run in runs:

@@ -117,20 +117,49 @@ async def add_refs(
 _NATURAL_KEY = ("organization_id", "provider", "entity_type", "external_id")
 
 
+# One ref, named by bound parameters (`_ref_params`): the where-clause of every per-ref write,
+# compiled once and sent as an executemany where there are many.
+_REF_IS = (
+    refs.c.organization_id == bindparam("b_org"),
+    refs.c.provider == bindparam("b_provider"),
+    refs.c.entity_type == bindparam("b_entity"),
+    refs.c.external_id == bindparam("b_external"),
+)
 _SET_FINGERPRINTS = (
     update(refs)
-    .where(
-        refs.c.organization_id == bindparam("b_org"),
-        refs.c.provider == bindparam("b_provider"),
-        refs.c.entity_type == bindparam("b_entity"),
-        refs.c.external_id == bindparam("b_external"),
-    )
+    .where(*_REF_IS)
     .values(
         fingerprint=bindparam("b_fingerprint"),
         pushed_fingerprint=bindparam("b_pushed"),
         updated_at=bindparam("b_now"),
     )
 )
+_SET_PUSHED = (
+    update(refs)
+    .where(*_REF_IS)
+    .values(pushed_fingerprint=bindparam("b_pushed"), updated_at=bindparam("b_now"))
+)
+# Only while the ref still holds `was` (or nothing, which the caller read as `was`).
+_REPLACE_PUSHED = (
+    update(refs)
+    .where(
+        *_REF_IS,
+        func.coalesce(refs.c.pushed_fingerprint, bindparam("b_was")) == bindparam("b_was"),
+    )
+    .values(pushed_fingerprint=bindparam("b_pushed"), updated_at=bindparam("b_now"))
+)
+
+
+def _ref_params(
+    organization_id: int, provider: str, entity_type: str, external_id: str
+) -> dict[str, Any]:
+    return {
+        "b_org": organization_id,
+        "b_provider": provider,
+        "b_entity": entity_type,
+        "b_external": external_id,
+        "b_now": utcnow(),
+    }
 
 
 async def set_pushed(
@@ -140,18 +169,15 @@ async def set_pushed(
     entity_type: str,
     pushed: Mapping[str, str | None],
 ) -> None:
-    """external id -> what zapsync last told the integration of it (or learnt it holds)."""
-    for external_id, value in pushed.items():
-        await db.execute(
-            update(refs)
-            .where(
-                refs.c.organization_id == organization_id,
-                refs.c.provider == provider,
-                refs.c.entity_type == entity_type,
-                refs.c.external_id == external_id,
-            )
-            .values(pushed_fingerprint=value, updated_at=utcnow())
-        )
+    """external id -> what zapsync last told the integration of it (or learnt it holds), in
+    one executemany."""
+    if not pushed:
+        return
+    params = [
+        {**_ref_params(organization_id, provider, entity_type, external_id), "b_pushed": value}
+        for external_id, value in pushed.items()
+    ]
+    await db.execute(_SET_PUSHED, params)
 
 
 async def replace_pushed(
@@ -167,18 +193,12 @@ async def replace_pushed(
     """Set what zapsync told the integration, only if the ref still holds `was` (or nothing,
     which the caller read as `was`): a webhook that changed it meanwhile wins. Whether it
     was set."""
-    stmt = (
-        update(refs)
-        .where(
-            refs.c.organization_id == organization_id,
-            refs.c.provider == provider,
-            refs.c.entity_type == entity_type,
-            refs.c.external_id == external_id,
-            func.coalesce(refs.c.pushed_fingerprint, was) == was,
-        )
-        .values(pushed_fingerprint=now, updated_at=utcnow())
-    )
-    result = cast(CursorResult[Any], await db.execute(stmt))
+    params = {
+        **_ref_params(organization_id, provider, entity_type, external_id),
+        "b_was": was,
+        "b_pushed": now,
+    }
+    result = cast(CursorResult[Any], await db.execute(_REPLACE_PUSHED, params))
     return bool(result.rowcount)
 
 
@@ -192,16 +212,11 @@ async def set_fingerprints(
     """external id -> (pulled fingerprint, pushed fingerprint), in one executemany."""
     if not fingerprints:
         return
-    now = utcnow()
     params = [
         {
-            "b_org": organization_id,
-            "b_provider": provider,
-            "b_entity": entity_type,
-            "b_external": external_id,
+            **_ref_params(organization_id, provider, entity_type, external_id),
             "b_fingerprint": pulled,
             "b_pushed": pushed,
-            "b_now": now,
         }
         for external_id, (pulled, pushed) in fingerprints.items()
     ]

@@ -34,8 +34,7 @@ _MEDIA_TYPES = {MessageType.IMAGE, MessageType.AUDIO, MessageType.VIDEO, Message
 
 def acting_for(integration: Integration) -> Principal:
     """Who acts for Chatwoot: the integration's organization, as its system."""
-    return Principal(user_id=0, organization_id=integration.organization_id, role="system",
-                     token_id=0)  # fmt: skip
+    return Principal.system(integration.organization_id)
 
 
 async def conversation_of(db: AsyncSession, org: int, display_id: int | None) -> int | None:

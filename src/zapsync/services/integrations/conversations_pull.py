@@ -14,8 +14,9 @@ written before zapsync was connected (another bridge may have delivered it), is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -38,7 +39,7 @@ from zapsync.services.integrations.agent_replies import (
 )
 from zapsync.services.integrations.bridge_mirror import SOURCE_PREFIX, written_by_zapsync
 from zapsync.services.integrations.connections import client_for, config_of
-from zapsync.services.integrations.sync_runs import IntegrationRun, RunResult
+from zapsync.services.integrations.sync_runs import Counts, IntegrationRun, RunResult
 from zapsync.store import bridge as bridge_store
 from zapsync.store import external_refs
 from zapsync.store.external_refs import Ref
@@ -51,6 +52,7 @@ CONVERSATIONS_KIND = "chatwoot_conversations_pull"
 MESSAGES_KIND = "chatwoot_messages_pull"
 REPLY_WINDOW = timedelta(hours=24)
 _OUR_CONVERSATION = f"{SOURCE_PREFIX}conversation:"
+T = TypeVar("T")
 
 
 async def pull_conversations(
@@ -84,12 +86,8 @@ async def pull_messages(
     ):
         async for page in client.conversation_pages():
             for raw in page:
-                try:
-                    conversation = map_conversation(raw)
-                except (UnmappableRecord, TypeError, ValueError) as exc:
-                    run.counts.error(f"conversation {_id_of(raw)}: {exc}")
-                    continue
-                if conversation.inbox_id != config.inbox_id:
+                conversation = _mapped(map_conversation, raw, run.counts, "conversation")
+                if conversation is None or conversation.inbox_id != config.inbox_id:
                     continue
                 active = conversation.last_activity_at
                 if active is not None and active < cutoff:
@@ -102,6 +100,15 @@ async def pull_messages(
     return run.result
 
 
+def _mapped(mapper: Callable[[Any], T], raw: Any, counts: Counts, what: str) -> T | None:
+    """A record mapped, or None with its error counted: one bad record does not stop a run."""
+    try:
+        return mapper(raw)
+    except (UnmappableRecord, TypeError, ValueError) as exc:
+        counts.error(f"{what} {_id_of(raw)}: {exc}")
+        return None
+
+
 async def _reconcile(
     ctx: AppContext,
     run: IntegrationRun,
@@ -110,10 +117,8 @@ async def _reconcile(
     raw: Any,
 ) -> None:
     counts = run.counts
-    try:
-        conversation = map_conversation(raw)
-    except (UnmappableRecord, TypeError, ValueError) as exc:
-        counts.error(f"conversation {_id_of(raw)}: {exc}")
+    conversation = _mapped(map_conversation, raw, counts, "conversation")
+    if conversation is None:
         return
     counts.synced += 1
     if inbox_id is None or conversation.inbox_id != inbox_id:
@@ -188,10 +193,8 @@ async def _recent_replies(
         replies = []
         oldest: datetime | None = None
         for raw in page:
-            try:
-                message = map_message(raw)
-            except (UnmappableRecord, TypeError, ValueError) as exc:
-                run.counts.error(f"message {_id_of(raw)}: {exc}")
+            message = _mapped(map_message, raw, run.counts, "message")
+            if message is None:
                 continue
             if message.created_at is not None and (oldest is None or message.created_at < oldest):
                 oldest = message.created_at

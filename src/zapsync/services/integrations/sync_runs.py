@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import Conflict
-from zapsync.services.runs import RunPart, announce_run, start_run
+from zapsync.services.runs import (
+    MAX_ERROR_MESSAGES,
+    RunPart,
+    announce_run,
+    finish_run,
+    start_run,
+    write_part,
+)
 from zapsync.services.work_lease import WorkLease
 from zapsync.store import runs as store
 from zapsync.store.models import Integration, SyncRun
@@ -26,7 +33,6 @@ from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
 
-MAX_ERROR_MESSAGES = 100
 INTERRUPTED = "interrupted: the process running it stopped before it finished"
 
 
@@ -141,21 +147,11 @@ class IntegrationRun:
     def _write(
         self, run: SyncRun, *, status: str | None, cursor: dict[str, Any], finished: bool = False
     ) -> None:
-        c = self.counts
-        run.synced, run.created, run.updated, run.skipped = (
-            c.synced,
-            c.created,
-            c.updated,
-            c.skipped,
-        )
-        run.errors = len(c.errors)
-        run.error_messages = c.errors[:MAX_ERROR_MESSAGES]
-        run.report = dict(c.report)
         run.cursor = {**(run.cursor or {}), **cursor}
         if finished:
-            run.status = status or ("partial" if c.errors else "succeeded")
-            run.finished_at = utcnow()
+            finish_run(run, self.counts, status=status)
         else:
+            write_part(run, self.counts)
             run.status = "running"
 
 
