@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import String, bindparam, delete, func, insert, select, union, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.lists import one_of
@@ -19,13 +19,17 @@ from zapsync.store.upsert import table_of, upsert_many
 
 contacts = table_of(Contact)
 
-# Built once: a page of one chat runs this every time.
-_CONTACTS_WITH = select(
-    contacts.c.id, contacts.c.phone_e164, contacts.c.lid, contacts.c.name, contacts.c.wa_jid
-).where(
-    contacts.c.organization_id == bindparam("b_org"),
-    or_(
+_FOUND = (contacts.c.id, contacts.c.phone_e164, contacts.c.lid, contacts.c.name, contacts.c.wa_jid)
+# Built once: a page of one chat runs this every time. Two lookups, one per unique index, joined
+# by UNION: an `OR` of the two lists is planned from the statistics, and SQLite's (which count
+# NULLs as one value) made it a scan of every contact when few contacts had a LID (issue 12).
+_CONTACTS_WITH = union(
+    select(*_FOUND).where(
+        contacts.c.organization_id == bindparam("b_org"),
         contacts.c.phone_e164.in_(bindparam("b_phones", expanding=True)),
+    ),
+    select(*_FOUND).where(
+        contacts.c.organization_id == bindparam("b_org"),
         contacts.c.lid.in_(bindparam("b_lids", expanding=True)),
     ),
 )
@@ -43,21 +47,20 @@ async def contacts_with_keys(
     db: AsyncSession, organization_id: int, phone: str | None, lid: str | None
 ) -> list[AnyRow]:
     """The contacts holding `phone` or `lid`, with the fields a merge fills in."""
-    clauses = []
-    if phone:
-        clauses.append(contacts.c.phone_e164 == phone)
-    if lid:
-        clauses.append(contacts.c.lid == lid)
-    stmt = select(
-        contacts.c.id,
-        contacts.c.phone_e164,
-        contacts.c.lid,
-        contacts.c.wa_jid,
-        contacts.c.name,
-        contacts.c.email,
-        contacts.c.custom_fields,
-    ).where(contacts.c.organization_id == organization_id, or_(*clauses))
-    return list((await db.execute(stmt)).all())
+    columns = (*_FOUND, contacts.c.email, contacts.c.custom_fields)
+    found = [
+        select(*columns).where(contacts.c.organization_id == organization_id, clause)
+        for clause in (
+            contacts.c.phone_e164 == phone if phone else None,
+            contacts.c.lid == lid if lid else None,
+        )
+        if clause is not None
+    ]
+    if not found:
+        return []
+    # One index lookup each; UNION ALL because PostgreSQL's json has no equality to dedupe by.
+    rows = (await db.execute(union_all(*found) if len(found) > 1 else found[0])).all()
+    return list({row.id: row for row in rows}.values())
 
 
 async def insert_contacts(db: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[AnyRow]:
