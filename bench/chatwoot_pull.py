@@ -74,9 +74,7 @@ async def floor(base: str) -> tuple[float, int]:
 
 
 async def zapsync_pulls(base: str, database_url: str) -> dict[str, Any]:
-    settings = bench_settings(
-        database_url,
-    )
+    settings = bench_settings(database_url)
     ctx = AppContext.create(settings)
     try:
         async with ctx.db.session() as db:

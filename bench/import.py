@@ -107,10 +107,7 @@ async def make_session(ctx: AppContext) -> int:
 
 
 async def measure_import(url: str, size: int) -> dict[str, Any]:
-    settings = bench_settings(
-        url,
-        ZAPSYNC_IMPORT_HISTORY_DAYS=0,
-    )
+    settings = bench_settings(url, ZAPSYNC_IMPORT_HISTORY_DAYS=0)
     ctx = AppContext.create(settings)
     try:
         session_id = await make_session(ctx)

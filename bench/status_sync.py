@@ -56,10 +56,7 @@ async def seed(ctx: AppContext, base_url: str, dialect: str, count: int) -> None
 
 
 async def measure(args: argparse.Namespace, base_url: str, url: str) -> list[float]:
-    settings = bench_settings(
-        url,
-        ZAPSYNC_STATUS_SYNC_CONCURRENCY=args.concurrency,
-    )
+    settings = bench_settings(url, ZAPSYNC_STATUS_SYNC_CONCURRENCY=args.concurrency)
     ctx = AppContext.create(settings)
     runs = []
     try:
