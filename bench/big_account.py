@@ -38,11 +38,10 @@ import psycopg
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, insert, select
 
-from bench._common import PG_ADMIN_URL
+from bench._common import PG_ADMIN_URL, bench_settings
 from zapsync.api.app import create_app
 from zapsync.security.crypto import Cipher
 from zapsync.security.tokens import hash_token, new_token
-from zapsync.settings import Settings
 from zapsync.store.db import make_sync_engine
 from zapsync.store.migrate import analyze, upgrade
 from zapsync.store.models import ApiToken, Contact, Conversation, Organization, Session, User
@@ -334,10 +333,9 @@ async def served(data: Dataset) -> AsyncIterator[httpx.AsyncClient]:
         )
     engine.dispose()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            database_url=data.url,
+        settings = bench_settings(
+            data.url,
             ZAPSYNC_SECRET_KEY=SECRET_KEY,
-            ZAPSYNC_SCHEDULER=False,
             ZAPSYNC_DATA_DIR=Path(tmp),
             ZAPSYNC_PUBLIC_URL="http://127.0.0.1:9",
         )
