@@ -47,6 +47,7 @@ from zapsync.providers.base import (
     WebhookTarget,
 )
 from zapsync.providers.evolution.client import WEBHOOK_EVENTS, EvolutionGateway, event_name
+from zapsync.providers.evolution.payloads import envelope_time
 
 EVOLUTION = CONTRACTS / "evolution"
 REAL = EVOLUTION / "real-2.3.6"
@@ -131,15 +132,18 @@ async def collect(pages: Any) -> list[list[Any]]:
 
 # --- webhook samples ---------------------------------------------------------------------
 
+# The samples' envelope `date_time` (Evolution's local wall clock): it orders status events.
+SAMPLE_AT = datetime(2026, 11, 20, 11, 3, 11, 512000, tzinfo=UTC)
+
 WEBHOOK_SAMPLES: dict[str, list[WebhookEvent]] = {
     "webhook.chats-upsert.json": [
         ChatSeen(Chat("5511987654321@s.whatsapp.net", "Maria Souza", unread_count=1))
     ],
     "webhook.connection-update.close.json": [
-        StatusChanged(SessionStatus.LOGGED_OUT, "close", reason="401")
+        StatusChanged(SessionStatus.LOGGED_OUT, "close", reason="401", at=SAMPLE_AT)
     ],
     "webhook.connection-update.open.json": [
-        StatusChanged(SessionStatus.CONNECTED, "open", phone="5511912340000")
+        StatusChanged(SessionStatus.CONNECTED, "open", phone="5511912340000", at=SAMPLE_AT)
     ],
     "webhook.contacts-upsert.array.json": [
         ContactSeen("5511987654321@s.whatsapp.net", "Maria Souza")
@@ -194,7 +198,9 @@ def test_real_webhook_captures_parse(path: Path) -> None:
     assert not any("signature" in h.lower() or "hmac" in h.lower() for h in capture["headers"])
     events = parse(capture["body"])
     if capture["body"]["event"] == "connection.update":
-        assert events == [StatusChanged(SessionStatus.CONNECTING, "connecting")]
+        at = envelope_time(capture["body"].get("date_time"))
+        assert at is not None
+        assert events == [StatusChanged(SessionStatus.CONNECTING, "connecting", at=at)]
     else:  # instance.create / instance.delete / error: nothing zapsync acts on
         assert events == [UnknownEvent(capture["body"]["event"])]
 

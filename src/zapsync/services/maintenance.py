@@ -18,10 +18,14 @@ from zapsync.services.runs import RunPart, record_runs, run_ids
 from zapsync.services.sessions.lifecycle import WebhookUrl, archive_session
 from zapsync.store.maintenance import quiet_conversations, resolve_conversations
 from zapsync.store.migrate import refresh_statistics
-from zapsync.store.sessions import idle_sessions
+from zapsync.store.sessions import delete_status_events_before, idle_sessions
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+
+# A session's status history is for "what happened lately": a gateway's reconnect loop writes
+# a row every few seconds for as long as it lasts, so rows older than this are dropped.
+STATUS_HISTORY_DAYS = 90
 
 
 async def cleanup_sessions(
@@ -51,6 +55,9 @@ async def cleanup_sessions(
         for part in parts.values():
             part.synced = part.updated = len(part.report["archived"])
             part.report.update(count=part.synced, gateway_errors=part.errors)
+        trimmed = await delete_status_events_before(
+            db, utcnow() - timedelta(days=STATUS_HISTORY_DAYS), organization_id=organization_id
+        )
         runs = await record_runs(
             db,
             ctx.bus,
@@ -63,10 +70,11 @@ async def cleanup_sessions(
         await db.commit()
     archived = [sid for part in parts.values() for sid in part.report["archived"]]
     errors = [error for part in parts.values() for error in part.errors]
-    log.info("cleanup sessions", archived=len(archived))
+    log.info("cleanup sessions", archived=len(archived), status_events_trimmed=trimmed)
     return {
         "archived": sorted(archived),
         "count": len(archived),
+        "status_events_trimmed": trimmed,
         "gateway_errors": errors,
         **run_ids(runs),
     }

@@ -149,12 +149,18 @@ class WebhookForward(Base):
 
 
 class SessionStatusEvent(Base):
+    """One change of a session's status (or a heal attempt), shown as its history."""
+
     __tablename__ = "session_status_events"
+    __table_args__ = (
+        # the history is paged newest first per session; the cleanup job trims by age
+        Index("ix_session_status_events_session_recent", "session_id", "id"),
+        Index("ix_session_status_events_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
-    session_id: Mapped[int] = mapped_column(
-        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     source: Mapped[str] = mapped_column(String(20))  # check | webhook | manual | heal
@@ -237,6 +243,8 @@ class Conversation(Base):
         ActivityTime, nullable=False, default=no_activity
     )
     last_message_preview: Mapped[str | None] = mapped_column(StorableString(200))
+    # The helpdesk's labels (Chatwoot's), as it sends them; None where no integration labels.
+    labels: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -278,6 +286,9 @@ class Message(Base):
     caption: Mapped[str | None] = mapped_column(StorableText)
     is_voice_note: Mapped[bool] = mapped_column(Boolean, default=False)
     reaction_to: Mapped[str | None] = mapped_column(StorableString(200))
+    # Baileys' `mediaKey` of inbound media: what a gateway that keeps no messages (MegaAPI)
+    # needs to fetch the file again (services/inbound_media.py).
+    media_key: Mapped[str | None] = mapped_column(StorableString(100))
     ack: Mapped[str] = mapped_column(String(10), default="sent")
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

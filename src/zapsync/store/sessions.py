@@ -137,6 +137,7 @@ def add_status_event(
     db: AsyncSession,
     session_id: int,
     *,
+    organization_id: int,
     from_status: str | None,
     to_status: str,
     source: str,
@@ -147,6 +148,7 @@ def add_status_event(
     db.add(
         SessionStatusEvent(
             session_id=session_id,
+            organization_id=organization_id,
             from_status=from_status,
             to_status=to_status,
             source=source,
@@ -154,6 +156,31 @@ def add_status_event(
             at=at,
         )
     )
+
+
+async def status_history(
+    db: AsyncSession, organization_id: int, session_id: int, *, before: int | None, limit: int
+) -> list[SessionStatusEvent]:
+    """The session's history rows, newest first, older than the row `before` when given."""
+    query = select(SessionStatusEvent).where(
+        SessionStatusEvent.organization_id == organization_id,
+        SessionStatusEvent.session_id == session_id,
+    )
+    if before is not None:
+        query = query.where(SessionStatusEvent.id < before)
+    query = query.order_by(SessionStatusEvent.id.desc()).limit(limit)
+    return list((await db.scalars(query)).all())
+
+
+async def delete_status_events_before(
+    db: AsyncSession, cutoff: datetime, *, organization_id: int | None
+) -> int:
+    """Drop history rows older than `cutoff` (of one organization, when given); how many went."""
+    stmt = delete(SessionStatusEvent).where(SessionStatusEvent.at < cutoff)
+    if organization_id is not None:
+        stmt = stmt.where(SessionStatusEvent.organization_id == organization_id)
+    result = await db.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def sessions_with_short_secrets(db: AsyncSession, max_length: int) -> list[Session]:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from zapsync.api.deps import AdminPrincipal, Ctx, CurrentPrincipal, Db
 from zapsync.api.openapi import BINARY, TEXT
-from zapsync.api.params import PathId
+from zapsync.api.params import PathId, QueryBigId
 from zapsync.api.problems import problem_responses
 from zapsync.api.qr_images import png_bytes, png_data_url, svg_text
 from zapsync.api.routing import ApiRoute
@@ -24,7 +24,7 @@ from zapsync.api.schemas import (
     SessionPublic,
     StatusSyncReport,
 )
-from zapsync.api.schemas.sessions import qr_reason
+from zapsync.api.schemas.sessions import StatusEventPublic, StatusHistoryPage, qr_reason
 from zapsync.api.urls import SESSIONS, session_route, webhook_urls
 from zapsync.domain.gateway import QrCode
 from zapsync.domain.status import SessionStatus, StatusSource
@@ -32,6 +32,7 @@ from zapsync.services.accounts import Principal
 from zapsync.services.errors import Conflict
 from zapsync.services.imports.importer import import_conversations
 from zapsync.services.sessions import lifecycle as svc
+from zapsync.services.sessions.status import status_history
 from zapsync.services.sessions.status_sync import apply_status_sync
 
 router = APIRouter(prefix=SESSIONS, tags=["sessions"], route_class=ApiRoute)
@@ -199,6 +200,26 @@ async def live_status(
         stored_status=session.status,
         gateway_status=live.raw_status,
         checked_at=datetime.now(UTC),
+    )
+
+
+@router.get("/{session_id}/status-history")
+async def session_status_history(
+    session_id: PathId,
+    db: Db,
+    principal: CurrentPrincipal,
+    before: QueryBigId = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> StatusHistoryPage:
+    """The session's status changes, newest first; `before` is the previous page's
+    `next_before`."""
+    await svc.get_session(db, principal, session_id)
+    rows = await status_history(
+        db, principal.organization_id, session_id, before=before, limit=limit + 1
+    )
+    events = [StatusEventPublic.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    return StatusHistoryPage(
+        events=events, next_before=events[-1].id if len(rows) > limit else None
     )
 
 

@@ -114,3 +114,21 @@ class LiveStatusPublic(BaseModel):
     stored_status: str
     gateway_status: str
     checked_at: datetime
+
+
+class StatusEventPublic(BaseModel):
+    """One change of a session's status (or a recovery attempt that left it as it was)."""
+
+    id: int
+    from_status: str | None
+    to_status: str
+    source: str = Field(description="check | webhook | manual | heal")
+    reason: str | None
+    at: datetime
+
+
+class StatusHistoryPage(BaseModel):
+    events: list[StatusEventPublic]
+    next_before: int | None = Field(
+        description="`before` for the next (older) page; null at the end"
+    )

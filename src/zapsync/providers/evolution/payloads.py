@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from zapsync.domain.gateway import (
@@ -388,6 +389,25 @@ def parse_webhook(body: bytes) -> list[WebhookEvent]:
     if name not in _DATALESS and doc.get("data") is None:
         raise WebhookRejected(f"{name} webhook has no `data`")
     try:
-        return handler(doc.get("data"))
+        events = handler(doc.get("data"))
     except PayloadError as exc:
         raise WebhookRejected(f"{name}: {exc}") from None
+    at = envelope_time(doc.get("date_time"))
+    if at is None:
+        return events
+    return [
+        replace(e, at=at) if isinstance(e, StatusChanged) and e.at is None else e for e in events
+    ]
+
+
+def envelope_time(value: Any) -> datetime | None:
+    """The envelope's `date_time`: the gateway's local wall clock with a `Z` glued on, so not
+    an instant, but it orders one instance's events (Evolution posts them concurrently, and
+    a pairing's `connecting` may land after its `open`); None when absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -21,8 +21,9 @@ from zapsync.domain.gateway import (
     WebhookEvent,
 )
 from zapsync.domain.status import SessionStatus, StatusSource
-from zapsync.store.models import Session
+from zapsync.store.models import Session, SessionStatusEvent
 from zapsync.store.sessions import add_status_event
+from zapsync.store.sessions import status_history as stored_history
 from zapsync.store.types import utcnow
 
 log = structlog.get_logger(__name__)
@@ -85,9 +86,12 @@ def record_status(
     """Set `status` if it differs from the stored one; True when it changed.
 
     An unchanged status writes no history row, so a webhook delivered twice records one event.
-    `reported_at` is the gateway's own time of the change, where it gives one: a report no
-    newer than the last one applied is stale (a late retry, a replay) and changes nothing,
-    so a status the gateway has since left cannot come back until it reports it again.
+    `reported_at` is the gateway's own time of the change, where it gives one: a report older
+    than the last one applied is stale (a late retry, a replay, or one of two webhooks the
+    gateway posted at once delivered last) and changes nothing, so a status the gateway has
+    since left cannot come back until it reports it again. One of the same time applies
+    (events of one instant arrive in the order the gateway sent them more often than not).
+    A status sync passes no `reported_at`: the gateway's answer now always wins.
     """
     if is_stale(session, reported_at):
         log.info(
@@ -119,6 +123,7 @@ def record_status(
     add_status_event(
         db,
         session.id,
+        organization_id=session.organization_id,
         from_status=previous,
         to_status=status.value,
         source=source.value,
@@ -153,7 +158,7 @@ def record_status(
 
 def is_stale(session: Session, reported_at: datetime | None) -> bool:
     newest = session.status_event_at
-    return reported_at is not None and newest is not None and reported_at <= newest
+    return reported_at is not None and newest is not None and reported_at < newest
 
 
 def record_attempt(
@@ -167,6 +172,7 @@ def record_attempt(
     add_status_event(
         db,
         session.id,
+        organization_id=session.organization_id,
         from_status=session.status,
         to_status=session.status,
         source=source.value,
@@ -196,3 +202,11 @@ def record_gone(
         at=at,
         action_required=True,
     )
+
+
+async def status_history(
+    db: AsyncSession, organization_id: int, session_id: int, *, before: int | None, limit: int
+) -> list[SessionStatusEvent]:
+    """The session's status history, newest first (the caller checked the session is the
+    organization's)."""
+    return await stored_history(db, organization_id, session_id, before=before, limit=limit)
