@@ -23,6 +23,7 @@ from zapsync.api.routes import (
     contacts,
     conversations,
     health,
+    inbound_media,
     integrations,
     jobs,
     me,
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(conversations.router)
     app.include_router(contacts.router)
     app.include_router(media.router)
+    app.include_router(inbound_media.router)
     app.include_router(integrations.router)
     app.include_router(chatwoot_webhooks.router)
     app.include_router(sync.router)

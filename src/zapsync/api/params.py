@@ -9,10 +9,12 @@ from fastapi import Path, Query
 
 from zapsync.store.types import MAX_BIG_ID, MAX_ID
 
-__all__ = ["MAX_ID", "PathId", "QueryBigId", "QueryId"]  # MAX_ID: for the socket handlers' ids
+# MAX_ID: for the socket handlers' ids
+__all__ = ["MAX_ID", "PathBigId", "PathId", "QueryBigId", "QueryId"]
 
 # Sessions, conversations, contacts: INTEGER keys.
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 # Messages: BIGINT keys.
 QueryBigId = Annotated[int | None, Query(ge=1, le=MAX_BIG_ID)]
+PathBigId = Annotated[int, Path(ge=1, le=MAX_BIG_ID)]

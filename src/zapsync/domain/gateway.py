@@ -113,6 +113,8 @@ class Message:
     ack: Ack | None = None
     reaction_to: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # Baileys' `mediaKey` (base64): a gateway that keeps no messages needs it to fetch media.
+    media_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

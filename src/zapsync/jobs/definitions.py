@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.urls import webhook_urls
 from zapsync.services.imports.importer import import_pending_retries
+from zapsync.services.inbound_media_cleanup import prune_inbound_media
 from zapsync.services.integrations.scheduled_pull import pull_every_integration
 from zapsync.services.maintenance import (
     cleanup_sessions,
@@ -43,6 +44,7 @@ async def run_cleanup(ctx: AppContext, organization_id: int | None, trigger: str
         organization_id=organization_id,
         trigger=trigger,
     )
+    report["inbound_media_removed"] = await prune_inbound_media(ctx, organization_id)
     if organization_id is None:
         # The nightly pass of the whole database also refreshes SQLite's statistics.
         report["database_optimized"] = await optimize_database(ctx)
@@ -95,7 +97,8 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec(
             "cleanup-sessions",
-            "Archive sessions not connected and inactive for 30 days; refresh SQLite's statistics.",
+            "Archive sessions not connected and inactive for 30 days; forget inbound media not "
+            "viewed for 30 days; refresh SQLite's statistics.",
             run_cleanup,
             "daily at 02:00",
             lambda s: "0 2 * * *",

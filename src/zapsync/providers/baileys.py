@@ -268,6 +268,7 @@ class Content:
     file_name: str | None = None
     is_voice_note: bool = False
     reaction_to: str | None = None
+    media_key: str | None = None
     # The content object itself, for what a gateway reads beyond these fields.
     inner: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -318,6 +319,7 @@ def content_of(message: Any, hint: Any = None) -> Content:
             mime_type=str_of(inner.get("mimetype")),
             file_name=str_of(inner.get("fileName")),
             is_voice_note=name == "audioMessage" and inner.get("ptt") is True,
+            media_key=str_of(inner.get("mediaKey")),
             inner=inner,
         )
     if name in _LOCATION:
@@ -383,4 +385,5 @@ def message(
         ack=ack,
         reaction_to=content.reaction_to,
         raw=raw,
+        media_key=content.media_key,
     )

@@ -112,6 +112,47 @@ class MediaToSend:
     caption: str | None = None
 
 
+class MediaGone(GatewayRejected):
+    """The gateway answered that it no longer has this message's media (expired on
+    WhatsApp's servers, or the message forgotten): asking again will not bring it back."""
+
+
+class MediaTooLarge(GatewayError):
+    """The media is larger than the caller's limit; nothing of it was kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """What a gateway needs to find one stored message's media again."""
+
+    provider_message_id: str
+    chat_jid: str | None
+    from_me: bool
+    type: str  # image | video | audio | document | sticker
+    media_url: str | None = None
+    mime_type: str | None = None
+    # Baileys' `mediaKey`, for gateways that keep nothing and decrypt what the caller names
+    # (MegaAPI); None where it was never seen.
+    media_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedMedia:
+    data: bytes
+    mime_type: str | None = None
+    file_name: str | None = None
+
+
+@runtime_checkable
+class MediaSource(Protocol):
+    """A gateway that hands over an inbound message's media as bytes a browser can open."""
+
+    async def download_media(self, ref: MediaRef, max_bytes: int) -> DownloadedMedia:
+        """The media, at most `max_bytes`. Raises MediaGone when the gateway no longer has
+        it, MediaTooLarge past the limit, GatewayUnavailable when it cannot be known."""
+        ...
+
+
 @runtime_checkable
 class ContactDirectory(Protocol):
     """A gateway that can list the phone's contacts with the names their owner saved (which

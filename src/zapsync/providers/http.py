@@ -16,7 +16,13 @@ from typing import Any
 import aiohttp
 import httpx
 
-from zapsync.providers.base import GatewayRejected, GatewayUnavailable
+from zapsync.providers.base import (
+    DownloadedMedia,
+    GatewayRejected,
+    GatewayUnavailable,
+    MediaGone,
+    MediaTooLarge,
+)
 from zapsync.providers.permanent_errors import PermanentErrors
 from zapsync.security.urls import unsafe_reason
 
@@ -66,14 +72,14 @@ class _TooLarge(Exception):
     pass
 
 
-async def _bounded_body(resp: httpx.Response) -> bytes:
+async def _bounded_body(resp: httpx.Response, limit: int = MAX_BODY_BYTES) -> bytes:
     declared = resp.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     body = bytearray()
     async for chunk in resp.aiter_bytes():
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > limit:
             raise _TooLarge
     return bytes(body)
 
@@ -86,20 +92,24 @@ async def request_json(
     expect: type = object,
     timeout: float = DEFAULT_TIMEOUT,
     permanent: PermanentErrors | None = None,
+    max_bytes: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Send one request and return its JSON body, or raise a GatewayError.
 
     `expect` (dict or list) is checked so a 200 with the wrong shape counts as unavailable.
     A 5xx the gateway's `permanent` table knows is a refusal (GatewayRejected), not an outage.
+    A body past `max_bytes` (the caller's own limit, as for media) is MediaTooLarge.
     """
     try:
         async with asyncio.timeout(2 * timeout):
             async with client.stream(method, url, timeout=timeout, **kwargs) as resp:
-                body = await _bounded_body(resp)
+                body = await _bounded_body(resp, max_bytes or MAX_BODY_BYTES)
     except TimeoutError:
         raise GatewayUnavailable(f"gateway timed out on {method} {url}") from None
     except _TooLarge:
+        if max_bytes is not None:
+            raise MediaTooLarge(f"the gateway's answer is larger than {max_bytes} bytes") from None
         raise GatewayUnavailable(
             f"gateway sent more than {MAX_BODY_BYTES // (1024 * 1024)} MB on {method} {url}"
         ) from None
@@ -136,3 +146,47 @@ async def request_json(
             f"gateway sent {type(data).__name__} where {expect.__name__} was expected"
         )
     return data
+
+
+def _small(resp: httpx.Response) -> bool:
+    declared = resp.headers.get("content-length", "")
+    return declared.isdigit() and int(declared) <= 64 * 1024
+
+
+async def request_file(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    timeout: float = DEFAULT_TIMEOUT,
+    **kwargs: Any,
+) -> DownloadedMedia:
+    """GET a file (a gateway's media URL) of at most `max_bytes`: MediaGone on 404/410,
+    MediaTooLarge past the limit, and the errors of `request_json` otherwise."""
+    try:
+        async with asyncio.timeout(2 * timeout):
+            async with client.stream("GET", url, timeout=timeout, **kwargs) as resp:
+                if resp.status_code < 300:
+                    body = await _bounded_body(resp, max_bytes)
+                else:
+                    # Only an error's short reason is wanted; the rest is never read.
+                    body = await resp.aread() if _small(resp) else b""
+    except TimeoutError:
+        raise GatewayUnavailable(f"gateway timed out on GET {url}") from None
+    except _TooLarge:
+        raise MediaTooLarge(f"the media is larger than {max_bytes} bytes") from None
+    except httpx.HTTPError as exc:
+        refused = unsafe_reason(exc)
+        if refused is not None:
+            raise GatewayRejected(f"zapsync does not call {url}: {refused}") from None
+        raise GatewayUnavailable(transport_failure(exc, "GET", url)) from None
+    if resp.status_code in (404, 410):
+        raise MediaGone(gateway_reason(resp, body), status_code=resp.status_code)
+    if resp.status_code >= 500:
+        raise GatewayUnavailable(
+            f"gateway error {resp.status_code}: {gateway_reason(resp, body)}",
+            status_code=resp.status_code,
+        )
+    if resp.status_code >= 300:
+        raise GatewayRejected(gateway_reason(resp, body), status_code=resp.status_code)
+    return DownloadedMedia(body, resp.headers.get("content-type"))

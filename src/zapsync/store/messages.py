@@ -73,6 +73,7 @@ ROW_COLUMNS = (
     "caption",
     "is_voice_note",
     "reaction_to",
+    "media_key",
     "ack",
     "sent_at",
 )
@@ -119,6 +120,7 @@ def row_values(
         message.caption,
         message.is_voice_note,
         clip(message.reaction_to, 200),
+        clip(message.media_key, 100),
         _default_ack(message).value,
         utc(message.timestamp),
     )

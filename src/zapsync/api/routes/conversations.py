@@ -115,6 +115,7 @@ async def mark_read(
 @router.get("/{conversation_id}/messages", response_model=MessagePage)
 async def list_messages(
     conversation_id: PathId,
+    ctx: Ctx,
     db: Db,
     principal: CurrentPrincipal,
     before: QueryBigId = None,
@@ -127,8 +128,9 @@ async def list_messages(
     before it (null when there is none); `before` is a message id: the page before it."""
     conversation = await svc.get_conversation(db, principal, conversation_id, reading_only=True)
     result = await svc.list_messages(db, conversation, before=before, page=page, limit=limit)
+    secret_key = ctx.settings.resolved_secret_key()
     return MessagePage(
-        messages=[MessagePublic.of(d.message, d.error) for d in result.messages],
+        messages=[MessagePublic.of(d.message, d.error, secret_key) for d in result.messages],
         next_before=result.next_before,
         has_more=result.has_more,
     )

@@ -4,7 +4,8 @@ gateway (which carries no token), or with a token of the organization that uploa
 from __future__ import annotations
 
 import mimetypes
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
@@ -22,20 +23,24 @@ _bearer = HTTPBearer(auto_error=False)
 INLINE = frozenset().union(*media.ALLOWED.values())  # types WhatsApp plays; no SVG, no HTML
 
 
+def file_responses(*problems: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a route serving a kept file (`file_response`), and its problems."""
+    served = ("image/*", "video/*", "audio/*", "application/*")
+    return {
+        200: {
+            "description": "the file: as what WhatsApp plays, anything else as a download",
+            "content": {t: {"schema": BINARY} for t in served},
+        },
+        **problem_responses(*problems),
+    }
+
+
 # A signed URL or a token of the organization: checked by hand, so the role is stated here.
 @router.get(
     "/{name}",
     response_class=FileResponse,
     openapi_extra={ROLE_KEY: Role.AGENT.value},
-    responses={
-        200: {
-            "description": "the file: as what WhatsApp plays, anything else as a download",
-            "content": {
-                t: {"schema": BINARY} for t in ("image/*", "video/*", "audio/*", "application/*")
-            },
-        },
-        **problem_responses(401, 403, 404, 410, 422),
-    },
+    responses=file_responses(401, 403, 404, 410, 422),
 )
 async def get_media(
     name: str,
@@ -63,11 +68,18 @@ async def get_media(
         if media.owner_of(name) != principal.organization_id:
             raise NotFound(f"no media called {name!r}")
     path = media.path_of(ctx.settings, name)
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return file_response(path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+
+def file_response(path: Path, mime: str, file_name: str | None = None) -> FileResponse:
+    """A kept file: inline as what WhatsApp plays, anything else (HTML, SVG, scripts sent as
+    documents) as a download, never rendered on zapsync's origin."""
     headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
     if mime in INLINE:
         return FileResponse(path, media_type=mime, headers=headers)
-    # Anything else (HTML, SVG, scripts sent as documents) is a download, never rendered here.
     return FileResponse(
-        path, media_type="application/octet-stream", filename=path.name, headers=headers
+        path,
+        media_type="application/octet-stream",
+        filename=file_name or path.name,
+        headers=headers,
     )

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import Row
 
+from zapsync.api.media_urls import inbound_url_of
 from zapsync.bus.events import message_json
 from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.services.errors import Invalid
@@ -98,11 +99,22 @@ class MessagePublic(BaseModel):
     edited_at: datetime | None
     deleted_at: datetime | None
     error: str | None = Field(description="why an outgoing message failed")
+    media_view_url: str | None = Field(
+        default=None,
+        description="where a browser opens an inbound message's media (signed, on zapsync's "
+        "origin; fetched from the gateway on first view); null without inbound media",
+    )
 
     @classmethod
-    def of(cls, message: Message | Row[Any], error: str | None = None) -> MessagePublic:
-        """The message as its events carry it, and why it failed (an outgoing one)."""
-        return cls.model_validate({**message_json(message), "error": error})
+    def of(
+        cls, message: Message | Row[Any], error: str | None = None, secret_key: str | None = None
+    ) -> MessagePublic:
+        """The message as its events carry it, and why it failed (an outgoing one); with
+        `secret_key`, the signed URL its inbound media opens at."""
+        data = {**message_json(message), "error": error}
+        if secret_key is not None:
+            data["media_view_url"] = inbound_url_of(secret_key, data)
+        return cls.model_validate(data)
 
 
 class MessagePage(BaseModel):

@@ -32,14 +32,18 @@ from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_evol
 from zapsync.providers.baileys import recipient
 from zapsync.providers.base import (
     UNSIGNED,
+    DownloadedMedia,
     ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
     InstanceGone,
+    MediaGone,
+    MediaRef,
     MediaToSend,
     SignatureCheck,
     WebhookTarget,
 )
+from zapsync.providers.base64_media import decode_media, str_or_none
 from zapsync.providers.evolution import payloads
 from zapsync.providers.evolution.errors import PERMANENT_ERRORS
 from zapsync.providers.evolution.payloads import event_name, qr_code
@@ -75,6 +79,9 @@ WEBHOOK_EVENTS = (
 _CREATE_WAIT = 5.0
 _CONNECT_WAIT = 2.0
 _LAST_STORABLE = datetime.fromtimestamp(2**31 - 1, UTC)
+# A download decrypts the file first; and its JSON carries a little beside the base64.
+_MEDIA_WAIT = 20.0
+_JSON_SLACK = 64 * 1024
 
 
 def _iso(moment: datetime) -> str:
@@ -121,6 +128,7 @@ class EvolutionGateway:
         expect: type = dict,
         json: Any = None,
         wait: float = 0.0,
+        max_bytes: int | None = None,
     ) -> Any:
         try:
             return await request_json(
@@ -132,6 +140,7 @@ class EvolutionGateway:
                 json=json,
                 timeout=self.timeout + wait,
                 permanent=PERMANENT_ERRORS,
+                max_bytes=max_bytes,
             )
         except GatewayRejected as exc:
             # `The "x" instance does not exist`: deleted at the gateway, for good.
@@ -428,6 +437,35 @@ class EvolutionGateway:
                 "POST", self._path("chat/markMessageAsRead"), json={"readMessages": keys}
             )
         return True
+
+    async def download_media(self, ref: MediaRef, max_bytes: int) -> DownloadedMedia:
+        """`getBase64FromMediaMessage`: Evolution finds the message by its key in its own
+        store and downloads (decrypts) the media from WhatsApp. It reports a message it does
+        not have, or media WhatsApp no longer serves, as a 400 (BadRequestException)."""
+        key = {"id": ref.provider_message_id, "fromMe": ref.from_me}
+        if ref.chat_jid:
+            key["remoteJid"] = ref.chat_jid
+        body = {"message": {"key": key}, "convertToMp4": False}
+        try:
+            data = await self._call(
+                "POST",
+                self._path("chat/getBase64FromMediaMessage"),
+                json=body,
+                wait=_MEDIA_WAIT,
+                max_bytes=max_bytes * 4 // 3 + _JSON_SLACK,
+            )
+        except InstanceGone:
+            raise
+        except GatewayRejected as exc:
+            if exc.status_code in (400, 404):
+                raise MediaGone(exc.reason, status_code=exc.status_code) from None
+            raise
+        return decode_media(
+            data.get("base64"),
+            max_bytes,
+            mime_type=str_or_none(data.get("mimetype")),
+            file_name=str_or_none(data.get("fileName")),
+        )
 
     # --- webhooks ---------------------------------------------------------------
 

@@ -30,15 +30,19 @@ from zapsync.domain.status import SessionStatus, UnknownGatewayStatus, from_mega
 from zapsync.providers.baileys import ack_of, phone_of, recipient
 from zapsync.providers.base import (
     UNSIGNED,
+    DownloadedMedia,
     ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
     InstanceGone,
+    MediaGone,
+    MediaRef,
     MediaToSend,
     SignatureCheck,
     WebhookTarget,
     webhook_object,
 )
+from zapsync.providers.base64_media import decode_media
 from zapsync.providers.http import request_json
 from zapsync.providers.megaapi import payloads
 
@@ -47,6 +51,13 @@ SECRET_PARAM = "token"
 # zapsync's media kinds to MegaAPI's `mediaUrl` types.
 _SEND_TYPES = {"image": "image", "video": "video", "audio": "audio", "ptt": "ptt",
                "voice": "ptt", "document": "document"}  # fmt: skip
+
+
+# zapsync's message types to the `messageType` downloadMediaMessage decrypts as.
+_MEDIA_TYPES = {"image": "image", "video": "video", "audio": "audio", "document": "document",
+                "sticker": "sticker"}  # fmt: skip
+_MEDIA_WAIT = 20.0  # MegaAPI downloads and decrypts the file before answering
+_JSON_SLACK = 64 * 1024
 
 
 def webhook_url_with_secret(url: str, secret: str) -> str:
@@ -238,6 +249,41 @@ class MegaApiGateway:
 
     async def mark_read(self, chat_jid: str, message_ids: Sequence[str]) -> bool:
         return False  # no read-receipt route is documented (see contracts/GATEWAYS.md)
+
+    async def download_media(self, ref: MediaRef, max_bytes: int) -> DownloadedMedia:
+        """`downloadMediaMessage`: MegaAPI keeps no message, so it is handed the keys the
+        webhook carried (`mediaKey`, the CDN `url` and its `directPath`) and decrypts the file;
+        it answers `data` as a `data:` URL. A refusal (400/404) means it cannot any more: the
+        CDN dropped the file or the keys do not open it."""
+        if not ref.media_key or not ref.media_url:
+            raise MediaGone("the message's media keys were not kept; MegaAPI cannot fetch it")
+        url = httpx.URL(ref.media_url)
+        keys = {
+            "mediaKey": ref.media_key,
+            "directPath": url.raw_path.decode("ascii", "replace").replace("&mms3=true", ""),
+            "url": ref.media_url,
+            "mimetype": ref.mime_type or "",
+            "messageType": _MEDIA_TYPES.get(ref.type, "document"),
+        }
+        try:
+            data: dict[str, Any] | None = await request_json(
+                self._client,
+                "POST",
+                self._url("/rest/instance/downloadMediaMessage/{key}"),
+                expect=dict,
+                headers=self._headers,
+                timeout=self._timeout + _MEDIA_WAIT,
+                max_bytes=max_bytes * 4 // 3 + _JSON_SLACK,
+                json={"messageKeys": keys},
+            )
+        except GatewayRejected as exc:
+            if exc.status_code in (400, 404, 410):
+                raise MediaGone(exc.reason, status_code=exc.status_code) from None
+            raise
+        if not data or data.get("error") is True:
+            reason = (data or {}).get("message")
+            raise MediaGone(str(reason or "megaapi could not download the media"))
+        return decode_media(data.get("data"), max_bytes, mime_type=ref.mime_type)
 
     # --- webhooks -------------------------------------------------------------------
 

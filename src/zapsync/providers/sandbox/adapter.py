@@ -20,10 +20,14 @@ from zapsync.domain.gateway import (
 )
 from zapsync.providers.base import (
     UNSIGNED,
+    DownloadedMedia,
     ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
     InstanceGone,
+    MediaGone,
+    MediaRef,
+    MediaTooLarge,
     MediaToSend,
     SignatureCheck,
     WebhookRejected,
@@ -165,6 +169,16 @@ class SandboxGateway:
         except ConnectionError as exc:
             raise GatewayUnavailable(f"sandbox gateway: {exc}") from None
         return True
+
+    async def download_media(self, ref: MediaRef, max_bytes: int) -> DownloadedMedia:
+        await self._enter()
+        found = self.world.download_media(self._inst(), ref.provider_message_id)
+        if found is None:
+            raise MediaGone("the sandbox gateway no longer has this message's media")
+        msg, data = found
+        if len(data) > max_bytes:
+            raise MediaTooLarge(f"the media is larger than {max_bytes} bytes")
+        return DownloadedMedia(data, msg.mime_type, msg.file_name)
 
     def verify_webhook(
         self, headers: Mapping[str, str], body: bytes, signing_key: str

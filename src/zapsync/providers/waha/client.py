@@ -30,10 +30,13 @@ from zapsync.domain.gateway import (
 from zapsync.domain.status import SessionStatus, UnknownGatewayStatus
 from zapsync.providers.base import (
     UNSIGNED,
+    DownloadedMedia,
     ForeignWebhook,
     GatewayRejected,
     GatewayUnavailable,
     InstanceGone,
+    MediaGone,
+    MediaRef,
     MediaToSend,
     Signature,
     SignatureCheck,
@@ -41,7 +44,7 @@ from zapsync.providers.base import (
     WebhookTarget,
     webhook_object,
 )
-from zapsync.providers.http import DEFAULT_TIMEOUT, request_json
+from zapsync.providers.http import DEFAULT_TIMEOUT, request_file, request_json
 from zapsync.providers.paging import OffsetPaginator, Page, SeenKeys, paginate
 from zapsync.providers.waha import payloads
 
@@ -332,6 +335,29 @@ class WahaGateway:
         chat_id = quote(payloads.waha_jid(chat_jid), safe="@")
         await self._call("POST", f"{self._s}/chats/{chat_id}/messages/read", expect=dict)
         return True
+
+    def file_url(self, media_url: str) -> str:
+        """Where zapsync fetches a WAHA file: WAHA names its files by its own idea of its
+        host (`WAHA_BASE_URL`, often `http://localhost:3000`), so the path under `/api/files/`
+        is taken onto the configured base URL, and the API key never goes to another host."""
+        path = httpx.URL(media_url).raw_path.decode("ascii", "replace")
+        at = path.find("/api/files/")
+        if at < 0:
+            raise MediaGone("WAHA's media URL is not one of its files (/api/files/...)")
+        return self.base_url + path[at:]
+
+    async def download_media(self, ref: MediaRef, max_bytes: int) -> DownloadedMedia:
+        """WAHA keeps the file it downloaded and serves it at `media.url`, behind its key."""
+        if not ref.media_url:
+            raise MediaGone("WAHA sent no media URL for this message")
+        got = await request_file(
+            self._client,
+            self.file_url(ref.media_url),
+            max_bytes=max_bytes,
+            headers={"X-Api-Key": self._headers["X-Api-Key"]},
+            timeout=self.timeout,
+        )
+        return DownloadedMedia(got.data, ref.mime_type or got.mime_type)
 
     # --- webhooks -------------------------------------------------------------------
 

@@ -3,7 +3,10 @@ envelope-less as MegaAPI sends them (contracts/megaapi), and its connection and 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
+from urllib.parse import urlsplit
 
 import segno
 
@@ -26,8 +29,16 @@ def qr_data_uri(code: str) -> str:
 # --- messages --------------------------------------------------------------
 
 
+def media_key_of(msg: SimMessage) -> str:
+    """The message's Baileys `mediaKey` (base64 of 32 bytes): derived from its id, so the
+    download route knows which file a key opens without keeping a table of keys."""
+    return base64.b64encode(hashlib.sha256(f"sandbox-media:{msg.id}".encode()).digest()).decode()
+
+
 def _media(msg: SimMessage) -> dict[str, Any]:
     media: dict[str, Any] = {"url": msg.media_url or "", "mimetype": msg.mime_type or ""}
+    media["mediaKey"] = media_key_of(msg)
+    media["directPath"] = urlsplit(msg.media_url).path if msg.media_url else ""
     if msg.body:
         media["caption"] = msg.body
     return media

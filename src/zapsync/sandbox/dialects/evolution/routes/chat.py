@@ -3,6 +3,7 @@ and markMessageAsRead."""
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from datetime import datetime
@@ -171,3 +172,28 @@ async def mark_read(request: Request, name: str, evo: Dialect) -> Response:
     except ConnectionError as exc:
         raise EvoError(500, str(exc) or "Connection Closed") from None
     return EvoJSON({"message": "Read messages", "read": "success"}, status_code=201)
+
+
+@router.post("/chat/getBase64FromMediaMessage/{name}")
+async def media_base64(request: Request, name: str, evo: Dialect) -> Response:
+    """`{message:{key:{id}}, convertToMp4?}` -> the file as base64 (2.3.6 finds the message by
+    `key.id` in its store; a missing message or file is its BadRequestException, a 400)."""
+    inst, _ = evo.instance(request, name)
+    body = await read_body(request)
+    msg_id = obj(obj(body.get("message")).get("key")).get("id")
+    if not isinstance(msg_id, str) or not msg_id:
+        raise EvoError(400, ["Error: Message not found"])
+    found = evo.world.download_media(inst, msg_id)
+    if found is None:
+        raise EvoError(400, ["Error: Message not found"])
+    msg, data = found
+    answer = {
+        "mediaType": shapes.content(msg)[0],
+        "fileName": msg.file_name,
+        "caption": msg.body if msg.type != "text" else None,
+        "size": {"fileLength": len(data), "height": None, "width": None},
+        "mimetype": msg.mime_type,
+        "base64": base64.b64encode(data).decode("ascii"),
+        "buffer": None,
+    }
+    return EvoJSON(answer, status_code=201)

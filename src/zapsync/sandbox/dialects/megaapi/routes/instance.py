@@ -3,6 +3,8 @@ status, restart, logout."""
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from typing import Any
 
@@ -11,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from zapsync.sandbox.dialects.megaapi.dialect import Dialect
 from zapsync.sandbox.dialects.megaapi.http import MegaApiError, MegaApiRoute, message_data
-from zapsync.sandbox.dialects.megaapi.shapes import qr_data_uri, user_jid
+from zapsync.sandbox.dialects.megaapi.shapes import media_key_of, qr_data_uri, user_jid
 from zapsync.sandbox.world import LinkState
 
 router = APIRouter(route_class=MegaApiRoute)
@@ -91,3 +93,32 @@ async def status(request: Request, key: str, megaapi: Dialect) -> JSONResponse:
         body["status"] = "connected"
         body["user"] = {"id": user_jid(inst.phone), "name": inst.push_name}
     return JSONResponse({"error": False, "message": "Instance data fetched", "instance": body})
+
+
+@router.post("/instance/downloadMediaMessage/{key}")
+async def download_media(request: Request, key: str, megaapi: Dialect) -> JSONResponse:
+    """`{messageKeys:{mediaKey, directPath, url, mimetype, messageType}}` -> the decrypted
+    file as a `data:` URL in `data`. Keys that open no file the gateway can still get are a
+    400 (the CDN dropped it, or the keys are wrong)."""
+    inst = megaapi.instance(request, key)
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise MegaApiError(400, "body is not valid JSON") from None
+    keys = body.get("messageKeys") if isinstance(body, dict) else None
+    media_key = keys.get("mediaKey") if isinstance(keys, dict) else None
+    if not isinstance(media_key, str) or not media_key:
+        raise MegaApiError(400, "messageKeys.mediaKey is required")
+    msg = next(
+        (m for c in inst.chats.values() for m in c.messages if media_key_of(m) == media_key),
+        None,
+    )
+    found = megaapi.world.download_media(inst, msg.id) if msg is not None else None
+    if found is None:
+        raise MegaApiError(400, "Failed to download media: the media is no longer available")
+    msg, data = found
+    mime = msg.mime_type or "application/octet-stream"
+    encoded = base64.b64encode(data).decode("ascii")
+    return JSONResponse(
+        {"error": False, "message": "Media downloaded", "data": f"data:{mime};base64,{encoded}"}
+    )
