@@ -20,8 +20,9 @@ import httpx
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.security.crypto import Cipher
 from zapsync.settings import Settings
-from zapsync.store.models import Organization, User
+from zapsync.store.models import Organization, Session, User
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1024 * 1024
@@ -113,6 +114,33 @@ async def bench_owner(db: AsyncSession) -> User:
     db.add(user)
     await db.flush()
     return user
+
+
+def bench_session(
+    cipher: Cipher,
+    user: User,
+    *,
+    name: str,
+    provider: str,
+    gateway_key: str,
+    config: dict[str, Any],
+    webhook_secret: str = "x",
+    status: str = "connected",
+) -> Session:
+    """A session of the bench's owner, stored as the API would store it (config and webhook
+    secret encrypted), without asking its gateway."""
+    return Session(
+        organization_id=user.organization_id,
+        created_by=user.id,
+        name=name,
+        provider=provider,
+        gateway_key=gateway_key,
+        config_encrypted=cipher.encrypt_json(config),
+        webhook_secret_encrypted=cipher.encrypt_text(webhook_secret),
+        status=status,
+        check_failures=0,
+        heal_attempts=0,
+    )
 
 
 def ratio_line(name: str, value: float, baseline: float, unit: str, target: str) -> str:

@@ -40,6 +40,7 @@ from bench._common import (
     MB,
     PeakSampler,
     bench_owner,
+    bench_session,
     bench_settings,
     max_rss_bytes,
     postgres_url,
@@ -89,17 +90,13 @@ def fresh_database(backend: str, folder: Path, label: str) -> Iterator[str]:
 async def make_session(ctx: AppContext) -> int:
     async with ctx.db.session() as db:
         user = await bench_owner(db)
-        session = Session(
-            organization_id=user.organization_id,
-            created_by=user.id,
+        session = bench_session(
+            ctx.cipher,
+            user,
             name="bench",
             provider="sandbox",
             gateway_key="sandbox:bench",
-            config_encrypted=ctx.cipher.encrypt_json({}),
-            webhook_secret_encrypted=ctx.cipher.encrypt_text("x"),
-            status="connected",
-            check_failures=0,
-            heal_attempts=0,
+            config={},
         )
         db.add(session)
         await db.commit()

@@ -21,12 +21,19 @@ from collections.abc import Iterator
 import aiohttp
 import socketio
 
-from bench._common import bench_owner, free_port, postgres_url, sqlite_url, zapsync_process
+from bench._common import (
+    bench_owner,
+    bench_session,
+    free_port,
+    postgres_url,
+    sqlite_url,
+    zapsync_process,
+)
 from zapsync.runtime.context import AppContext
 from zapsync.security.tokens import hash_token, new_token
 from zapsync.settings import Settings
 from zapsync.store.migrate import upgrade
-from zapsync.store.models import ApiToken, Session
+from zapsync.store.models import ApiToken
 
 SECRET = "bench-hook-secret"
 
@@ -47,17 +54,14 @@ async def seed(url: str) -> tuple[str, int]:
                 )
             )
             config = {"base_url": "http://127.0.0.1:9", "api_key": "k", "instance": "bench"}
-            session = Session(
-                organization_id=user.organization_id,
-                created_by=user.id,
+            session = bench_session(
+                ctx.cipher,
+                user,
                 name="bench",
                 provider="evolution",
                 gateway_key="evolution|bench",
-                config_encrypted=ctx.cipher.encrypt_json(config),
-                webhook_secret_encrypted=ctx.cipher.encrypt_text(SECRET),
-                status="connected",
-                check_failures=0,
-                heal_attempts=0,
+                config=config,
+                webhook_secret=SECRET,
             )
             db.add(session)
             await db.commit()

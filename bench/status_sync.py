@@ -12,11 +12,10 @@ import time
 
 import httpx
 
-from bench._common import bench_owner, bench_settings, sandbox_process, sqlite_url
+from bench._common import bench_owner, bench_session, bench_settings, sandbox_process, sqlite_url
 from zapsync.runtime.context import AppContext
 from zapsync.services.sessions.status_sync import apply_status_sync
 from zapsync.store.migrate import upgrade
-from zapsync.store.models import Session
 
 LATENCY_MS = 50
 CONFIG_KEY = {"evolution": "instance", "waha": "session", "megaapi": "instance_key"}
@@ -39,17 +38,14 @@ async def seed(ctx: AppContext, base_url: str, dialect: str, count: int) -> None
         for n in range(count):
             config = {"base_url": base_url, field: secret, CONFIG_KEY[dialect]: f"bench-{n}"}
             db.add(
-                Session(
-                    organization_id=user.organization_id,
-                    created_by=user.id,
+                bench_session(
+                    ctx.cipher,
+                    user,
                     name=f"s{n}",
                     provider=dialect,
                     gateway_key=f"{dialect}|{n}",
-                    config_encrypted=ctx.cipher.encrypt_json(config),
-                    webhook_secret_encrypted=ctx.cipher.encrypt_text("x"),
+                    config=config,
                     status="disconnected",
-                    check_failures=0,
-                    heal_attempts=0,
                 )
             )
         await db.commit()

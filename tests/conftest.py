@@ -15,6 +15,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from tests.support.databases import backends, migrated_database, wipe
+from tests.support.job_worker import outbox_jobs_worked
 from tests.support.receiver import Receiver, receiving
 from zapsync.api.app import create_app
 from zapsync.runtime.context import AppContext
@@ -64,7 +65,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application), outbox_jobs_worked(application):
         yield application
 
 

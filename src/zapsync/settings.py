@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Who runs the jobs: this process (`embedded`: APScheduler, tasks in process) or
     # Procrastinate workers (`zapsync worker`) on PostgreSQL, scaled out.
     jobs: Literal["embedded", "procrastinate"] = Field(default="embedded", alias="ZAPSYNC_JOBS")
+    # Scaled out: a worker silent this long (killed, its machine lost) has its running jobs
+    # queued again for another; workers beat three times per period.
+    jobs_stalled_seconds: int = Field(default=30, ge=3, alias="ZAPSYNC_JOBS_STALLED_SECONDS")
     secret_key: SecretStr | None = Field(default=None, alias="ZAPSYNC_SECRET_KEY")
     # Secrets ZAPSYNC_SECRET_KEY replaced, comma-separated: what they encrypted still opens
     # (and is re-encrypted under the new one at start-up).
@@ -102,6 +105,12 @@ class Settings(BaseSettings):
     # sending: uploads, the outbox's retries, Socket.IO fan-out across replicas
     max_upload_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_MAX_UPLOAD_MB")
     media_url_hours: float = Field(default=4.0, gt=0, alias="ZAPSYNC_MEDIA_URL_HOURS")
+    # the largest inbound file zapsync fetches from a gateway to show (services/inbound_media.py)
+    inbound_media_max_mb: float = Field(default=16.0, gt=0, alias="ZAPSYNC_INBOUND_MEDIA_MAX_MB")
+    # a kept inbound file not viewed for this long is removed by the nightly cleanup (a cache)
+    inbound_media_keep_days: float = Field(
+        default=30.0, gt=0, alias="ZAPSYNC_INBOUND_MEDIA_KEEP_DAYS"
+    )
     outbox_max_attempts: int = Field(default=6, ge=1, alias="ZAPSYNC_OUTBOX_MAX_ATTEMPTS")
     outbox_base_delay: float = Field(default=2.0, ge=0, alias="ZAPSYNC_OUTBOX_BASE_DELAY")
     read_receipts: bool = Field(default=True, alias="ZAPSYNC_READ_RECEIPTS")

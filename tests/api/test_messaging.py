@@ -24,6 +24,7 @@ from tests.support.inbox import (
     messages_of,
     settle,
 )
+from tests.support.job_worker import outbox_jobs_worked
 from zapsync.api.app import create_app
 from zapsync.api.media_urls import signed_url
 from zapsync.runtime.context import AppContext
@@ -348,7 +349,7 @@ async def test_a_restart_resumes_what_was_queued(
 
     slower = settings.model_copy(update={"outbox_max_attempts": 8})
     restarted = create_app(slower)
-    async with LifespanManager(restarted):
+    async with LifespanManager(restarted), outbox_jobs_worked(restarted):
         transport = httpx.ASGITransport(app=restarted)
         async with httpx.AsyncClient(transport=transport, base_url="http://zapsync.test") as c2:
             sid = resp.json()["session_id"]

@@ -5,7 +5,13 @@ often it is asked, and the mode refuses SQLite with one clear line."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -18,7 +24,16 @@ from tests.conftest import Tenant, make_tenant
 from tests.support.inbox import eventually
 from zapsync.api.app import create_app
 from zapsync.jobs.definitions import JOBS
-from zapsync.jobs.queue import STALLED_TASK, JobQueue, build_app, libpq_url, utc_cron
+from zapsync.jobs.queue import (
+    OUTBOX_POLL_TASK,
+    OUTBOX_TASK,
+    STALLED_TASK,
+    JobQueue,
+    build_app,
+    libpq_url,
+    utc_cron,
+)
+from zapsync.runtime.context import AppContext
 from zapsync.services.sessions.gateway import sandbox_instance_name
 from zapsync.settings import Settings, SettingsError, load_settings
 from zapsync.store.models import Conversation, SyncRun
@@ -55,8 +70,9 @@ def test_every_schedule_is_one_periodic_task(scaled: Settings) -> None:
         "import-retries": "*/2 * * * *",
         "chatwoot-pull": "*/15 * * * *",
         "retry-stalled-jobs": "* * * * *",
+        "outbox-poll": "* * * * *",
     }
-    assert set(periodic) == {*JOBS, STALLED_TASK}
+    assert set(periodic) == {*JOBS, STALLED_TASK, OUTBOX_POLL_TASK}
 
 
 async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings) -> None:
@@ -81,7 +97,11 @@ async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings
 
         async def queued() -> list[tuple[str, str]]:
             with psycopg.connect(libpq_url(scaled.database_url)) as conn:
-                rows = conn.execute("SELECT task_name, status FROM procrastinate_jobs").fetchall()
+                # (less the outbox's passes, one per outbox kind, deferred by the app's start)
+                rows = conn.execute(
+                    "SELECT task_name, status FROM procrastinate_jobs WHERE task_name != %s",
+                    (OUTBOX_TASK,),
+                ).fetchall()
             return [(str(name), str(status)) for name, status in rows]
 
         await eventually(queued, lambda jobs: jobs == [("import-conversations", "todo")])
@@ -105,7 +125,7 @@ async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings
         assert ("import-conversations", "succeeded") in jobs
         names = [name for name, _ in jobs]
         assert len(names) == len(set(names)), f"a job deferred twice: {jobs}"
-        assert set(names) - {"import-conversations"} <= {*JOBS, STALLED_TASK}
+        assert set(names) - {"import-conversations"} <= {*JOBS, STALLED_TASK, OUTBOX_POLL_TASK}
         assert "status-sync" in names  # a five-minute period always started recently
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -120,3 +140,39 @@ async def test_a_connected_session_is_imported_by_a_worker_once(scaled: Settings
             assert [(r.kind, r.status, r.trigger) for r in runs] == [
                 ("import-conversations", "succeeded", "connect")
             ]
+
+
+async def _queue_an_import_and_a_send(settings: Settings) -> None:
+    ctx = AppContext.create(settings)
+    queue = JobQueue(ctx)
+    await queue.open()
+    try:
+        assert await queue.defer_import(7, "connect")
+        await queue.defer_outbox("gateway.send")
+    finally:
+        await queue.close()
+        await ctx.aclose()
+
+
+def test_zapsync_jobs_shows_the_queue_by_task_and_state(scaled: Settings, tmp_path: Path) -> None:
+    asyncio.run(_queue_an_import_and_a_send(scaled))
+    env = {
+        **os.environ,
+        "DATABASE_URL": scaled.database_url,
+        "ZAPSYNC_JOBS": "procrastinate",
+        "ZAPSYNC_SECRET_KEY": "test-secret-key",
+        "ZAPSYNC_DATA_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "zapsync.cli.main", "jobs", "--json"]
+    shown = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
+    )
+    report = json.loads(shown.stdout)
+    assert report["mode"] == "procrastinate"
+    assert set(report["schedules"]) == set(JOBS)
+    assert {"task": "import-conversations", "status": "todo", "count": 1} in report["jobs"]
+    assert {"task": OUTBOX_TASK, "status": "todo", "count": 1} in report["jobs"]
+    table = subprocess.run(
+        command[:-1], env=env, cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "Procrastinate workers" in table.stdout and "import-conversations" in table.stdout

@@ -28,7 +28,9 @@ from typing import Any
 import socketio
 import structlog
 from fastapi.encoders import jsonable_encoder
+from redis.asyncio import BlockingConnectionPool, Redis
 
+from zapsync.api.media_urls import inbound_url_of
 from zapsync.api.params import MAX_ID
 from zapsync.api.problems import answer_to
 from zapsync.api.schemas.messages import parse_send_request
@@ -47,6 +49,7 @@ Ack = dict[str, Any]
 
 
 _PLAIN = (str, int, float, bool, type(None))
+MESSAGE_EVENTS = frozenset({"new_message", "message_updated"})
 
 
 def _json_ready(value: Any) -> Any:
@@ -94,15 +97,32 @@ def conversation_id_of(data: Any) -> int:
     return conversation_id
 
 
+# Publishes to Redis at once, at most: more wait for a connection of the pool.
+REDIS_CONNECTIONS = 32
+REDIS_WAIT_SECONDS = 10.0
+
+
+class WaitingRedisManager(socketio.AsyncRedisManager):
+    """`AsyncRedisManager` whose publishes wait for a free connection. redis-py's own pool
+    refuses the 101st at once (MaxConnectionsError): a burst of webhooks, each emitting its
+    events, failed its requests with 500s."""
+
+    def _redis_connect(self) -> None:
+        super()._redis_connect()
+        pool = BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_WAIT_SECONDS
+        )
+        self.redis = Redis(connection_pool=pool)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+
+
 class Realtime:
     """The Socket.IO server of one app; `attach` it to the context once that exists."""
 
     def __init__(self, settings: Settings) -> None:
         manager = None
         if settings.redis_url:
-            manager = socketio.AsyncRedisManager(
-                settings.redis_url, channel=settings.socketio_channel
-            )
+            manager = WaitingRedisManager(settings.redis_url, channel=settings.socketio_channel)
         # Their own loggers, not `False`: with `False` each adds a plain-text handler of its
         # own beside zapsync's masked one (their level is set in `logs.py`).
         self.sio = socketio.AsyncServer(
@@ -112,6 +132,7 @@ class Realtime:
             engineio_logger=logging.getLogger("engineio.server"),
         )
         self.ctx: AppContext | None = None
+        self._secret_key: str | None = None  # what signs the media URLs of message events
         self.recheck_seconds = settings.socket_recheck_seconds
         # sid -> (token id, user id) of the sockets connected to this process
         self._holders: dict[str, tuple[int, int]] = {}
@@ -124,6 +145,7 @@ class Realtime:
 
     def attach(self, ctx: AppContext) -> None:
         self.ctx = ctx
+        self._secret_key = ctx.settings.resolved_secret_key()
         ctx.bus.subscribe(self.forward)
         ctx.bus.subscribe(self.on_access_revoked, names={"access_revoked"})
         self._rechecks = asyncio.get_running_loop().create_task(self._recheck_forever())
@@ -155,7 +177,11 @@ class Realtime:
         rooms = [org_room(event.organization_id)]
         if event.conversation_id is not None:
             rooms.append(conversation_room(event.conversation_id))
-        await self.sio.emit(event.name, _json_ready(event.data), to=rooms)
+        data = event.data
+        if event.name in MESSAGE_EVENTS and self._secret_key is not None:
+            # The page opens inbound media by a signed URL, which only this layer may sign.
+            data = {**data, "media_view_url": inbound_url_of(self._secret_key, data)}
+        await self.sio.emit(event.name, _json_ready(data), to=rooms)
 
     async def on_access_revoked(self, event: Event) -> None:
         """Bus subscriber: close this process's sockets holding the access that ended."""

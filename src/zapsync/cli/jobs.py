@@ -1,6 +1,7 @@
 """`zapsync status`, `status-sync`, `cleanup-sessions`, `close-inactive`: the jobs from a
-terminal, printing Rich tables. They call the same functions as the API and the scheduler,
-imported inside each command so that building the command tree stays cheap."""
+terminal, printing Rich tables; `zapsync jobs`: the schedules and, scaled out, the queue. They
+call the same functions as the API and the scheduler, imported inside each command so that
+building the command tree stays cheap."""
 
 from __future__ import annotations
 
@@ -205,7 +206,62 @@ close_inactive = _job_command(
 )
 
 
+# Procrastinate's job states, in the order a job goes through them.
+QUEUE_STATES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
+
+
+def jobs(as_json: JsonOpt = False) -> None:
+    """The scheduled jobs and who runs them; scaled out (ZAPSYNC_JOBS=procrastinate), the
+    queue's jobs by task and state (queued, running, failed…), as GET /api/v1/jobs/queue."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    async def body(ctx: AppContext) -> tuple[str, dict[str, Any], list[tuple[str, str, int]]]:
+        from zapsync.jobs.definitions import JOBS
+        from zapsync.jobs.queue import queue_counts
+        from zapsync.jobs.scheduler import next_run_times
+
+        nexts = next_run_times(ctx, None, datetime.now(UTC))
+        schedules = {
+            name: {"schedule": spec.schedule, "next_run": nexts.get(name)}
+            for name, spec in JOBS.items()
+        }
+        return ctx.settings.jobs, schedules, await queue_counts(ctx)
+
+    mode, schedules, counts = run_with_context(body, migrate=False)
+    if as_json:
+        queue = [{"task": t, "status": s, "count": n} for t, s, n in counts]
+        _print_json({"mode": mode, "schedules": schedules, "jobs": queue})
+        return
+    runner = (
+        "Procrastinate workers (zapsync worker)" if mode == "procrastinate" else "zapsync serve"
+    )
+    console.print(f"jobs run by [bold]{runner}[/bold] (ZAPSYNC_JOBS={mode})", highlight=False)
+    table = Table(title="Scheduled jobs")
+    for col in ("job", "schedule", "next run"):
+        table.add_column(col)
+    for name, row in schedules.items():
+        nxt = row["next_run"]
+        table.add_row(name, row["schedule"], nxt.isoformat(timespec="minutes") if nxt else "-")
+    console.print(table)
+    if mode != "procrastinate":
+        return
+    by_task: dict[str, dict[str, int]] = {}
+    for task, state, n in counts:
+        by_task.setdefault(task, {})[state] = n
+    shown = [s for s in QUEUE_STATES if any(s in states for states in by_task.values())]
+    queue_table = Table(title="Job queue")
+    queue_table.add_column("task")
+    for state in shown or ("todo", "doing", "failed"):
+        queue_table.add_column(state, justify="right")
+    for task, states in sorted(by_task.items()):
+        queue_table.add_row(task, *(str(states.get(s, 0)) for s in shown))
+    console.print(queue_table)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("jobs")(jobs)
     app.command("status")(status)
     app.command("status-sync")(status_sync)
     app.command("cleanup-sessions")(cleanup_sessions)

@@ -1,6 +1,6 @@
 """`zapsync worker`: runs the jobs of the scaled-out mode (`ZAPSYNC_JOBS=procrastinate`) with
 Procrastinate: the periodic jobs (once per period for all workers), the sessions' imports, and
-the outbox's deliveries to gateways and Chatwoot (the outbox worker runs here as in `serve`)."""
+the outbox's deliveries to gateways and Chatwoot (passes deferred by every process)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from zapsync.cli.runner import err_console, fail, migrate_or_exit, settings_or_e
 if TYPE_CHECKING:
     from zapsync.runtime.context import AppContext
 
-QUEUES = ("periodic", "imports")
+QUEUES = ("periodic", "imports", "outbox")
 
 
 def worker(

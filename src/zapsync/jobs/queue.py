@@ -7,21 +7,30 @@
 - A session's import is a task with a queueing lock (one waits at most) and a lock (two never
   run at once, on any worker); a failed one is retried with backoff.
 - The task functions are the embedded mode's; they run with the worker's context.
-- Every minute, the jobs of a worker whose heartbeat stopped (killed, its machine lost) are
-  queued again for another.
+- Outbox deliveries (WhatsApp sends, the Chatwoot mirror): a pass over one outbox kind is a
+  task with a lock per kind, so one pass of a kind runs at a time across workers and each
+  session's items keep their order (`services/outbox/delivery.py`); the serving processes
+  defer a pass where the embedded mode wakes its outbox worker (`runtime/outbox_worker.py`).
+  A pass that leaves items waiting (a retry, a lease) defers the next at their time, and a
+  periodic pass every minute finds what nobody deferred.
+- Every minute (more often when ZAPSYNC_JOBS_STALLED_SECONDS is under 30), the jobs of a
+  worker whose heartbeat stopped for ZAPSYNC_JOBS_STALLED_SECONDS (killed, its machine lost)
+  are queued again for another.
 
 `serve` in this mode defers instead of running (`runtime/wiring.py`); the Procrastinate schema
 is created by `zapsync db upgrade` (migration 0012)."""
 
 from __future__ import annotations
 
+import contextlib
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import procrastinate
 import structlog
+from procrastinate.app import WorkerOptions
 from procrastinate.exceptions import AlreadyEnqueued
 
 from zapsync.jobs.definitions import JOBS, JobSpec
@@ -32,8 +41,11 @@ from zapsync.store.job_queue import jobs_by_task_and_status
 log = structlog.get_logger(__name__)
 
 IMPORT_TASK = "import-conversations"
+OUTBOX_TASK = "deliver-outbox"
+OUTBOX_POLL_TASK = "outbox-poll"
 STALLED_TASK = "retry-stalled-jobs"
 RETRY = procrastinate.RetryStrategy(max_attempts=5, exponential_wait=5)
+ERROR_PAUSE_SECONDS = 1.0
 
 # The context of the worker (or serving process) the tasks run in.
 _context: ContextVar[AppContext] = ContextVar("zapsync_worker_context")
@@ -59,19 +71,45 @@ def utc_cron(cron: str, zone: ZoneInfo, now: datetime | None = None) -> str:
     return " ".join([minute, str((total // 60) % 24), *rest])
 
 
+def stalled_cron(stalled_seconds: int) -> str:
+    """How often stalled jobs are looked for: every minute, or (a short stall period, as in
+    tests) twice per period, with the seconds field Procrastinate's cron accepts."""
+    if stalled_seconds >= 30:
+        return "* * * * *"
+    return f"* * * * * */{max(stalled_seconds // 2, 1)}"
+
+
+# How often a worker looks for jobs that fell due: a job deferred for now wakes it at once
+# (LISTEN/NOTIFY), one scheduled for later (an outbox retry in a second or two) does not.
+FETCH_EVERY_SECONDS = 1.0
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    """The heartbeat, stall and polling periods every worker of the app uses."""
+    stalled = float(settings.jobs_stalled_seconds)
+    return WorkerOptions(
+        update_heartbeat_interval=stalled / 3,
+        stalled_worker_timeout=stalled,
+        fetch_job_polling_interval=FETCH_EVERY_SECONDS,
+    )
+
+
 def build_app(settings: Settings) -> procrastinate.App:
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url))
+        connector=procrastinate.PsycopgConnector(conninfo=libpq_url(settings.database_url)),
+        worker_defaults=worker_options(settings),
     )
     for spec in JOBS.values():
         _periodic(app, settings, spec)
+    stalled_seconds = settings.jobs_stalled_seconds
 
-    @app.periodic(cron="* * * * *", periodic_id=STALLED_TASK)
+    @app.periodic(cron=stalled_cron(stalled_seconds), periodic_id=STALLED_TASK)
     @app.task(name=STALLED_TASK, queue="periodic", queueing_lock=STALLED_TASK)
     async def retry_stalled_jobs(timestamp: int) -> None:
         # A worker killed (SIGKILL, a lost machine) leaves its jobs `doing`; once its
         # heartbeat is old, they are queued again for another worker.
-        for job in await app.job_manager.get_stalled_jobs():
+        stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds)
+        for job in stalled:
             await app.job_manager.retry_job(job)
             log.warning("stalled job queued again", job_id=job.id, task=job.task_name)
 
@@ -79,10 +117,50 @@ def build_app(settings: Settings) -> procrastinate.App:
     async def import_session(session_id: int, trigger: str = "connect") -> None:
         from zapsync.services.imports.importer import import_conversations
 
+        # which worker took it: what an operator (and the cluster test) looks for in the logs
+        log.info("import job started", session_id=session_id, trigger=trigger)
         report = await import_conversations(_context.get(), session_id, trigger=trigger)
         log.info("import job finished", session_id=session_id, status=report.status)
 
+    @app.task(name=OUTBOX_TASK, queue="outbox", retry=RETRY)
+    async def deliver_outbox(kind: str) -> None:
+        from zapsync.services.outbox.kinds import KINDS
+
+        ctx = _context.get()
+        outbox_kind = KINDS[kind]
+        log.info("outbox job started", kind=kind)
+        report = await outbox_kind.deliver_due(ctx)
+        while report.due >= outbox_kind.batch:  # a full pass: more are due at once
+            report = await outbox_kind.deliver_due(ctx)
+        delay = await outbox_kind.seconds_until_next(ctx)
+        if delay is not None:
+            if report.errors:
+                # A database error left items due: pause rather than spin on it.
+                delay = max(delay, ERROR_PAUSE_SECONDS)
+            await defer_outbox(app, kind, delay)
+
+    @app.periodic(cron="* * * * *", periodic_id=OUTBOX_POLL_TASK)
+    @app.task(name=OUTBOX_POLL_TASK, queue="periodic", queueing_lock=OUTBOX_POLL_TASK)
+    async def poll_outbox(timestamp: int) -> None:
+        from zapsync.services.outbox.kinds import KINDS
+
+        for kind in KINDS:
+            await defer_outbox(app, kind)
+
     return app
+
+
+async def defer_outbox(app: procrastinate.App, kind: str, delay: float = 0.0) -> None:
+    """Queue a pass over the outbox `kind`, now or in `delay` seconds; nothing when one is
+    queued for that moment already (one waiting now, one waiting for later)."""
+    later = delay > 0
+    task = app.tasks[OUTBOX_TASK].configure(
+        lock=f"outbox-{kind}",
+        queueing_lock=f"outbox-{kind}-{'later' if later else 'now'}",
+        schedule_at=datetime.now(UTC) + timedelta(seconds=delay) if later else None,
+    )
+    with contextlib.suppress(AlreadyEnqueued):
+        await task.defer_async(kind=kind)
 
 
 def _periodic(app: procrastinate.App, settings: Settings, spec: JobSpec) -> None:
@@ -129,6 +207,10 @@ class JobQueue:
         except AlreadyEnqueued:
             return False
         return True
+
+    async def defer_outbox(self, kind: str) -> None:
+        """Queue a pass over the outbox `kind` for a worker."""
+        await defer_outbox(self.app, kind)
 
     async def run_worker(self, **options: Any) -> None:
         """Work jobs until cancelled (or, with `wait=False`, until none is left)."""

@@ -5,12 +5,19 @@ A pass runs at start (resuming what a restart left), whenever something is queue
 process (`outbox_queued`, published on the queuing transaction's commit), when the next item
 is due (at once when one fell due during a pass), and every `POLL_SECONDS` (items queued by
 another process). When a session becomes connected again, each kind hurries its items waiting
-out a retry delay, and a pass follows."""
+out a retry delay, and a pass follows.
+
+Scaled out (`ZAPSYNC_JOBS=procrastinate`), the same wake-ups defer a pass job per kind to the
+workers instead (`defer`, from `jobs/queue.py`): the pass runs there, one per kind at a time
+across workers, with the worker's stalled-job recovery behind it. At most one deferral per
+kind is in flight here; wake-ups meanwhile are folded into one more, `DEFER_EVERY_SECONDS`
+later."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -25,6 +32,8 @@ POLL_SECONDS = 30.0
 ERROR_PAUSE_SECONDS = 1.0
 # How long `stop` lets a pass in progress finish before cancelling it.
 STOP_GRACE_SECONDS = 10.0
+# Scaled out: the shortest time between two deferrals of one kind's pass by this process.
+DEFER_EVERY_SECONDS = 0.1
 
 
 def _reconnected(event: Event) -> int | None:
@@ -39,20 +48,54 @@ class OutboxWorker:
         ctx: AppContext,
         poll_seconds: float = POLL_SECONDS,
         kinds: dict[str, OutboxKind] | None = None,
+        defer: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.ctx = ctx
         self.poll_seconds = poll_seconds
         self.kinds = KINDS if kinds is None else kinds
+        self.defer = defer
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._deferring: set[str] = set()
+        self._again: set[str] = set()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, kinds: set[str] | None = None) -> None:
+        if self.defer is None:
+            self._wake.set()
+            return
+        for kind in kinds or set(self.kinds):
+            if kind in self._deferring:
+                self._again.add(kind)
+                continue
+            self._deferring.add(kind)
+            self.ctx.tasks.spawn(self._defer(kind), name=f"outbox-defer-{kind}")
+
+    async def _defer(self, kind: str) -> None:
+        assert self.defer is not None
+        try:
+            while True:
+                self._again.discard(kind)
+                try:
+                    await self.defer(kind)
+                except Exception:
+                    # the periodic pass of the workers still finds the items
+                    log.exception("outbox pass not deferred", kind=kind)
+                if kind not in self._again or self._stopping:
+                    return
+                # A burst (webhooks storing messages wake the Chatwoot mirror) is one more
+                # deferral, not one per event.
+                await asyncio.sleep(DEFER_EVERY_SECONDS)
+        finally:
+            self._deferring.discard(kind)
 
     async def _on_event(self, event: Event) -> None:
-        if event.name == QUEUED or any(event.name in k.wakes_on for k in self.kinds.values()):
-            self.wake()
+        if event.name == QUEUED:
+            self.wake({str(event.data["kind"])} if event.data.get("kind") in self.kinds else None)
+            return
+        woken = {k.kind for k in self.kinds.values() if event.name in k.wakes_on}
+        if woken:
+            self.wake(woken)
             return
         session_id = _reconnected(event)
         if session_id is None:
@@ -68,6 +111,9 @@ class OutboxWorker:
         woken_by = {name for kind in self.kinds.values() for name in kind.wakes_on}
         self._stopping = False
         self.ctx.bus.subscribe(self._on_event, names={QUEUED, "session_status", *woken_by})
+        if self.defer is not None:
+            self.wake()  # what a restart left, as the embedded worker's first pass
+            return
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
 
     async def _pass(self, kind: OutboxKind) -> tuple[bool, float | None]:
@@ -103,6 +149,7 @@ class OutboxWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def stop(self) -> None:
+        self._stopping = True
         with contextlib.suppress(ValueError):
             self.ctx.bus.unsubscribe(self._on_event)
         if self._task is None:

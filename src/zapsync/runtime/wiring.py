@@ -37,13 +37,14 @@ class Runtime:
         self.workers = workers
         self.webhooks = WebhookBatcher(ctx)
         self.sandbox_pump = SandboxEventPump(ctx)
-        self.outbox = OutboxWorker(ctx)
         self.forwards = ForwardRunner(ctx)
         self.scaled_out = ctx.settings.jobs == "procrastinate"
         # Scaled out, Procrastinate's periodic tasks fire the schedules, once for all processes.
         wants_scheduler = scheduler and not self.scaled_out
         self.scheduler: AsyncIOScheduler | None = build_scheduler(ctx) if wants_scheduler else None
         self.queue: JobQueue | None = JobQueue(ctx) if self.scaled_out else None
+        # Scaled out, the outbox's passes are the workers' jobs: this process defers them.
+        self.outbox = OutboxWorker(ctx, defer=self.queue.defer_outbox if self.queue else None)
 
     async def start(self) -> None:
         ctx = self.ctx

@@ -1,11 +1,13 @@
 """The sandbox's control API: what a test or a demo does to the simulated world
-(pair by QR, drop or restore the link, make a zombie, add chats and messages, inject faults).
+(pair by QR, drop or restore the link, make a zombie, add chats and messages, inject faults,
+slow requests down before or after they are handled).
 
 Mounted at `/_sandbox` on every dialect server and on zapsync itself for the built-in
 sandbox provider. Never affected by injected faults."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -24,6 +26,7 @@ class FaultIn(BaseModel):
     fault: Fault = Fault.NONE
     latency_ms: int = 0
     hang_seconds: float | None = None
+    answer_latency_ms: int = 0
 
 
 class ChatIn(BaseModel):
@@ -51,6 +54,8 @@ class MessageIn(BaseModel):
     mime_type: str | None = None
     file_name: str | None = None
     reaction_to: str | None = None
+    # The file the gateway keeps for a media message (base64), which its download route serves.
+    media_base64: str | None = None
     notify: bool = True
 
 
@@ -88,6 +93,7 @@ def describe(inst: SimInstance) -> dict[str, Any]:
         "unread": {c.jid: c.unread for c in inst.chats.values() if c.unread},
         "sent": [{"id": m.id, "to": m.chat_jid, "body": m.body} for m in inst.sent],
         "webhook": inst.webhook.url if inst.webhook else None,
+        "media_downloads": inst.media_downloads,
     }
 
 
@@ -165,11 +171,20 @@ def build_control_router(world: World) -> APIRouter:
     @router.post("/instances/{name}/messages")
     async def add_message(name: str, body: MessageIn) -> dict[str, Any]:
         inst = instance(name)
-        fields = body.model_dump(exclude={"notify"}, exclude_none=True)
+        fields = body.model_dump(exclude={"notify", "media_base64"}, exclude_none=True)
         fields.setdefault("id", new_message_id())
         fields.setdefault("timestamp", int(time.time()))
+        if body.media_base64 is not None:
+            # Kept before the message is announced: a webhook's receiver may fetch it at once.
+            world.attach_media(inst, fields["id"], base64.b64decode(body.media_base64))
         msg = world.add_message(inst, SimMessage(**fields), notify=body.notify)
         return {"id": msg.id, "chat_jid": msg.chat_jid, "timestamp": msg.timestamp}
+
+    @router.delete("/instances/{name}/messages/{message_id}/media")
+    async def forget_media(name: str, message_id: str) -> dict[str, Any]:
+        """The gateway no longer has this message's media (expired at WhatsApp's CDN)."""
+        world.forget_media(instance(name), message_id)
+        return {"ok": True}
 
     @router.post("/instances/{name}/acks")
     async def ack(name: str, body: AckIn) -> dict[str, Any]:
@@ -197,6 +212,7 @@ def build_control_router(world: World) -> APIRouter:
     async def fault(body: FaultIn) -> dict[str, Any]:
         world.fault = body.fault
         world.latency_ms = body.latency_ms
+        world.answer_latency_ms = body.answer_latency_ms
         if body.hang_seconds is not None:
             world.hang_seconds = body.hang_seconds
         return {"fault": world.fault.value, "latency_ms": world.latency_ms}

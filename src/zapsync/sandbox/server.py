@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zapsync.api.docs import install_docs
 from zapsync.sandbox.control import build_control_router
@@ -19,7 +19,8 @@ from zapsync.sandbox.world import Fault, World
 
 
 class FaultInjection:
-    """Latency, hangs, 5xx and malformed bodies on the dialect's routes (not /_sandbox).
+    """Latency (before or after the handler), hangs, 5xx and malformed bodies on the dialect's
+    routes (not /_sandbox).
 
     A plain ASGI middleware: Starlette's `@app.middleware("http")` costs about as much per
     request as the dialect handler itself, which the status-sync benchmark would measure."""
@@ -48,7 +49,19 @@ class FaultInjection:
             )
             await response(scope, receive, send)
             return
+        if world.answer_latency_ms:
+            await self.app(scope, receive, _answered_late(send, world.answer_latency_ms))
+            return
         await self.app(scope, receive, send)
+
+
+def _answered_late(send: Send, latency_ms: int) -> Send:
+    async def late(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(latency_ms / 1000)
+        await send(message)
+
+    return late
 
 
 def build_sandbox_app(

@@ -111,6 +111,10 @@ class SimInstance:
     # The phone's address book: saved names by JID (a chat's own name is what WhatsApp said).
     contacts: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
+    # The files of media messages by message id, as the gateway keeps them; one taken away
+    # is media the gateway "no longer has". `media_downloads` counts what was handed out.
+    media: dict[str, bytes] = field(default_factory=dict)
+    media_downloads: int = 0
 
 
 Listener = Callable[[WorldEvent], None]
@@ -130,6 +134,9 @@ class World:
         self.listeners: list[Listener] = []
         self.fault: Fault = Fault.NONE
         self.latency_ms: int = 0
+        # A wait after the request was handled, before its answer: the gateway did the work
+        # (a send went out) and the caller may die or time out before it learns so.
+        self.answer_latency_ms: int = 0
         self.hang_seconds: float = 30.0  # how long a TIMEOUT fault keeps a request waiting
         self.requests: int = 0
 
@@ -271,6 +278,22 @@ class World:
                 msg.ack = 3
                 read.append(msg)
         return read
+
+    def attach_media(self, inst: SimInstance, message_id: str, data: bytes) -> None:
+        inst.media[message_id] = data
+
+    def forget_media(self, inst: SimInstance, message_id: str) -> None:
+        """The gateway loses the file (WhatsApp's CDN expired it); the message stays."""
+        inst.media.pop(message_id, None)
+
+    def download_media(self, inst: SimInstance, message_id: str) -> tuple[SimMessage, bytes] | None:
+        """A media message and its file, as a gateway's download route hands them out."""
+        data = inst.media.get(message_id)
+        msg = next((m for c in inst.chats.values() for m in c.messages if m.id == message_id), None)
+        if data is None or msg is None:
+            return None
+        inst.media_downloads += 1
+        return msg, data
 
     def set_ack(self, inst: SimInstance, chat_jid: str, message_id: str, ack: int) -> None:
         chat = inst.chats.get(chat_jid)
