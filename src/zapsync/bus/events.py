@@ -107,6 +107,7 @@ def conversation_json(
         "unread_count": conversation.unread_count,
         "last_message_at": iso(conversation.last_message_at),
         "last_message_preview": conversation.last_message_preview,
+        "labels": list(conversation.labels or []),
         "created_at": iso(conversation.created_at),
         "updated_at": iso(conversation.updated_at),
     }

@@ -59,8 +59,8 @@ async def messages_to_mirror(
 async def conversations_with_contacts(
     db: AsyncSession, organization_id: int, conversation_ids: Collection[int]
 ) -> dict[int, AnyRow]:
-    """(id, session_id, contact_id, name, is_group, status, phone_e164, contact_name, email)
-    of the conversations, by id."""
+    """(id, session_id, contact_id, name, is_group, status, labels, phone_e164, contact_name,
+    email) of the conversations, by id."""
     if not conversation_ids:
         return {}
     stmt = (
@@ -71,6 +71,7 @@ async def conversations_with_contacts(
             Conversation.name,
             Conversation.is_group,
             Conversation.status,
+            Conversation.labels,
             Contact.phone_e164,
             Contact.name.label("contact_name"),
             Contact.email,

@@ -24,6 +24,9 @@ class ConversationPublic(BaseModel):
     unread_count: int
     last_message_at: datetime | None
     last_message_preview: str | None
+    labels: list[str] = Field(
+        default_factory=list, description="the helpdesk's labels (Chatwoot's), as it sends them"
+    )
     created_at: datetime | None
     updated_at: datetime | None
     contact: ContactPublic | None = Field(

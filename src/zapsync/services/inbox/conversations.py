@@ -4,6 +4,7 @@ caller's organization (another organization's ids are 404, never 403: nothing le
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar, get_args
 
@@ -204,6 +205,26 @@ async def set_status(
         await publish_conversations(db, bus, principal.organization_id, {conversation.id})
     await db.commit()
     return conversation
+
+
+async def set_labels(
+    db: AsyncSession,
+    bus: EventBus,
+    principal: Principal,
+    conversation_id: int,
+    labels: Iterable[str],
+) -> bool:
+    """The conversation takes its helpdesk's labels (a set: kept sorted, without repeats);
+    whether they changed."""
+    conversation = await get_conversation(db, principal, conversation_id)
+    wanted = sorted({str(label) for label in labels})
+    if list(conversation.labels or []) == wanted:
+        return False
+    conversation.labels = wanted
+    await db.flush()
+    await publish_conversations(db, bus, principal.organization_id, {conversation.id})
+    await db.commit()
+    return True
 
 
 async def list_contacts(

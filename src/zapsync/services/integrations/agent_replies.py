@@ -10,6 +10,8 @@ a webhook told us or a pull found it (a webhook Chatwoot never retried, issue #1
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,6 +87,19 @@ async def take_status(
         await external_refs.set_pushed(db, org, PROVIDER, CONVERSATION, {str(display_id): status})
         await inbox.set_status(db, ctx.bus, acting_for(integration), conversation_id, status)
     return changed
+
+
+async def take_labels(
+    ctx: AppContext, integration: Integration, display_id: int, labels: Iterable[str]
+) -> bool | None:
+    """The bridged conversation takes Chatwoot's labels: whether they changed; None when the
+    conversation is not bridged. Labels are Chatwoot's alone (zapsync never edits them), so
+    there is no echo to guard against."""
+    async with ctx.db.session() as db:
+        conversation_id = await conversation_of(db, integration.organization_id, display_id)
+        if conversation_id is None:
+            return None
+        return await inbox.set_labels(db, ctx.bus, acting_for(integration), conversation_id, labels)
 
 
 def _outgoing(message: ChatwootMessage) -> list[OutgoingMessage]:

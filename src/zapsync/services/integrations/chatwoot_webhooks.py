@@ -45,6 +45,7 @@ from zapsync.services.errors import Refusal, ServiceError, WebhookRefused
 from zapsync.services.integrations.agent_replies import (
     conversation_of,
     send_reply,
+    take_labels,
     take_status,
 )
 from zapsync.services.integrations.bridge_mirror import (
@@ -210,6 +211,9 @@ async def _conversation_status(
         outcome.ignored.append("no status")
         return
     changed = await take_status(ctx, integration, display_id, status)
+    labels = payload.get("labels")
+    if changed is not None and isinstance(labels, list):
+        changed = await take_labels(ctx, integration, display_id, labels) or changed
     if changed is None:
         outcome.ignored.append("conversation not bridged")
     elif changed:

@@ -35,6 +35,7 @@ from zapsync.services.integrations.agent_replies import (
     CONVERSATION,
     MESSAGE,
     send_reply,
+    take_labels,
     take_status,
 )
 from zapsync.services.integrations.bridge_mirror import SOURCE_PREFIX, written_by_zapsync
@@ -134,11 +135,17 @@ async def _reconcile(
     async with ctx.db.reads() as db:
         ours = await bridge_store.conversations_with_contacts(db, org, {ref.internal_id})
     row = ours.get(ref.internal_id)
-    if row is None or conversation.status == told or row.status != told:
-        # In step; or changed here since, which the bridge tells Chatwoot.
+    if row is None:
         counts.skipped += 1
         return
-    changed = await take_status(ctx, integration, conversation.display_id, conversation.status)
+    changed = False
+    # A status that moved here since zapsync told Chatwoot is the bridge's to tell it.
+    if conversation.status != told and row.status == told:
+        changed = bool(await take_status(ctx, integration, conversation.display_id,
+                                         conversation.status))  # fmt: skip
+    if sorted(set(conversation.labels)) != list(row.labels or []):
+        changed = bool(await take_labels(ctx, integration, conversation.display_id,
+                                         conversation.labels)) or changed  # fmt: skip
     if changed:
         counts.updated += 1
     else:

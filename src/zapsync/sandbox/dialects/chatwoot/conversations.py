@@ -124,6 +124,28 @@ def build_router(state: ChatwootState, out: Outgoing) -> APIRouter:
                    "current_status": conv.status, "snoozed_until": conv.snoozed_until}  # fmt: skip
         return JSONResponse({"meta": {}, "payload": payload})
 
+    @router.get("/{display_id}/labels")
+    async def labels(account_id: str, display_id: str) -> JSONResponse:
+        return JSONResponse({"payload": state.conversation(display_id).labels})
+
+    @router.post("/{display_id}/labels")
+    async def set_labels(account_id: str, display_id: str, request: Request) -> JSONResponse:
+        """Replaces the labels (labels_controller.rb), as an agent does in Chatwoot's UI."""
+        conv = state.conversation(display_id)
+        body = await body_of(request)
+        wanted = body.get("labels")
+        if not isinstance(wanted, list):
+            raise Refused(422, "labels must be a list")
+        previous, conv.labels = conv.labels, sorted({str(label) for label in wanted})
+        if previous != conv.labels:
+            changed = [{"label_list": {"previous_value": previous, "current_value": conv.labels}}]
+            data = {
+                **shapes.conversation_webhook_data(state, conv, str(request.base_url).rstrip("/")),
+                "changed_attributes": changed,
+            }
+            out.emit("conversation_updated", data, state.inboxes.get(conv.inbox_id))
+        return JSONResponse({"payload": conv.labels})
+
     return router
 
 
