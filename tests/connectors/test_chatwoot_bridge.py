@@ -347,3 +347,70 @@ async def test_a_pull_brings_what_missed_webhooks_should_have_told(
     # resolved in Chatwoot is not told back to Chatwoot
     writes = await chatwoot.do("GET", "/writes")
     assert not [w for w in writes if w["path"].endswith("/toggle_status")]
+
+
+async def test_labels_set_in_chatwoot_are_kept_on_the_conversation(
+    api: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
+) -> None:
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.first_message_mirrored()
+    (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+    assert ours["labels"] == []
+    labels_path = f"/api/v1/accounts/{SANDBOX_ACCOUNT_ID}/conversations/1/labels"
+    agent = {"api_access_token": SANDBOX_TOKEN}
+
+    async def our_labels() -> list[str]:
+        return list((await bridge.call("GET", f"/api/v1/conversations/{ours['id']}"))["labels"])
+
+    # An agent labels the conversation: its webhook brings the labels, as a set.
+    async with httpx.AsyncClient(base_url=chatwoot.url, headers=agent) as cw:
+        labelled = await cw.post(labels_path, json={"labels": ["vip", "suporte", "vip"]})
+        assert labelled.json() == {"payload": ["suporte", "vip"]}
+        await eventually(our_labels, lambda labels: labels == ["suporte", "vip"])
+
+        # A change whose webhook is lost: the next conversations pull brings it, once.
+        inbox_id = bridge.integration["config"]["inbox_id"]
+        await chatwoot.do("POST", f"/inboxes/{inbox_id}/webhook", json={"webhook_url": ""})
+        await cw.post(labels_path, json={"labels": ["suporte"]})
+    body = {"provider": "chatwoot", "entity_type": "conversations", "direction": "pull"}
+    pulled = (await bridge.call("POST", "/api/v1/sync/run", json=body))["data"]
+    assert (pulled["updated"], pulled["errors"]) == (1, 0), pulled
+    assert await our_labels() == ["suporte"]
+    again = (await bridge.call("POST", "/api/v1/sync/run", json=body))["data"]
+    assert (again["updated"], again["skipped"]) == (0, 1), again
+    # Labels are Chatwoot's: zapsync wrote none back.
+    writes = await chatwoot.do("GET", "/writes")
+    assert not [w for w in writes if "labels" in w["path"]]
+
+
+async def test_pushing_messages_by_hand_sends_what_the_paused_bridge_still_owes_once(
+    api: httpx.AsyncClient,
+    tenant: Tenant,
+    chatwoot: ChatwootSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After a failure the bridge waits a minute before it tries again by itself.
+    monkeypatch.setattr(bridge_mirror, "BACKOFF_BASE", 60.0)
+    bridge = Bridge(api, tenant, chatwoot)
+    await bridge.first_message_mirrored("1 antes da queda")
+    faults = f"{chatwoot.url}/_sandbox/fault"
+    (await chatwoot.control.post(faults, json={"fault": "error"})).raise_for_status()
+    await bridge.inbound("2 durante a queda")
+    path = f"/api/v1/integrations/{bridge.integration['id']}"
+    await eventually(lambda: bridge.call("GET", path), lambda i: i["status"] == "unavailable")
+
+    async def push() -> dict[str, Any]:
+        body = {"provider": "chatwoot", "entity_type": "messages", "direction": "push"}
+        return dict((await bridge.call("POST", "/api/v1/sync/run", json=body))["data"])
+
+    down = await push()
+    assert (down["created"], down["errors"]) == (0, 1), down
+    (await chatwoot.control.post(faults, json={"fault": "none"})).raise_for_status()
+    back = await push()
+    assert (back["created"], back["errors"]) == (1, 0), back
+    assert contents(await bridge.chatwoot_messages()) == ["1 antes da queda", "2 durante a queda"]
+    assert (await bridge.call("GET", path))["status"] == "connected"
+    again = await push()
+    assert (again["created"], again["errors"]) == (0, 0), again
+    runs = await bridge.call("GET", "/api/v1/sync/runs", params={"kind": "chatwoot_mirror_push"})
+    assert len(runs["data"]) == 3, runs

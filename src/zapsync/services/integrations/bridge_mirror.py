@@ -94,17 +94,26 @@ async def mirror_due(ctx: AppContext) -> OutboxReport:
         if pause is not None and pause.until > time.monotonic():
             continue
         try:
-            await _mirror(ctx, integration, report)
+            await mirror_integration(ctx, integration, report)
         except Conflict:
             continue  # another runner mirrors it now
-        except (ChatwootUnavailable, ChatwootRateLimited) as exc:
-            _pause(integration.id, exc.reason)
-            report.retried += 1
-            report.errors.append(f"integration {integration.id}: {exc.reason}")
-            await _show_health(ctx, integration, UNAVAILABLE, exc.reason)
-        else:
-            await _show_health(ctx, integration, CONNECTED, None)
     return report
+
+
+async def mirror_integration(
+    ctx: AppContext, integration: Integration, report: OutboxReport
+) -> None:
+    """One integration's pass, its health shown; Conflict when another runner holds it. A
+    Chatwoot that does not answer pauses the bridge (backoff) and is counted as retried."""
+    try:
+        await _mirror(ctx, integration, report)
+    except (ChatwootUnavailable, ChatwootRateLimited) as exc:
+        _pause(integration.id, exc.reason)
+        report.retried += 1
+        report.errors.append(f"integration {integration.id}: {exc.reason}")
+        await _show_health(ctx, integration, UNAVAILABLE, exc.reason)
+    else:
+        await _show_health(ctx, integration, CONNECTED, None)
 
 
 async def _show_health(

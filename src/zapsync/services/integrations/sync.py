@@ -10,7 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from zapsync.runtime.context import AppContext
 from zapsync.services.accounts import Principal
 from zapsync.services.errors import Invalid, NotFound
-from zapsync.services.integrations import contacts_pull, contacts_push, conversations_pull
+from zapsync.services.integrations import (
+    bridge_push,
+    contacts_pull,
+    contacts_push,
+    conversations_pull,
+)
 from zapsync.services.integrations.connections import get_integration
 from zapsync.services.integrations.sync_runs import RunResult
 from zapsync.store import integrations as store
@@ -24,12 +29,16 @@ RUNNERS: dict[tuple[str, str], Runner] = {
     ("contacts", "push"): contacts_push.push_contacts,
     ("conversations", "pull"): conversations_pull.pull_conversations,
     ("messages", "pull"): conversations_pull.pull_messages,
+    # Conversations and messages go to Chatwoot by the bridge's one pass (bridge_push.py).
+    ("conversations", "push"): bridge_push.push_mirror,
+    ("messages", "push"): bridge_push.push_mirror,
 }
 KINDS = (
     contacts_pull.KIND,
     contacts_push.KIND,
     conversations_pull.CONVERSATIONS_KIND,
     conversations_pull.MESSAGES_KIND,
+    bridge_push.KIND,
 )
 
 
