@@ -52,6 +52,7 @@ export const ptBR = {
   } as Record<string, string>,
   conversations: {
     search: "Buscar por nome ou telefone",
+    label: "Etiqueta do Chatwoot",
     connection: "Conexão",
     status: "Situação",
     empty: "Nenhuma conversa ainda.",
@@ -88,6 +89,7 @@ export const ptBR = {
       other: "Mensagem",
     } as Record<string, string>,
     deleted: "Mensagem apagada",
+    mediaUnavailable: "Mídia indisponível",
     ack: {
       pending: "Enviando",
       sent: "Enviada",
@@ -147,6 +149,16 @@ export const ptBR = {
     lastError: "Último erro",
     pull: "Puxar contatos",
     pulling: "Puxando contatos…",
+    running: "Executando…",
+    // one button per entity and direction (`POST /api/v1/sync/run`)
+    runLabel: {
+      "contacts:pull": "Puxar contatos",
+      "contacts:push": "Enviar contatos",
+      "conversations:pull": "Puxar conversas",
+      "conversations:push": "Enviar conversas",
+      "messages:pull": "Puxar mensagens",
+      "messages:push": "Enviar mensagens",
+    } as Record<string, string>,
     progress: (synced: number) => `${synced} processado${synced === 1 ? "" : "s"}`,
     runs: "Histórico de execuções",
     noRuns: "Nenhuma execução ainda.",
@@ -180,6 +192,21 @@ export const ptBR = {
     never: "nunca",
     notScheduled: "não agendada",
     done: "Concluída.",
+  },
+  // A session's status history on Conexões (`GET /api/v1/sessions/{id}/status-history`).
+  statusHistory: {
+    title: "Histórico",
+    loading: "Carregando o histórico…",
+    empty: "Nenhuma mudança de status registrada.",
+    more: "Mais antigas",
+    created: "criada",
+    // why the status changed: who reported it
+    source: {
+      check: "sincronização de status",
+      webhook: "aviso do gateway",
+      manual: "ação na conexão",
+      heal: "reconexão automática",
+    } as Record<string, string>,
   },
 };
 

@@ -35,6 +35,7 @@ export interface Conversation {
   unread_count: number;
   last_message_at: string | null;
   last_message_preview: string | null;
+  labels?: string[]; // the helpdesk's (Chatwoot's) labels
   updated_at: string | null;
   contact?: Contact | null;
 }
@@ -52,6 +53,8 @@ export interface Message {
   type: string;
   body: string | null;
   media_url: string | null;
+  // zapsync's own signed URL for inbound media (fetched from the gateway on first view)
+  media_view_url?: string | null;
   mime_type: string | null;
   file_name: string | null;
   caption: string | null;
@@ -59,6 +62,8 @@ export interface Message {
   sent_at: string | null;
   deleted_at: string | null;
   error?: string | null;
+  // `local-…` until the gateway takes a message we sent, then the gateway's id
+  provider_message_id?: string | null;
 }
 
 export interface MessagePage {
@@ -166,4 +171,19 @@ export interface SyncResult {
   skipped: number;
   errors: number;
   error_messages: string[];
+}
+
+// One row of a session's status history, newest first (`/sessions/{id}/status-history`).
+export interface StatusEvent {
+  id: number;
+  from_status: string | null;
+  to_status: string;
+  source: string;
+  reason: string | null;
+  at: string;
+}
+
+export interface StatusHistoryPage {
+  events: StatusEvent[];
+  next_before: number | null;
 }

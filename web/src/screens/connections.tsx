@@ -1,6 +1,6 @@
 // Conexões: the WhatsApp sessions with live status, pairing by QR code, status sync and the
 // admin actions (create, log out, delete) behind a confirmation.
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { renderSVG } from "uqr";
 import { ApiError, del, errorText, get, post } from "../api";
 import { Confirm, type Ask } from "../components/confirm";
@@ -9,7 +9,7 @@ import { formatPhone, formatStamp } from "../format";
 import { useEvent, useResync } from "../realtime";
 import { useIsAdmin, useLogin } from "../session";
 import { t } from "../strings";
-import type { Qr, Session, StatusSyncReport } from "../types";
+import type { Qr, Session, StatusHistoryPage, StatusEvent, StatusSyncReport } from "../types";
 
 const LIMIT = 5; // ZAPSYNC_MAX_SESSIONS_PER_USER's default; the server's refusal says the real one
 const PAIRING = new Set(["qr_pending", "connecting", "creating"]);
@@ -24,6 +24,10 @@ export function ConnectionsScreen() {
   const [sessions, setSessions] = useState<Session[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [qrs, setQrs] = useState<Record<number, Qr>>({});
+  // QRs already known (a creation's answer, `qr_updated`): not fetched again, since by the
+  // time a fetch arrived the phone may have paired and the gateway has no QR to give.
+  const knownQrs = useRef(qrs);
+  knownQrs.current = qrs;
   const [ask, setAsk] = useState<Ask | null>(null);
   const [creating, setCreating] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
@@ -33,7 +37,7 @@ export function ConnectionsScreen() {
     try {
       const list = await get<Session[]>("/api/v1/sessions");
       setSessions(list);
-      if (admin) list.filter((s) => s.status === "qr_pending").forEach((s) => fetchQr(s.id));
+      if (admin) list.filter((s) => s.status === "qr_pending" && !knownQrs.current[s.id]).forEach((s) => fetchQr(s.id));
     } catch (err) {
       setError(errorText(err));
     }
@@ -111,7 +115,10 @@ export function ConnectionsScreen() {
         <NewConnection
           onCreated={(s) => {
             setCreating(false);
-            if (s.qr) setQrs((old) => ({ ...old, [s.id]: s.qr! }));
+            if (s.qr) {
+              knownQrs.current = { ...knownQrs.current, [s.id]: s.qr };
+              setQrs((old) => ({ ...old, [s.id]: s.qr! }));
+            }
             load();
           }}
           onCancel={() => setCreating(false)}
@@ -143,6 +150,7 @@ export function ConnectionsScreen() {
                 <dd>{formatStamp(s.status_checked_at)}</dd>
               </dl>
               {s.status_reason && <p class="reason">{s.status_reason}</p>}
+              <StatusHistory sessionId={s.id} status={s.status} />
               {admin && PAIRING.has(s.status) && <QrPanel qr={qrs[s.id]} />}
               {admin && s.provider === "sandbox" && s.status === "qr_pending" && (
                 <button type="button" onClick={() => act(() => post(`/api/v1/sandbox/sessions/${s.id}/scan`))}>
@@ -369,5 +377,78 @@ function NewConnection({ onCreated, onCancel }: { onCreated: (s: Session) => voi
         </button>
       </div>
     </form>
+  );
+}
+
+// "Histórico": the session's status changes, newest first, fetched when opened and again when
+// its status changes while open; older pages on demand.
+function StatusHistory({ sessionId, status }: { sessionId: number; status: string }) {
+  const [open, setOpen] = useState(false);
+  const [events, setEvents] = useState<StatusEvent[] | null>(null);
+  const [before, setBefore] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const url = `/api/v1/sessions/${sessionId}/status-history`;
+
+  const loadNewest = useCallback(async () => {
+    setError(null);
+    try {
+      const page = await get<StatusHistoryPage>(url);
+      setEvents(page.events);
+      setBefore(page.next_before);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }, [url]);
+
+  useEffect(() => {
+    if (open) loadNewest();
+  }, [open, status]);
+  useResync(() => open && loadNewest(), [open]);
+
+  const loadOlder = async () => {
+    if (before === null) return;
+    try {
+      const page = await get<StatusHistoryPage>(`${url}?before=${before}`);
+      setEvents((old) => {
+        const known = new Set((old ?? []).map((e) => e.id));
+        return [...(old ?? []), ...page.events.filter((e) => !known.has(e.id))];
+      });
+      setBefore(page.next_before);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
+  return (
+    <details class="history" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>{t.statusHistory.title}</summary>
+      {!open ? null : error ? (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      ) : events === null ? (
+        <p class="state">{t.statusHistory.loading}</p>
+      ) : events.length === 0 ? (
+        <p class="state empty">{t.statusHistory.empty}</p>
+      ) : (
+        <ol class="history-events" data-testid="status-history">
+          {events.map((e) => (
+            <li key={e.id} data-source={e.source}>
+              <span class="move">
+                {e.from_status ? statusLabel(e.from_status) : t.statusHistory.created} → {statusLabel(e.to_status)}
+              </span>{" "}
+              <span class="source">{t.statusHistory.source[e.source] ?? e.source}</span>{" "}
+              <time dateTime={e.at}>{formatStamp(e.at)}</time>
+              {e.reason && <span class="reason"> · {e.reason}</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+      {open && before !== null && (
+        <button type="button" class="more" onClick={loadOlder}>
+          {t.statusHistory.more}
+        </button>
+      )}
+    </details>
   );
 }

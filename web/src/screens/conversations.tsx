@@ -28,6 +28,14 @@ function newer(a: string | null, b: string | null): boolean {
   return !!a && (!b || Date.parse(a) > Date.parse(b));
 }
 
+type Seen = { at: number; id: number };
+
+// Messages order by (time, id): gateways stamp whole seconds, so a customer's message and a
+// reply can share a time, and the later id is the later message.
+function after(a: Seen, b: Seen | undefined): boolean {
+  return !b || a.at > b.at || (a.at === b.at && a.id > b.id);
+}
+
 export function ConversationsScreen({ path }: { path: string }) {
   const openId = Number(path.split("/")[2]) || null;
   const [q, setQ] = useState("");
@@ -42,6 +50,9 @@ export function ConversationsScreen({ path }: { path: string }) {
   // Live events applied so far: a list fetched while one arrived may predate it, so it is
   // fetched once more rather than undo the event.
   const heard = useRef(0);
+  // The newest message heard per conversation (`new_message`): a `conversation_updated`
+  // written for an earlier one (same second, delivered late) must not bring its preview back.
+  const newest = useRef(new Map<number, Seen>());
 
   const load = useCallback(async (): Promise<void> => {
     const { q, sessionId, status } = filters.current;
@@ -106,8 +117,12 @@ export function ConversationsScreen({ path }: { path: string }) {
       if (!old) return old;
       const previous = old.find((x) => x.id === c.id);
       const merged = { ...previous, ...c, contact: c.contact ?? previous?.contact };
-      // The newest message seen (by `new_message`) keeps its preview over an older one.
-      if (previous && newer(previous.last_message_at, c.last_message_at)) {
+      // The newest message seen (by `new_message`) keeps its preview over an older one, and
+      // over one of the same time (the event cannot say which message it was written for).
+      const seen = newest.current.get(c.id);
+      const at = c.last_message_at ? Date.parse(c.last_message_at) : 0;
+      const behind = (!!seen && seen.at >= at) || newer(previous?.last_message_at ?? null, c.last_message_at);
+      if (previous && behind) {
         merged.last_message_at = previous.last_message_at;
         merged.last_message_preview = previous.last_message_preview;
       }
@@ -118,6 +133,9 @@ export function ConversationsScreen({ path }: { path: string }) {
   useEvent("new_message", (m: Message) => {
     heard.current += 1;
     if (!m.sent_at) return;
+    const seen = { at: Date.parse(m.sent_at), id: m.id };
+    if (!after(seen, newest.current.get(m.conversation_id))) return;
+    newest.current.set(m.conversation_id, seen);
     setItems((old) => {
       const row = old?.find((c) => c.id === m.conversation_id);
       if (!old || !row || newer(row.last_message_at, m.sent_at)) return old;
@@ -219,6 +237,11 @@ export function ConversationsScreen({ path }: { path: string }) {
                     <span class="meta">
                       {names.get(c.session_id) ?? ""}
                       {c.status !== "open" && <span class={`status ${c.status}`}>{t.status[c.status]}</span>}
+                      {(c.labels ?? []).map((label) => (
+                        <span class="label" key={label} title={t.conversations.label}>
+                          {label}
+                        </span>
+                      ))}
                     </span>
                   </span>
                 </a>
@@ -254,15 +277,17 @@ function SyncConversations({ sessions, onDone }: { sessions: Session[]; onDone: 
   if (!admin) return null;
 
   const run = async () => {
-    const connected = sessions.filter((s) => s.status === "connected" && !s.archived_at);
     setResult(null);
     setError(null);
-    if (connected.length === 0) {
-      setResult(t.conversations.syncNone);
-      return;
-    }
     setBusy(true);
     try {
+      // Asked now, not the list's copy: it may not have arrived yet, or be out of date.
+      const current = await get<Session[]>("/api/v1/sessions").catch(() => sessions);
+      const connected = current.filter((s) => s.status === "connected" && !s.archived_at);
+      if (connected.length === 0) {
+        setResult(t.conversations.syncNone);
+        return;
+      }
       const reports = await Promise.all(
         connected.map((s) => post<ImportReport>(`/api/v1/sessions/${s.id}/sync-conversations`)),
       );

@@ -26,9 +26,16 @@ function order(a: Message, b: Message): number {
 // Acks only move forward; `failed` is final but for a retry that sends it after all.
 const ACK_RANK: Record<string, number> = { pending: 0, failed: 1, sent: 2, delivered: 3, read: 4 };
 
+const LOCAL = "local-"; // provider_message_id of a message the gateway has not taken yet
+// How long the gateway's echo of a send stays hidden waiting for the server to fold it into
+// ours; past it, whatever the server still holds is shown.
+const ECHO_WAIT_MS = 15_000;
+
 // Messages by id: a page fetched again, or an event heard twice, never shows a message twice.
 // The send's answer (`pending`) may arrive after the event that it was sent: the later ack wins.
 // `gone`: ids merged into another message (`message_merged`), never shown again.
+// Two rows with one gateway id are a send and its echo (the server keeps one, the first
+// stored: ours, which the send answered with): the later id goes, whichever arrived first.
 function merged(old: Message[], incoming: Message[], gone: Set<number>): Message[] {
   const byId = new Map(old.map((m) => [m.id, m]));
   for (const m of incoming) {
@@ -37,7 +44,36 @@ function merged(old: Message[], incoming: Message[], gone: Set<number>): Message
     const behind = known && (ACK_RANK[m.ack] ?? 0) < (ACK_RANK[known.ack] ?? 0);
     byId.set(m.id, behind ? { ...known, ...m, ack: known.ack, error: known.error } : { ...known, ...m });
   }
+  const byGatewayId = new Map<string, Message>();
+  for (const m of [...byId.values()].sort((a, b) => a.id - b.id)) {
+    const key = m.provider_message_id;
+    if (!key || key.startsWith(LOCAL)) continue;
+    if (byGatewayId.has(key)) {
+      gone.add(m.id);
+      byId.delete(m.id);
+    } else byGatewayId.set(key, m);
+  }
   return [...byId.values()].sort(order);
+}
+
+const sameContent = (a: Message, b: Message) =>
+  a.type === b.type && a.body === b.body && a.caption === b.caption && a.file_name === b.file_name;
+
+// The gateway's echo of a send we have not yet heard confirmed: an outgoing message with our
+// pending message's content, arrived after it. The server folds it into ours
+// (`message_merged`) once the gateway's answer is written; until then it is not shown, so the
+// thread never shows the message twice, whichever of the send's answer, the socket events and
+// a refetch arrives first. `firstSeen` bounds the wait (a phone's own identical text shows).
+function hiddenEchoes(messages: Message[], firstSeen: Map<number, number>, now: number): Set<number> {
+  const hidden = new Set<number>();
+  const ours = messages.filter((m) => m.direction === "out" && m.provider_message_id?.startsWith(LOCAL));
+  if (ours.length === 0) return hidden;
+  for (const m of messages) {
+    if (m.direction !== "out" || !m.provider_message_id || m.provider_message_id.startsWith(LOCAL)) continue;
+    if (now - (firstSeen.get(m.id) ?? now) >= ECHO_WAIT_MS) continue;
+    if (ours.some((p) => p.id < m.id && !hidden.has(p.id) && sameContent(p, m))) hidden.add(m.id);
+  }
+  return hidden;
 }
 
 export function Thread({ conversationId }: { conversationId: number }) {
@@ -50,7 +86,13 @@ export function Thread({ conversationId }: { conversationId: number }) {
   const stick = useRef(true); // follow new messages while the user is at the bottom
   const keepFrom = useRef<number | null>(null); // scrollHeight before older messages were added
   const gone = useRef(new Set<number>());
-  const add = (incoming: Message[]) => setMessages((old) => merged(old ?? [], incoming, gone.current));
+  const firstSeen = useRef(new Map<number, number>());
+  const [, setTick] = useState(0); // re-render when a held echo's wait ends
+  const add = (incoming: Message[]) => {
+    const now = Date.now();
+    for (const m of incoming) if (!firstSeen.current.has(m.id)) firstSeen.current.set(m.id, now);
+    setMessages((old) => merged(old ?? [], incoming, gone.current));
+  };
 
   const markRead = useCallback(() => {
     put(`/api/v1/conversations/${conversationId}/read`).catch(() => {});
@@ -148,8 +190,16 @@ export function Thread({ conversationId }: { conversationId: number }) {
     }
   };
 
+  const held = messages ? hiddenEchoes(messages, firstSeen.current, Date.now()) : new Set<number>();
+  useEffect(() => {
+    if (held.size === 0) return;
+    const timer = setTimeout(() => setTick((n) => n + 1), ECHO_WAIT_MS);
+    return () => clearTimeout(timer);
+  }, [held.size, messages]);
+
   if (error && !messages) return <Failure error={error} retry={loadNewest} />;
   if (!conversation || !messages) return <Loading />;
+  const shown = held.size ? messages.filter((m) => !held.has(m.id)) : messages;
 
   const resolved = conversation.status === "resolved";
   return (
@@ -173,8 +223,8 @@ export function Thread({ conversationId }: { conversationId: number }) {
             {loadingOlder ? t.conversations.older : t.conversations.more}
           </button>
         )}
-        {messages.length === 0 && <p class="state empty">{t.conversations.noMessages}</p>}
-        {withDays(messages)}
+        {shown.length === 0 && <p class="state empty">{t.conversations.noMessages}</p>}
+        {withDays(shown)}
       </div>
       {error && (
         <p class="error" role="alert">
@@ -227,23 +277,29 @@ function Bubble({ message: m }: { message: Message }) {
 }
 
 function Media({ message: m, label }: { message: Message; label: string }) {
+  // Inbound media opens through zapsync (the gateway's own URL is often not openable); a file
+  // the gateway no longer has fails to load and is shown as a placeholder, not a broken image.
+  const src = m.media_view_url || m.media_url;
+  const [failed, setFailed] = useState(false);
   if (m.type === "text" || m.type === "reaction") return null;
-  if (!m.media_url) return <p class="media-missing">[{label}]</p>;
+  if (!src) return <p class="media-missing">[{label}]</p>;
+  if (failed) return <p class="media-missing media-unavailable">[{label}] {t.conversations.mediaUnavailable}</p>;
+  const onError = () => setFailed(true);
   switch (m.type) {
     case "image":
     case "sticker":
       return (
-        <a href={m.media_url} target="_blank" rel="noreferrer">
-          <img src={m.media_url} alt={m.caption || label} loading="lazy" />
+        <a href={src} target="_blank" rel="noreferrer">
+          <img src={src} alt={m.caption || label} loading="lazy" onError={onError} />
         </a>
       );
     case "video":
-      return <video src={m.media_url} controls preload="metadata" />;
+      return <video src={src} controls preload="metadata" onError={onError} />;
     case "audio":
-      return <audio src={m.media_url} controls preload="metadata" />;
+      return <audio src={src} controls preload="metadata" onError={onError} />;
     default:
       return (
-        <a class="document" href={m.media_url} target="_blank" rel="noreferrer">
+        <a class="document" href={src} target="_blank" rel="noreferrer">
           {m.file_name || label}
         </a>
       );
