@@ -49,7 +49,8 @@ def nested(depth: int) -> str:
 async def test_ids_beyond_the_key_columns_are_422_on_every_route(
     app: FastAPI, client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, value: int
 ) -> None:
-    routes = id_routes(app)
+    # Messages' ids are 64-bit: 2**31 is one of theirs (404), only past 64 bits is refused.
+    routes = [r for r in id_routes(app) if value >= 2**63 or "{message_id}" not in r[1]]
     assert len(routes) > 15
     before = await table_counts(ctx)
     for method, path in routes:

@@ -5,13 +5,14 @@ OpenAPI document (`x-zapsync-role`), agents get 403 on every admin route with no
 from __future__ import annotations
 
 import re
+import secrets
 
 import httpx
 from fastapi import FastAPI
 
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
-from tests.support.inbox import customer_conversation
+from tests.support.inbox import customer_conversation, instance, messages_of, settle
 from tests.support.integrations import chatwoot_records
 from tests.support.routes import is_public, protected_routes
 from zapsync.runtime.context import AppContext
@@ -123,6 +124,7 @@ async def test_agents_get_answers_on_every_agent_route(
         "name": httpx.URL(upload.json()["media_url"]).path.rsplit("/", 1)[1],
         "token_id": spare,
     }
+    names["message_id"] = await _customer_photo(app, client, tenant, ids)
     for method, path in agent_routes:
         url = path.format(**{p: names[p] for p in re.findall(r"\{(\w+)\}", path)})
         body = AGENT_BODIES.get((method, path))
@@ -130,6 +132,20 @@ async def test_agents_get_answers_on_every_agent_route(
         assert resp.is_success, f"{method} {path} -> {resp.status_code} {resp.text}"
     conversation = f"/api/v1/conversations/{ids['conversation_id']}"
     assert (await client.get(conversation, headers=tenant.headers)).json()["status"] == "pending"
+
+
+async def _customer_photo(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, ids: dict[str, int]
+) -> int:
+    """A photo the customer sent (its media kept by the sandbox phone): its message id."""
+    inst = instance(app, ids["session_id"])
+    provider_id = f"3EB0{secrets.token_hex(6).upper()}"
+    app.state.ctx.world.attach_media(inst, provider_id, PNG)
+    app.state.ctx.world.inbound(inst, "5511987654321@s.whatsapp.net", "", id=provider_id,
+                                type="image", mime_type="image/png")  # fmt: skip
+    await settle(app)
+    found = await messages_of(client, tenant, ids["conversation_id"])
+    return int(next(m["id"] for m in found if m["provider_message_id"] == provider_id))
 
 
 async def test_admins_still_manage_connections(

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from tests.conftest import Tenant, problem_of
 from tests.support.counts import table_counts
+from tests.support.inbox import messages_of
 from tests.support.integrations import chatwoot_records
 from tests.support.routes import protected_routes
 from zapsync.runtime.context import AppContext
@@ -62,7 +63,12 @@ async def _their_conversation(
     await app.state.ctx.tasks.drain()  # the import the pairing set off, its lease released
     listed = (await client.get("/api/v1/conversations", headers=other.headers)).json()["items"]
     assert len(listed) == 1
-    return {"conversation_id": listed[0]["id"], "contact_id": listed[0]["contact_id"]}
+    (message,) = await messages_of(client, other, listed[0]["id"])
+    return {
+        "conversation_id": listed[0]["id"],
+        "contact_id": listed[0]["contact_id"],
+        "message_id": message["id"],
+    }
 
 
 async def test_sixth_session_of_a_user_is_409_and_archiving_frees_a_slot(

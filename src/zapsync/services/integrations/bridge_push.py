@@ -1,5 +1,5 @@
-""" "Push conversations / messages" asked for by hand (`POST /api/v1/sync/run`, the page's
-buttons): the bridge's mirror pass run now for one integration, recorded as a sync run.
+"""A push of conversations or messages asked for by hand (a sync run, the page's buttons):
+the bridge's mirror pass run now for one integration, recorded as a sync run.
 
 The bridge already pushes every bridged conversation and message as they arrive (the outbox's
 `chatwoot_mirror` kind, `bridge_mirror.py`); a run by hand is that same pass, not another

@@ -102,8 +102,6 @@ def record_status(
             newest_applied=session.status_event_at.isoformat() if session.status_event_at else None,
         )
         return False
-    if reported_at is not None:
-        session.status_event_at = reported_at
     at = at or utcnow()
     if session.status == SessionStatus.LOGGED_OUT.value and not moves_logged_out(status, source):
         log.info(
@@ -113,6 +111,10 @@ def record_status(
             source=source.value,
         )
         return False
+    # Only a report applied sets the time later ones are judged by: a stray one the logged-out
+    # session ignored must not make the next real pairing look stale.
+    if reported_at is not None:
+        session.status_event_at = reported_at
     if phone:
         session.phone = phone
     if session.status == status.value:
