@@ -10,12 +10,11 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from zapsync.api.deps import Ctx, Db, get_principal
+from zapsync.api.deps import Ctx, Db
 from zapsync.api.params import PathBigId
-from zapsync.api.routes.media import file_response, file_responses
+from zapsync.api.routes.media import file_response, file_responses, signed_or_token
 from zapsync.api.routing import ROLE_KEY, ApiRoute, Role
-from zapsync.services import inbound_media, media
-from zapsync.services.errors import Unauthorized
+from zapsync.services import inbound_media
 
 router = APIRouter(prefix="/api/v1/messages", tags=["media"], route_class=ApiRoute)
 _bearer = HTTPBearer(auto_error=False)
@@ -40,22 +39,7 @@ async def get_inbound_media(
 ) -> FileResponse:
     """The media of an inbound message. 410 (with the gateway's reason) when the gateway no
     longer has it: the page shows a placeholder; 413 past ZAPSYNC_INBOUND_MEDIA_MAX_MB."""
-    refused = (
-        media.signature_refusal(
-            ctx.settings.resolved_secret_key(),
-            inbound_media.signed_name(message_id),
-            sig,
-            media.url_lifetime_seconds(ctx.settings),
-        )
-        if sig is not None
-        else Unauthorized("a signed media URL or an Authorization: Bearer <token> is required")
-    )
-    organization_id = None
-    if refused is not None:
-        if creds is None:
-            raise refused
-        # A token of the owner opens the file whatever the sig says (an old link).
-        organization_id = (await get_principal(ctx, creds)).organization_id
+    organization_id = await signed_or_token(ctx, creds, inbound_media.signed_name(message_id), sig)
     found = await inbound_media.open_inbound_media(
         ctx, db, message_id, organization_id=organization_id
     )

@@ -52,23 +52,34 @@ async def get_media(
         Query(max_length=500, description="the signature of a URL zapsync issued"),
     ] = None,
 ) -> FileResponse:
+    organization_id = await signed_or_token(ctx, creds, name, sig)
+    if organization_id is not None and media.owner_of(name) != organization_id:
+        raise NotFound(f"no media called {name!r}")
+    path = media.path_of(ctx.settings, name)
+    return file_response(path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+
+async def signed_or_token(
+    ctx: Ctx, creds: HTTPAuthorizationCredentials | None, signed_name: str, sig: str | None
+) -> int | None:
+    """None when `sig` proves zapsync issued the URL of `signed_name`; else the organization of
+    the caller's token, which opens the file whatever the sig says (an agent opening an old
+    link from the conversation); else the signature's refusal (401 without either)."""
     refused = (
         media.signature_refusal(
-            ctx.settings.resolved_secret_key(), name, sig, media.url_lifetime_seconds(ctx.settings)
+            ctx.settings.resolved_secret_key(),
+            signed_name,
+            sig,
+            media.url_lifetime_seconds(ctx.settings),
         )
         if sig is not None
         else Unauthorized("a signed media URL or an Authorization: Bearer <token> is required")
     )
-    if refused is not None:
-        if creds is None:
-            raise refused
-        # A token of the owner opens the file whatever the sig says (an agent opening an old
-        # link from the conversation).
-        principal = await get_principal(ctx, creds)
-        if media.owner_of(name) != principal.organization_id:
-            raise NotFound(f"no media called {name!r}")
-    path = media.path_of(ctx.settings, name)
-    return file_response(path, mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    if refused is None:
+        return None
+    if creds is None:
+        raise refused
+    return (await get_principal(ctx, creds)).organization_id
 
 
 def file_response(path: Path, mime: str, file_name: str | None = None) -> FileResponse:
