@@ -4,7 +4,7 @@ Routes take these and never reach into `app.state` themselves."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,7 +27,11 @@ T = TypeVar("T")
 _bearer = HTTPBearer(auto_error=False, description="An API token from `zapsync admin create-token`")
 
 
-def get_ctx(request: Request) -> AppContext:
+# Every dependency here is `async def` though none awaits: FastAPI runs a plain `def` one in
+# its thread pool, a thread hop per dependency per request (a webhook took five).
+
+
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -64,10 +68,10 @@ async def require_admin(principal: CurrentPrincipal) -> Principal:
 AdminPrincipal = Annotated[Principal, Depends(require_admin)]
 
 
-def _lifespan_part(name: str, kind: type[T]) -> Callable[[Request], T]:
+def _lifespan_part(name: str, kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency giving the `app.state.<name>` the lifespan started, checked to be a `kind`."""
 
-    def part(request: Request) -> T:
+    async def part(request: Request) -> T:
         value = getattr(request.app.state, name)
         if not isinstance(value, kind):
             raise TypeError(f"app.state.{name} is not a {kind.__name__}")
@@ -77,7 +81,7 @@ def _lifespan_part(name: str, kind: type[T]) -> Callable[[Request], T]:
     return part
 
 
-def get_scheduler(request: Request) -> AsyncIOScheduler | None:
+async def get_scheduler(request: Request) -> AsyncIOScheduler | None:
     """The scheduler running the jobs; None when it is turned off (ZAPSYNC_SCHEDULER_ENABLED)."""
     scheduler: AsyncIOScheduler | None = getattr(request.app.state, "scheduler", None)
     return scheduler

@@ -131,7 +131,7 @@ class EvolutionDialect:
             raise EvoError(500, str(exc) or "Connection Closed") from None
 
 
-def current(request: Request) -> EvolutionDialect:
+async def current(request: Request) -> EvolutionDialect:
     return state_of(request, EvolutionDialect)
 
 

@@ -82,7 +82,7 @@ class MegaApiDialect:
             self.sender.post(inst.webhook.url, payload)
 
 
-def current(request: Request) -> MegaApiDialect:
+async def current(request: Request) -> MegaApiDialect:
     return state_of(request, MegaApiDialect)
 
 

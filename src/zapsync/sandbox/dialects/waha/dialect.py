@@ -94,7 +94,7 @@ class WahaDialect:
         }
 
 
-def current(request: Request) -> WahaDialect:
+async def current(request: Request) -> WahaDialect:
     return state_of(request, WahaDialect)
 
 
