@@ -18,7 +18,7 @@ from tests.support.sessions import insert_session
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.webhook_batches import WebhookBatcher
 from zapsync.services.ingest import webhooks
-from zapsync.store.models import Conversation, Message
+from zapsync.store.models import Contact, Conversation, Message
 
 SECRET = {"X-Zapsync-Token": "hook-secret"}
 
@@ -153,7 +153,8 @@ async def test_after_a_busy_batch_the_next_waits_for_the_rest_of_the_wave(
             return (await c.post(url, content=upsert(n, chat=n % 3), headers=SECRET)).status_code
 
     def lingering(b: WebhookBatcher) -> bool:
-        taken = getattr(b._queue, "_unfinished_tasks", 0) - b._queue.qsize()
+        queue = b.lane_of(sid).queue
+        taken = getattr(queue, "_unfinished_tasks", 0) - queue.qsize()
         return taken == 1 and len(sizes) == 2
 
     async def queue_of(b: WebhookBatcher) -> WebhookBatcher:
@@ -165,7 +166,7 @@ async def test_after_a_busy_batch_the_next_waits_for_the_rest_of_the_wave(
     assert time.perf_counter() - started < batcher.linger
     # A wave: four together (one batch), then the next one opens while two more are coming.
     four = asyncio.gather(*(post(n) for n in range(1, 5)))
-    await eventually(lambda: queue_of(batcher), lambda b: b._queue.qsize() == 4)
+    await eventually(lambda: queue_of(batcher), lambda b: b.lane_of(sid).queue.qsize() == 4)
     resume.set()
     assert await four == [200] * 4
     five = asyncio.ensure_future(post(5))
@@ -175,3 +176,71 @@ async def test_after_a_busy_batch_the_next_waits_for_the_rest_of_the_wave(
     assert sizes[0] == 1
     assert sizes[-1] == 3, sizes  # 6 and 7 arrived while 5's batch lingered
     assert await message_count(ctx, sid) == 8
+
+
+async def test_a_held_batch_of_one_session_does_not_hold_another_session(
+    app: FastAPI,
+    ctx: AppContext,
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On PostgreSQL each session's deliveries take a lane of their own: a session waiting
+    on its batch (a slow statement, a lock) does not make another session's gateway wait."""
+    if ctx.settings.is_sqlite:
+        pytest.skip("SQLite has one writer: one lane")
+    batcher: WebhookBatcher = app.state.webhooks
+    slow = await insert_session(ctx, tenant, "evolution", status="connected")
+    other = await insert_session(ctx, tenant, "evolution", status="connected")
+    while batcher.lane_of(other) is batcher.lane_of(slow):
+        other = await insert_session(ctx, tenant, "evolution", status="connected")
+    release = asyncio.Event()
+    original_apply = batcher._apply
+
+    async def held(batch: Any) -> None:
+        if any(w.delivery.session_id == slow for w in batch):
+            await release.wait()
+        await original_apply(batch)
+
+    monkeypatch.setattr(batcher, "_apply", held)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://zapsync.test") as client:
+        stuck = asyncio.ensure_future(
+            client.post(f"/api/v1/webhooks/evolution/{slow}", content=upsert(1), headers=SECRET)
+        )
+        answer = await client.post(
+            f"/api/v1/webhooks/evolution/{other}", content=upsert(2), headers=SECRET
+        )
+        assert answer.status_code == 200
+        assert await message_count(ctx, other) == 1
+        assert not stuck.done()
+        release.set()
+        assert (await stuck).status_code == 200
+    assert await message_count(ctx, slow) == 1
+
+
+async def test_sessions_applied_side_by_side_share_their_contacts(
+    client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant
+) -> None:
+    """Four numbers of one team hear from the same five customers at once: whatever lanes
+    apply them side by side, each customer is one contact and every message is stored."""
+    sids = [await insert_session(ctx, tenant, "evolution", status="connected") for _ in range(4)]
+    posts = [
+        client.post(
+            f"/api/v1/webhooks/evolution/{sid}",
+            content=upsert(n + 1000 * k, chat=n % 5),
+            headers=SECRET,
+        )
+        for n in range(30)
+        for k, sid in enumerate(sids)
+    ]
+    answers = await asyncio.gather(*posts)
+    assert [a.status_code for a in answers] == [200] * len(posts)
+    for sid in sids:
+        assert await message_count(ctx, sid) == 30
+    async with ctx.db.session() as db:
+        phones = (
+            await db.scalars(
+                select(Contact.phone_e164).where(Contact.organization_id == tenant.organization_id)
+            )
+        ).all()
+    assert sorted(phones) == sorted(f"+5511987{n:06d}" for n in range(5))
