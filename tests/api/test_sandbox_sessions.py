@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import Tenant
+from zapsync.cli.worker import SANDBOX_OUT_OF_REACH
 from zapsync.runtime.context import AppContext
 
 
@@ -91,3 +92,26 @@ async def test_healing_gives_up_to_failed_after_the_configured_tries(
     assert session["status"] == "failed"
     assert "scan a new QR code" in session["status_reason"]
     assert any(e.get("action_required") for e in events)
+
+
+async def test_a_worker_that_cannot_reach_the_sandbox_says_so_and_changes_nothing(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Scaled out, a `zapsync worker` holds no built-in sandbox world: what it does for such
+    a session fails with the reason, and never takes the session for logged out or gone."""
+    created = await client.post(
+        "/api/v1/sessions",
+        headers=tenant.headers,
+        json={"name": "demo", "provider": "sandbox", "config": {}},
+    )
+    sid = created.json()["id"]
+    await client.post(f"/api/v1/sandbox/sessions/{sid}/scan", headers=tenant.headers)
+    await settle(app)
+    ctx: AppContext = app.state.ctx
+    ctx.world.out_of_reach = SANDBOX_OUT_OF_REACH  # as `zapsync worker` sets it
+    synced = await client.post(f"/api/v1/sessions/{sid}/status-sync", headers=tenant.headers)
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["changed"] == []
+    assert synced.json()["errors"] == [{"session_id": sid, "error": SANDBOX_OUT_OF_REACH}]
+    session = (await client.get(f"/api/v1/sessions/{sid}", headers=tenant.headers)).json()
+    assert session["status"] == "connected"

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from zapsync.runtime.context import AppContext
 
 QUEUES = ("periodic", "imports", "outbox")
+SANDBOX_OUT_OF_REACH = (
+    "the built-in sandbox gateway lives in the `zapsync serve` process that created the "
+    "session; a worker cannot reach it (scaled out, use `zapsync sandbox serve --dialect "
+    "evolution` and an evolution session)"
+)
 
 
 def worker(
@@ -45,6 +50,7 @@ def worker(
         from zapsync.runtime.wiring import Runtime
 
         ctx: AppContext = AppContext.create(settings)
+        ctx.world.out_of_reach = SANDBOX_OUT_OF_REACH
         runtime = Runtime(ctx, workers=True, scheduler=False)
         await runtime.start()
         assert runtime.queue is not None

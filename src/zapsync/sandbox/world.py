@@ -139,6 +139,9 @@ class World:
         self.answer_latency_ms: int = 0
         self.hang_seconds: float = 30.0  # how long a TIMEOUT fault keeps a request waiting
         self.requests: int = 0
+        # Set in a process that does not hold the world its sessions were made in (a
+        # `zapsync worker`): why its gateway cannot answer, rather than "no such instance".
+        self.out_of_reach: str | None = None
 
     # --- events -------------------------------------------------------------
 

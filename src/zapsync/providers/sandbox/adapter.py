@@ -46,6 +46,9 @@ class SandboxGateway:
 
     async def _enter(self) -> None:
         """Apply the world's injected latency and faults, as the HTTP dialects do."""
+        if self.world.out_of_reach:
+            # Unavailable, not gone: the session is fine in the process that holds it.
+            raise GatewayUnavailable(self.world.out_of_reach)
         if self.world.latency_ms:
             await asyncio.sleep(self.world.latency_ms / 1000)
         if self.world.fault is Fault.TIMEOUT:
@@ -56,6 +59,8 @@ class SandboxGateway:
             raise GatewayUnavailable("sandbox gateway sent a body that is not JSON")
 
     def _inst(self) -> SimInstance:
+        if self.world.out_of_reach:
+            raise GatewayUnavailable(self.world.out_of_reach)
         inst = self.world.get(self.instance)
         if inst is None:
             raise InstanceGone(f"sandbox instance {self.instance} does not exist", status_code=404)
