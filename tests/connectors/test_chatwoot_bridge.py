@@ -335,9 +335,12 @@ async def test_a_pull_brings_what_missed_webhooks_should_have_told(
         return dict((await bridge.call("POST", "/api/v1/sync/run", json=body))["data"])
 
     conversations = await run("conversations")
-    assert (conversations["updated"], conversations["skipped"]) == (1, 1), conversations
-    (ours,) = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+    # the bridged one updated; the e-mail one stored as the integration's (never bridged)
+    assert (conversations["updated"], conversations["created"]) == (1, 1), conversations
+    listed = (await bridge.call("GET", "/api/v1/conversations"))["items"]
+    (ours,) = [c for c in listed if c["session_id"] == bridge.session_id]
     assert ours["status"] == "resolved"
+    assert [c["channel"] for c in listed if c["session_id"] is None] == ["email"]
     replies = await run("messages")
     assert (replies["created"], replies["errors"]) == (1, 0), replies
     await eventually(bridge.sent_to_whatsapp, lambda sent: "Perdida?" in sent)

@@ -1,5 +1,8 @@
 // Every label of the page, in Brazilian Portuguese. Another language is another object of the
 // same shape (`Strings`), chosen in `t`.
+// Chatwoot's channels as the inbox names them.
+const CHANNELS: Record<string, string> = { email: "e-mail", web_widget: "chat do site", api: "API" };
+
 export const ptBR = {
   appName: "zapsync",
   nav: {
@@ -53,6 +56,11 @@ export const ptBR = {
   conversations: {
     search: "Buscar por nome ou telefone",
     label: "Etiqueta do Chatwoot",
+    channelTitle: "Canal do Chatwoot",
+    channel: (channel: string) => CHANNELS[channel] ?? channel.replace(/_/g, " "),
+    // A helpdesk channel's conversation is answered in the helpdesk, never from zapsync.
+    replyElsewhere: (channel: string) =>
+      `Esta conversa é do canal ${CHANNELS[channel] ?? channel.replace(/_/g, " ")} do Chatwoot: responda pelo Chatwoot.`,
     connection: "Conexão",
     status: "Situação",
     empty: "Nenhuma conversa ainda.",

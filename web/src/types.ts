@@ -26,7 +26,9 @@ export interface Contact {
 
 export interface Conversation {
   id: number;
-  session_id: number;
+  session_id: number | null; // null: a helpdesk channel's conversation (Chatwoot e-mail, ...)
+  integration_id?: number | null;
+  channel?: string | null; // "email", "web_widget", ...; null for WhatsApp's
   contact_id: number | null;
   chat_jid: string;
   is_group: boolean;

@@ -99,6 +99,9 @@ def conversation_json(
     body: dict[str, Any] = {
         "id": conversation.id,
         "session_id": conversation.session_id,
+        # A helpdesk channel's conversation (no session): its integration and channel.
+        "integration_id": conversation.integration_id,
+        "channel": conversation.channel,
         "contact_id": conversation.contact_id,
         "chat_jid": conversation.chat_jid,
         "is_group": conversation.is_group,

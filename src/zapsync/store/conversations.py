@@ -139,9 +139,11 @@ async def conversation_ids_of_contact(db: AsyncSession, contact_id: int) -> list
 async def conversations_by_session_of_contacts(
     db: AsyncSession, contact_ids: Iterable[int]
 ) -> dict[int, list[int]]:
-    """{session id: ids of its conversations} held by any of `contact_ids`."""
+    """{session id: ids of its conversations} held by any of `contact_ids`. A helpdesk
+    channel's conversations (no session) are each their own thread: never folded."""
     stmt = select(conversations.c.id, conversations.c.session_id).where(
-        conversations.c.contact_id.in_(tuple(contact_ids))
+        conversations.c.contact_id.in_(tuple(contact_ids)),
+        conversations.c.session_id.is_not(None),
     )
     by_session: dict[int, list[int]] = {}
     for row in (await db.execute(stmt)).all():

@@ -18,8 +18,10 @@ async def quiet_conversations(
     db: AsyncSession, cutoff: datetime, *, organization_id: int | None
 ) -> list[tuple[int, int]]:
     """(id, organization id) of open or pending conversations created before `cutoff` with
-    no message since, by id."""
+    no message since, by id. A helpdesk channel's conversation (no session) keeps the
+    helpdesk's status: resolving it here would contradict the helpdesk, which owns it."""
     query = select(Conversation.id, Conversation.organization_id).where(
+        Conversation.session_id.is_not(None),
         Conversation.status.in_(OPEN_STATUSES),
         or_(Conversation.last_message_at.is_(None), Conversation.last_message_at < cutoff),
         Conversation.created_at < cutoff,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     literal_column,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
@@ -222,12 +224,33 @@ class Conversation(Base):
         Index(
             "ix_conversations_session_recent", "session_id", _desc("last_message_at"), _desc("id")
         ),
+        # A conversation is a WhatsApp session's or a helpdesk integration's (a Chatwoot
+        # conversation of its e-mail or web-widget channel), never both, never neither.
+        CheckConstraint("(session_id IS NULL) <> (integration_id IS NULL)", name="one_owner"),
+        # One per helpdesk conversation (`chat_key` names it); partial, so WhatsApp's rows,
+        # nearly all of them, cost this index nothing.
+        Index(
+            "uq_conversations_integration_chat_key",
+            "integration_id",
+            "chat_key",
+            unique=True,
+            sqlite_where=text("integration_id IS NOT NULL"),
+            postgresql_where=text("integration_id IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},  # folded conversations' ids are never reused
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # None for a helpdesk channel's conversation (`integration_id` set instead).
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # Deleting the integration forgets its refs, so its conversations could never be matched
+    # again: they go with it (a reconnect pulls them afresh).
+    integration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("integrations.id", ondelete="CASCADE")
+    )
+    # The helpdesk channel ("email", "web_widget", ...); None for WhatsApp's conversations.
+    channel: Mapped[str | None] = mapped_column(String(30))
     contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
@@ -260,6 +283,16 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "provider_message_id"),
         Index("ix_messages_conversation_time", "conversation_id", "sent_at", "id"),
+        # The natural key of a helpdesk channel's message (no session): partial, so WhatsApp's
+        # messages, keyed by the constraint above, cost it nothing.
+        Index(
+            "uq_messages_channel_provider_message_id",
+            "conversation_id",
+            "provider_message_id",
+            unique=True,
+            sqlite_where=text("session_id IS NULL"),
+            postgresql_where=text("session_id IS NULL"),
+        ),
         # `new_message` announces an id; an echo folded into our own send is deleted, and
         # its id must not be handed to a later message (SQLite reuses the highest without it).
         {"sqlite_autoincrement": True},
@@ -268,7 +301,8 @@ class Message(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     # Not indexed: no query reads messages by organization alone (issue 12).
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
-    session_id: Mapped[int] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    # None in a helpdesk channel's conversation (an e-mail thread has no WhatsApp session).
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     provider_message_id: Mapped[str] = mapped_column(StorableString(200))
     direction: Mapped[str] = mapped_column(String(3))  # in | out

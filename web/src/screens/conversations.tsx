@@ -235,7 +235,12 @@ export function ConversationsScreen({ path }: { path: string }) {
                       )}
                     </span>
                     <span class="meta">
-                      {names.get(c.session_id) ?? ""}
+                      {c.session_id !== null ? (names.get(c.session_id) ?? "") : ""}
+                      {c.channel && (
+                        <span class="channel" title={t.conversations.channelTitle}>
+                          {t.conversations.channel(c.channel)}
+                        </span>
+                      )}
                       {c.status !== "open" && <span class={`status ${c.status}`}>{t.status[c.status]}</span>}
                       {(c.labels ?? []).map((label) => (
                         <span class="label" key={label} title={t.conversations.label}>

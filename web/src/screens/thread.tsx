@@ -211,6 +211,11 @@ export function Thread({ conversationId }: { conversationId: number }) {
         <div class="who">
           <h2>{titleOf(conversation)}</h2>
           <span class="phone">{formatPhone(conversation.contact?.phone_e164)}</span>
+          {conversation.channel && (
+            <span class="channel" title={t.conversations.channelTitle}>
+              {t.conversations.channel(conversation.channel)}
+            </span>
+          )}
         </div>
         <span class={`status ${conversation.status}`}>{t.status[conversation.status]}</span>
         <button type="button" onClick={() => setStatus(resolved ? "open" : "resolved")}>
@@ -231,7 +236,11 @@ export function Thread({ conversationId }: { conversationId: number }) {
           {error}
         </p>
       )}
-      <SendBox conversationId={conversationId} onSent={(m) => add([m])} />
+      <SendBox
+        conversationId={conversationId}
+        onSent={(m) => add([m])}
+        closed={conversation.channel ? t.conversations.replyElsewhere(conversation.channel) : undefined}
+      />
     </div>
   );
 }
@@ -317,7 +326,15 @@ function Ticks({ ack, error }: { ack: string; error?: string | null }) {
   );
 }
 
-function SendBox({ conversationId, onSent }: { conversationId: number; onSent: (m: Message) => void }) {
+function SendBox({
+  conversationId,
+  onSent,
+  closed,
+}: {
+  conversationId: number;
+  onSent: (m: Message) => void;
+  closed?: string; // why nothing can be sent from here (the server answers 409 too)
+}) {
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -352,6 +369,17 @@ function SendBox({ conversationId, onSent }: { conversationId: number; onSent: (
     if (await send(form)) setText("");
     if (file.current) file.current.value = "";
   };
+
+  if (closed) {
+    return (
+      <div class="send closed" role="note">
+        <textarea rows={1} disabled placeholder={closed} aria-label={closed} />
+        <button type="button" class="primary" disabled>
+          {t.conversations.send}
+        </button>
+      </div>
+    );
+  }
 
   return (
     <form

@@ -27,9 +27,9 @@ from zapsync.runtime.context import AppContext
 from zapsync.security.urls import url_policy
 from zapsync.services import media
 from zapsync.services.accounts import Principal
-from zapsync.services.errors import Invalid, TooLarge, UnsupportedMedia
+from zapsync.services.errors import Conflict, Invalid, TooLarge, UnsupportedMedia
 from zapsync.services.inbox import conversations as svc
-from zapsync.services.inbox.sending import queue_send
+from zapsync.services.inbox.sending import queue_send, reply_elsewhere
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], route_class=ApiRoute)
 
@@ -152,7 +152,10 @@ async def send_message(
 
     Answers 202 with the message as `ack=pending`; the outbox delivers it and
     `message_updated` follows (`sent`, or `failed` with an `error`)."""
-    await svc.get_conversation(db, principal, conversation_id)  # 404 before reading a body
+    conversation = await svc.get_conversation(db, principal, conversation_id)  # 404 first
+    if conversation.session_id is None:
+        # A helpdesk channel's conversation: refused before an upload is stored (409).
+        raise Conflict(await reply_elsewhere(db, conversation))
     content_type = request.headers.get("content-type", "").lower()
     stored: media.StoredMedia | None = None
     if content_type.startswith("multipart/form-data"):

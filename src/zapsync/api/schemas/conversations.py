@@ -15,7 +15,19 @@ from zapsync.store.models import Contact, Conversation
 
 class ConversationPublic(BaseModel):
     id: int
-    session_id: int
+    session_id: int | None = Field(
+        description="the WhatsApp session; null for a helpdesk channel's conversation"
+    )
+    integration_id: int | None = Field(
+        default=None,
+        description="the integration a helpdesk channel's conversation belongs to "
+        "(a Chatwoot e-mail or web-widget conversation); null for WhatsApp's",
+    )
+    channel: str | None = Field(
+        default=None,
+        description="the helpdesk channel (email, web_widget, ...); null for WhatsApp's. "
+        "Such a conversation is read here and answered in the helpdesk",
+    )
     contact_id: int | None
     chat_jid: str
     is_group: bool

@@ -80,7 +80,9 @@ def parse_send_request(data: Any) -> OutgoingMessage:
 class MessagePublic(BaseModel):
     id: int
     conversation_id: int
-    session_id: int
+    session_id: int | None = Field(
+        description="the WhatsApp session; null in a helpdesk channel's conversation"
+    )
     provider_message_id: str
     direction: str = Field(description="in | out")
     sender: str = Field(description="client | agent | system")

@@ -85,11 +85,15 @@ class ChatwootConversation:
     labels: tuple[str, ...]
     unread_count: int | None
     last_activity_at: datetime | None
+    # The id of its last message (`messages`, or `last_non_activity_message`): moves with each
+    # new message even within the second `last_activity_at` is counted in.
+    last_message_id: str | None = None
 
     @property
     def fingerprint(self) -> str:
         # Activity time moves with every message; it is not a change of the conversation.
-        return content_fingerprint(self, exclude=frozenset({"last_activity_at", "unread_count"}))
+        moving = frozenset({"last_activity_at", "unread_count", "last_message_id"})
+        return content_fingerprint(self, exclude=moving)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +206,20 @@ def map_conversation(raw: Mapping[str, Any]) -> ChatwootConversation:
         labels=tuple(sorted(str(label) for label in labels)),
         unread_count=int_or_none(raw.get("unread_count")),
         last_activity_at=parse_time(raw.get("last_activity_at")),
+        last_message_id=_last_message_id(raw),
     )
+
+
+def _last_message_id(raw: Mapping[str, Any]) -> str | None:
+    last = raw.get("messages")
+    candidates = [last[-1]] if isinstance(last, list) and last else []
+    candidates.append(raw.get("last_non_activity_message"))
+    for message in candidates:
+        if isinstance(message, Mapping):
+            found = _id_or_none(message.get("id"))
+            if found is not None:
+                return found
+    return None
 
 
 def map_message(raw: Mapping[str, Any]) -> ChatwootMessage:

@@ -25,7 +25,7 @@ from zapsync.services.media import check_url_media
 from zapsync.services.outbox.queue import enqueue
 from zapsync.store import conversations as conversation_store
 from zapsync.store import messages as message_store
-from zapsync.store.models import Message, Session
+from zapsync.store.models import Conversation, Integration, Message, Session
 from zapsync.store.types import utcnow
 
 LOCAL_PREFIX = "local-"  # provider_message_id of a message the gateway has not taken yet
@@ -41,6 +41,26 @@ def outbox_payload(request: OutgoingMessage, mime_type: str | None) -> dict[str,
         "file_name": request.file_name,
         "caption": request.caption,
     }
+
+
+# How a helpdesk's channels and the helpdesks themselves are named to a person.
+_CHANNEL_NAMES = {"email": "e-mail", "web_widget": "web widget", "api": "API"}
+_PROVIDER_NAMES = {"chatwoot": "Chatwoot"}
+
+
+async def reply_elsewhere(db: AsyncSession, conversation: Conversation) -> str:
+    """Why a helpdesk channel's conversation takes no message here: zapsync sends through
+    WhatsApp gateways only, and the helpdesk owns its other channels (an e-mail thread)."""
+    integration = (
+        await db.get(Integration, conversation.integration_id)
+        if conversation.integration_id is not None
+        else None
+    )
+    provider = integration.provider if integration is not None else "the helpdesk"
+    helpdesk = _PROVIDER_NAMES.get(provider, provider)
+    channel = conversation.channel or "other"
+    name = _CHANNEL_NAMES.get(channel, channel.replace("_", " "))
+    return f"this conversation is in {helpdesk}'s {name} channel: reply from {helpdesk}"
 
 
 def _preview(request: OutgoingMessage) -> str:
@@ -75,6 +95,8 @@ async def queue_send(
     refused (Invalid): the gateway usually runs beside zapsync, inside the same network.
     `also` writes what must be committed with the message (a bridge's ref to it)."""
     conversation = await get_conversation(db, principal, conversation_id)
+    if conversation.session_id is None:
+        raise Conflict(await reply_elsewhere(db, conversation))
     session = await db.get(Session, conversation.session_id)
     if session is None or session.archived_at is not None:
         raise Conflict(

@@ -200,7 +200,8 @@ async def _key_by_phone(
     db: AsyncSession, conversation_id: int, phone: str, phone_jid: str | None
 ) -> None:
     row = await conversation_store.session_and_key_of(db, conversation_id)
-    if row is None or row.chat_key == phone:
+    # A helpdesk channel's conversation (no session) is keyed by the helpdesk's id, not a phone.
+    if row is None or row.session_id is None or row.chat_key == phone:
         return
     taken = await conversation_store.key_taken(db, row.session_id, phone)
     if taken is not None:

@@ -536,8 +536,8 @@ async def confirm_sent(db: AsyncSession, *, message_id: int, gateway_id: str, ac
     clients to drop it; then `message_updated` (with `replaces_message_id`) carries our row.
     A unique clash (an echo committed meanwhile) raises: the caller tries again."""
     message = await message_store.load_message(db, message_id)
-    if message is None:
-        return
+    if message is None or message.session_id is None:
+        return  # a helpdesk channel's message never went to a gateway
     echo = await message_store.find_echo(db, message, gateway_id)
     parked = await message_store.parked_ack(db, message.session_id, gateway_id)
     best = _latest(ack.value, message.ack, echo.ack if echo else None, parked)

@@ -12,6 +12,10 @@ one, the token of the integration's webhook URL. Then each event:
 - `conversation_status_changed` / `conversation_updated`: the bridged conversation takes the
   status (resolved in Chatwoot, resolved in zapsync).
 - `contact_created` / `contact_updated`: the contact as a pull would write it.
+- Of a conversation of Chatwoot's other channels (e-mail, web widget: not the bridged inbox),
+  `message_created`, `conversation_created`, `conversation_updated` and
+  `conversation_status_changed` store it as the pull does (`channel_conversations.apply`): the
+  customer's and the agents' messages alike, private notes left out; nothing goes to WhatsApp.
 
 Events of other kinds are answered 202 and ignored."""
 
@@ -31,6 +35,7 @@ from zapsync.connectors.chatwoot.mapping import (
     UnmappableRecord,
     int_or_none,
     map_contact,
+    map_conversation,
     map_message,
 )
 from zapsync.connectors.chatwoot.signatures import (
@@ -42,6 +47,7 @@ from zapsync.connectors.chatwoot.signatures import (
 from zapsync.runtime.context import AppContext
 from zapsync.security.tokens import hash_token, secrets_equal
 from zapsync.services.errors import Refusal, ServiceError, WebhookRefused
+from zapsync.services.integrations import channel_conversations as channels
 from zapsync.services.integrations.agent_replies import (
     conversation_of,
     send_reply,
@@ -52,7 +58,7 @@ from zapsync.services.integrations.bridge_mirror import (
     MESSAGE,
     written_by_zapsync,
 )
-from zapsync.services.integrations.connections import credentials_of, webhook_token_of
+from zapsync.services.integrations.connections import config_of, credentials_of, webhook_token_of
 from zapsync.services.integrations.contacts_pull import write_contacts
 from zapsync.services.integrations.sync_runs import Counts
 from zapsync.store import external_refs
@@ -103,7 +109,9 @@ async def receive(
         log.info("chatwoot webhook ignored", chatwoot_event=event, integration_id=integration.id)
         return outcome
     try:
-        if event == "message_created":
+        if await _of_another_channel(ctx, integration, event, payload, outcome):
+            pass
+        elif event == "message_created":
             await _message_created(ctx, integration, payload, outcome)
         elif event in ("conversation_status_changed", "conversation_updated"):
             await _conversation_status(ctx, integration, payload, outcome)
@@ -168,6 +176,59 @@ def _payload(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise WebhookRefused(Refusal.MALFORMED, "the body is not a JSON object")
     return payload
+
+
+_CONVERSATION_EVENTS = (
+    "conversation_created",
+    "conversation_updated",
+    "conversation_status_changed",
+)
+
+
+async def _of_another_channel(
+    ctx: AppContext,
+    integration: Integration,
+    event: str,
+    payload: dict[str, Any],
+    outcome: WebhookOutcome,
+) -> bool:
+    """Apply an event of a conversation that is not the bridged inbox's; False for the
+    bridge's own events (and the others), which take their usual way."""
+    if event == "message_created":
+        raw = payload.get("conversation")
+        if not isinstance(raw, dict) or "id" not in raw:
+            return False
+        if raw.get("inbox_id") is None and isinstance(payload.get("inbox"), dict):
+            raw = {**raw, "inbox_id": payload["inbox"].get("id")}
+    elif event in _CONVERSATION_EVENTS:
+        raw = payload
+    else:
+        return False
+    if raw.get("inbox_id") is None:
+        return False  # no inbox named: not known to be another channel's
+    conversation = map_conversation(raw)
+    if channels.is_bridged(config_of(integration).inbox_id, conversation):
+        return False
+    messages = []
+    sender = channels.sender_of(raw)
+    if event == "message_created":
+        message = map_message(payload)
+        if message.private or message.direction is None:
+            outcome.ignored.append("private note" if message.private else message.kind.value)
+            return True
+        messages.append(message)
+        author = payload.get("sender")
+        # The customer's own message names them in full (a contact's sender has no `type`).
+        if message.direction == "in" and isinstance(author, dict):
+            sender = author
+    applied = await channels.apply(
+        ctx, integration, conversation, sender, messages, fingerprint=None
+    )
+    if applied.created or applied.messages or event != "message_created":
+        outcome.applied += 1
+    else:
+        outcome.ignored.append("duplicate")
+    return True
 
 
 async def _message_created(

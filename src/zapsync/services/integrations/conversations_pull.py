@@ -4,8 +4,10 @@ should have told zapsync and did not (Chatwoot tries each delivery once, issue #
 Conversations (every status, every page): a bridged conversation whose status changed in
 Chatwoot since zapsync last knew takes it (updated); one changed here since is the bridge's to
 tell Chatwoot (skipped, as is one in step); one of the bridged inbox that zapsync mirrored but
-holds no ref of (its `source_id` names our conversation) is linked. Conversations of Chatwoot's
-other channels (e-mail, web widget) are counted, not stored: zapsync holds WhatsApp's.
+holds no ref of (its `source_id` names our conversation) is linked. A conversation of Chatwoot's
+other channels (e-mail, web widget, another inbox) is stored as the integration's, with its
+contact and messages, so the inbox shows a customer's whole history (`channel_conversations`):
+created, updated when its fingerprint changed, skipped when not.
 
 Messages: in the bridged conversations active since the cutoff, an agent's reply zapsync never
 saw goes to WhatsApp as the webhook would have sent it (the reply's ref makes it once). The
@@ -19,8 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from zapsync.connectors.chatwoot.client import ChatwootClient
+from zapsync.connectors.chatwoot.errors import (
+    ChatwootError,
+    ChatwootRateLimited,
+    ChatwootUnavailable,
+)
 from zapsync.connectors.chatwoot.mapping import (
     PROVIDER,
     ChatwootConversation,
@@ -31,6 +39,7 @@ from zapsync.connectors.chatwoot.mapping import (
 from zapsync.connectors.chatwoot.paginators import BeforeIdPaginator, PageNumberPaginator
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import ServiceError
+from zapsync.services.integrations import channel_conversations as channels
 from zapsync.services.integrations.agent_replies import (
     CONVERSATION,
     MESSAGE,
@@ -66,7 +75,7 @@ async def pull_conversations(
         async with client_for(ctx, integration) as client:
             async for page in client.conversation_pages(paginator):
                 for raw in page:
-                    await _reconcile(ctx, run, integration, inbox_id, raw)
+                    await _reconcile(ctx, run, integration, client, inbox_id, raw)
                 async with ctx.db.session() as db:
                     await run.checkpoint(db, {"last_page": paginator.last_page_done})
                     await db.commit()
@@ -114,6 +123,7 @@ async def _reconcile(
     ctx: AppContext,
     run: IntegrationRun,
     integration: Integration,
+    client: ChatwootClient,
     inbox_id: int | None,
     raw: Any,
 ) -> None:
@@ -122,9 +132,14 @@ async def _reconcile(
     if conversation is None:
         return
     counts.synced += 1
-    if inbox_id is None or conversation.inbox_id != inbox_id:
-        counts.skipped += 1
-        counts.count("other_channels")
+    if not channels.is_bridged(inbox_id, conversation):
+        try:
+            await channels.pull_one(ctx, integration, client, conversation, raw, counts)
+        except (ChatwootUnavailable, ChatwootRateLimited):
+            raise  # the whole run waits for Chatwoot (it resumes from its last page)
+        except (ChatwootError, IntegrityError) as exc:
+            # One bad record does not stop a run: the next pull tries it again.
+            counts.error(f"conversation {conversation.external_id}: {exc}"[:500])
         return
     org = integration.organization_id
     ref = await _ref_of(ctx, org, conversation)
