@@ -77,7 +77,8 @@ class OutboxWorker:
             while True:
                 self._again.discard(kind)
                 try:
-                    await self.defer(kind)
+                    if await self._may_have_work(kind):
+                        await self.defer(kind)
                 except Exception:
                     # the periodic pass of the workers still finds the items
                     log.exception("outbox pass not deferred", kind=kind)
@@ -88,6 +89,12 @@ class OutboxWorker:
                 await asyncio.sleep(DEFER_EVERY_SECONDS)
         finally:
             self._deferring.discard(kind)
+
+    async def _may_have_work(self, kind: str) -> bool:
+        spec = self.kinds.get(kind)
+        if spec is None or spec.may_have_work is None:
+            return True
+        return await spec.may_have_work(self.ctx)
 
     async def _on_event(self, event: Event) -> None:
         if event.name == QUEUED:

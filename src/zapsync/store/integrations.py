@@ -37,6 +37,12 @@ async def all_integrations(db: AsyncSession, provider: str) -> list[Integration]
     return list((await db.scalars(query)).all())
 
 
+async def any_integration(db: AsyncSession, provider: str) -> bool:
+    """Whether any organization has an integration of `provider`."""
+    found = await db.scalar(select(Integration.id).where(Integration.provider == provider).limit(1))
+    return found is not None
+
+
 async def add_integration(db: AsyncSession, integration: Integration) -> Integration:
     db.add(integration)
     await db.flush()

@@ -100,6 +100,12 @@ async def mirror_due(ctx: AppContext) -> OutboxReport:
     return report
 
 
+async def any_to_mirror(ctx: AppContext) -> bool:
+    """False when no organization has a Chatwoot integration: a pass would find nothing."""
+    async with ctx.db.reads() as db:
+        return await integration_store.any_integration(db, PROVIDER)
+
+
 async def mirror_integration(
     ctx: AppContext, integration: Integration, report: OutboxReport
 ) -> None:

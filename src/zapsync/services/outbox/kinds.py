@@ -26,6 +26,9 @@ class OutboxKind:
     batch: int = delivery.BATCH
     # Events (by name) after which a pass is due: what the kind delivers was just stored.
     wakes_on: frozenset[str] = frozenset()
+    # False when a pass surely finds nothing (one cheap query): scaled out, a wake-up then
+    # defers no job, which costs a worker and the database a dozen statements.
+    may_have_work: Callable[[AppContext], Awaitable[bool]] | None = None
 
 
 KINDS: dict[str, OutboxKind] = {}
@@ -49,6 +52,7 @@ def register_builtin() -> None:
             # a message stored; an import's batch committed (its messages announce no event);
             # a conversation resolved or reopened
             wakes_on=frozenset({"new_message", "sync_run", "conversation_updated"}),
+            may_have_work=bridge_mirror.any_to_mirror,
         )
     )
 
