@@ -9,7 +9,8 @@ by `tests/support/cluster.py` on free ports and a database of its own).
 - ingest: `--webhooks` Evolution `messages.upsert` webhooks posted at `--concurrency` for
   `--sessions` sessions, each session's to one replica (as each session's webhook points at
   the replica that created it), the sessions spread evenly. Bodies are built before the clock
-  starts. Target: two replicas >= 1.3x one.
+  starts, and posted by `bench/_load.py`'s lean client (the client shares the two cores with
+  what it measures). Target: two replicas >= 1.3x one.
 
 The machine's other work moves these figures: the layouts are measured in turn, `--rounds`
 times (the best round of each counts), and the load average is printed before and after.
@@ -27,11 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 from tests.support.cluster import EVOLUTION_KEY, Cluster, running_cluster, until
 
 from bench._common import bench_owner, bench_session, ratio_line
+from bench._load import post_all, run
 from bench.ingest import SECRET, webhook
 from zapsync.runtime.context import AppContext
 from zapsync.settings import Settings
@@ -131,18 +132,8 @@ def webhook_bodies(sids: list[int], bases: list[str], count: int, run: str) -> l
 
 
 async def post_webhooks(posts: list[Any], concurrency: int) -> float:
-    headers = {"X-Zapsync-Token": SECRET, "content-type": "application/json"}
-    bound = asyncio.Semaphore(concurrency)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as client:
-
-        async def one(url: str, body: bytes) -> None:
-            async with bound, client.post(url, data=body, headers=headers) as resp:
-                if resp.status != 200:
-                    raise SystemExit(f"webhook refused: {resp.status} {await resp.text()}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one(url, body) for url, body in posts))
-        return len(posts) / (time.perf_counter() - started)
+    headers = {"X-Zapsync-Token": SECRET, "Content-Type": "application/json"}
+    return await post_all(posts, headers, concurrency)
 
 
 def ingest_rate(
@@ -150,7 +141,7 @@ def ingest_rate(
 ) -> float:
     bases = [p.url or "" for p in cluster.processes.values() if p.name.startswith("replica")]
     posts = webhook_bodies(sids, bases, count, label)
-    return asyncio.run(post_webhooks(posts, concurrency))
+    return run(lambda: post_webhooks(posts, concurrency))
 
 
 def measure(size: int, args: argparse.Namespace, label: str) -> tuple[float, float]:
@@ -161,7 +152,8 @@ def measure(size: int, args: argparse.Namespace, label: str) -> tuple[float, flo
     ):
         sids = asyncio.run(webhook_sessions(cluster.database_url, args.sessions))
         bases = [p.url or "" for p in cluster.processes.values() if p.name.startswith("rep")]
-        asyncio.run(post_webhooks(webhook_bodies(sids, bases, 400, "warm"), args.concurrency))
+        warm = webhook_bodies(sids, bases, 400, "warm")
+        run(lambda: post_webhooks(warm, args.concurrency))
         imports = import_rate(cluster, args.sessions, args.messages, label)
         ingest = ingest_rate(cluster, sids, args.webhooks, args.concurrency, label)
     return imports, ingest
