@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import Tenant
 from tests.support.servers import serving_app
 from zapsync.connectors.chatwoot.client import ChatwootClient
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
@@ -42,3 +43,34 @@ async def chatwoot() -> AsyncIterator[ChatwootSandbox]:
         httpx.AsyncClient(base_url=f"{url}/_sandbox/chatwoot", timeout=60) as control,
     ):
         yield ChatwootSandbox(url, control)
+
+
+class ChatwootTeam:
+    """A tenant on zapsync's API beside the sandbox's Chatwoot, connecting an integration."""
+
+    def __init__(self, api: httpx.AsyncClient, tenant: Tenant, chatwoot: ChatwootSandbox) -> None:
+        self.api = api
+        self.tenant = tenant
+        self.chatwoot = chatwoot
+        self.integration: dict[str, Any] = {}
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        resp = await self.api.request(method, path, headers=self.tenant.headers, **kwargs)
+        assert resp.is_success, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json()
+
+    async def connect(self, inbox_id: int | str, session_ids: list[int] | None = None) -> None:
+        """The sandbox account connected, its inbox `inbox_id` ("create": a new one) bridged
+        to `session_ids`."""
+        config: dict[str, Any] = {
+            "account_id": str(SANDBOX_ACCOUNT_ID),
+            "api_url": self.chatwoot.url,
+            "inbox_id": inbox_id,
+        }
+        if session_ids is not None:
+            config["session_ids"] = session_ids
+        self.integration = await self.call(
+            "POST",
+            "/api/v1/integrations",
+            json={"provider": "chatwoot", "api_key": SANDBOX_TOKEN, "config": config},
+        )

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant
-from tests.connectors.conftest import ChatwootSandbox
+from tests.connectors.conftest import ChatwootSandbox, ChatwootTeam
 from tests.support.inbox import eventually
 from tests.support.servers import serving_zapsync
 from zapsync.connectors.chatwoot.signatures import expected_signature
@@ -37,18 +37,8 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
 
 
-class Bridge:
-    def __init__(self, api: httpx.AsyncClient, tenant: Tenant, chatwoot: ChatwootSandbox) -> None:
-        self.api = api
-        self.tenant = tenant
-        self.chatwoot = chatwoot
-        self.session_id = 0
-        self.integration: dict[str, Any] = {}
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = await self.api.request(method, path, headers=self.tenant.headers, **kwargs)
-        assert resp.is_success, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp.json()
+class Bridge(ChatwootTeam):
+    session_id = 0
 
     async def set_up(self) -> None:
         session = await self.call(
@@ -56,20 +46,7 @@ class Bridge:
         )
         self.session_id = session["id"]
         await self.call("POST", f"/api/v1/sandbox/sessions/{self.session_id}/scan")
-        self.integration = await self.call(
-            "POST",
-            "/api/v1/integrations",
-            json={
-                "provider": "chatwoot",
-                "api_key": SANDBOX_TOKEN,
-                "config": {
-                    "account_id": str(SANDBOX_ACCOUNT_ID),
-                    "api_url": self.chatwoot.url,
-                    "inbox_id": "create",
-                    "session_ids": [self.session_id],
-                },
-            },
-        )
+        await self.connect("create", [self.session_id])
 
     async def first_message_mirrored(self, body: str = "Oi") -> None:
         """The bridge set up, and a customer's first message in the Chatwoot inbox."""

@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant, problem_of
-from tests.connectors.conftest import ChatwootSandbox
+from tests.connectors.conftest import ChatwootSandbox, ChatwootTeam
 from zapsync.runtime.context import AppContext
-from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
 from zapsync.settings import Settings
 from zapsync.store.models import Contact, Conversation, ExternalRef, Message, OutboxItem
 
@@ -29,34 +28,11 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
 
 
-class Setup:
-    def __init__(self, client: httpx.AsyncClient, tenant: Tenant, chatwoot: ChatwootSandbox):
-        self.client = client
-        self.tenant = tenant
-        self.chatwoot = chatwoot
-        self.integration: dict[str, Any] = {}
+class Setup(ChatwootTeam):
+    def __init__(self, api: httpx.AsyncClient, tenant: Tenant, chatwoot: ChatwootSandbox) -> None:
+        super().__init__(api, tenant, chatwoot)
         self.contact: dict[str, Any] = {}
         self.display_id = 0
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = await self.client.request(method, path, headers=self.tenant.headers, **kwargs)
-        assert resp.is_success, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp.json()
-
-    async def connect(self) -> None:
-        self.integration = await self.call(
-            "POST",
-            "/api/v1/integrations",
-            json={
-                "provider": "chatwoot",
-                "api_key": SANDBOX_TOKEN,
-                "config": {
-                    "account_id": str(SANDBOX_ACCOUNT_ID),
-                    "api_url": self.chatwoot.url,
-                    "inbox_id": BRIDGED_INBOX,
-                },
-            },
-        )
 
     async def email_thread(self, messages: int) -> None:
         self.contact = await self.chatwoot.do(
@@ -102,7 +78,7 @@ async def test_a_pull_stores_an_email_conversation_with_its_messages_once(
     client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     setup = Setup(client, tenant, chatwoot)
-    await setup.connect()
+    await setup.connect(BRIDGED_INBOX)
     # 25 messages: two pages of Chatwoot's 20; and an agent's private note, never stored.
     await setup.email_thread(25)
     await chatwoot.do(
@@ -163,7 +139,7 @@ async def test_the_inbox_lists_it_but_a_session_filter_does_not_and_a_send_is_re
     client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     setup = Setup(client, tenant, chatwoot)
-    await setup.connect()
+    await setup.connect(BRIDGED_INBOX)
     await setup.email_thread(2)
     await setup.pull()
     session = await setup.call(
@@ -201,7 +177,7 @@ async def test_webhooks_of_an_email_conversation_store_it_as_the_pull_does(
     client: httpx.AsyncClient, ctx: AppContext, tenant: Tenant, chatwoot: ChatwootSandbox
 ) -> None:
     setup = Setup(client, tenant, chatwoot)
-    await setup.connect()
+    await setup.connect(BRIDGED_INBOX)
     await setup.email_thread(0)
     contact = setup.contact
     conversation = {
