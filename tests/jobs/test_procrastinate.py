@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -176,3 +178,46 @@ def test_zapsync_jobs_shows_the_queue_by_task_and_state(scaled: Settings, tmp_pa
         command[:-1], env=env, cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
     )
     assert "Procrastinate workers" in table.stdout and "import-conversations" in table.stdout
+
+
+def test_zapsync_worker_works_imports_apart_and_stops_cleanly_on_sigterm(
+    scaled: Settings, tmp_path: Path
+) -> None:
+    """`zapsync worker` runs the imports queue in a worker of its own (a few at a time, so a
+    burst is shared with the other workers) beside the one for the other queues; SIGTERM
+    stops both, unregistered, with exit status 0."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": scaled.database_url,
+        "ZAPSYNC_JOBS": "procrastinate",
+        "ZAPSYNC_SECRET_KEY": "test-secret-key",
+        "ZAPSYNC_DATA_DIR": str(tmp_path),
+    }
+    url = libpq_url(scaled.database_url)
+
+    def registered() -> int:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+        return int(row[0]) if row else 0
+
+    assert registered() == 0
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "zapsync.cli.main", "worker"],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while registered() < 2 and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert registered() == 2, "an imports worker and a worker of the other queues"
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        _, err = worker.communicate(timeout=10)
+    assert "imports 2 at a time" in " ".join(err.split())  # as Rich wrapped it
+    assert registered() == 0

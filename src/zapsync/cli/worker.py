@@ -46,6 +46,7 @@ def worker(
     migrate_or_exit(settings, unless_at_head=True)
 
     async def main() -> None:
+        from zapsync.jobs.queue import IMPORTS_AT_ONCE
         from zapsync.runtime.context import AppContext
         from zapsync.runtime.wiring import Runtime
 
@@ -55,14 +56,11 @@ def worker(
         await runtime.start()
         assert runtime.queue is not None
         err_console.print(
-            f"zapsync worker: queues {', '.join(queues or QUEUES)}, concurrency {concurrency}"
+            f"zapsync worker: queues {', '.join(queues or QUEUES)}, concurrency {concurrency} "
+            f"(imports {min(IMPORTS_AT_ONCE, concurrency)} at a time)"
         )
         try:
-            await runtime.queue.run_worker(
-                queues=list(queues or QUEUES),
-                concurrency=concurrency,
-                install_signal_handlers=True,
-            )
+            await runtime.queue.run_until_stopped(list(queues or QUEUES), concurrency)
         finally:
             await runtime.stop()
             await ctx.aclose()

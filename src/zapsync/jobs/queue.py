@@ -22,7 +22,10 @@ is created by `zapsync db upgrade` (migration 0012)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
+from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,6 +153,13 @@ def build_app(settings: Settings) -> procrastinate.App:
     return app
 
 
+# An import is CPU work for its worker's one core: a worker runs this many at once (two overlap
+# one's waits on the gateway with the other's work) and leaves the rest of a burst to the other
+# workers. With the queue's whole concurrency, one worker took all four of a burst and the
+# second worker sat idle.
+IMPORTS_AT_ONCE = 2
+
+
 async def defer_outbox(app: procrastinate.App, kind: str, delay: float = 0.0) -> None:
     """Queue a pass over the outbox `kind`, now or in `delay` seconds; nothing when one is
     queued for that moment already (one waiting now, one waiting for later)."""
@@ -216,3 +226,44 @@ class JobQueue:
         """Work jobs until cancelled (or, with `wait=False`, until none is left)."""
         _context.set(self.ctx)
         await self.app.run_worker_async(**options)
+
+    async def run_until_stopped(
+        self, queues: Sequence[str], concurrency: int, imports_at_once: int = IMPORTS_AT_ONCE
+    ) -> None:
+        """Work `queues` until SIGINT or SIGTERM (running jobs finish; a second signal does
+        not wait): the imports by a worker of their own taking `imports_at_once` at a time,
+        the other queues by one taking `concurrency`."""
+        plan = [(["imports"], min(imports_at_once, concurrency))] if "imports" in queues else []
+        rest = [q for q in queues if q != "imports"]
+        if rest:
+            plan.append((rest, concurrency))
+        workers = [
+            asyncio.create_task(
+                self.run_worker(
+                    queues=names, concurrency=n, name="+".join(names), install_signal_handlers=False
+                )
+            )
+            for names, n in plan
+        ]
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            for task in workers:
+                task.cancel()  # Procrastinate's graceful stop: no new job, running ones finish
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            # Waited for, not gathered: a cancelled gather returns before the other worker
+            # has finished its own stop (and unregistered).
+            await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            if any(not task.done() for task in workers):  # one failed, or we are cancelled
+                stop()
+                await asyncio.wait(workers)
+        errors = [t.exception() for t in workers if not t.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
