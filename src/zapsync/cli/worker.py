@@ -29,6 +29,16 @@ def worker(
         list[str] | None,
         typer.Option("--queues", help=f"Queues to work (default all: {', '.join(QUEUES)})."),
     ] = None,
+    imports: Annotated[
+        int,
+        typer.Option(
+            "--imports",
+            min=1,
+            max=100,
+            help="Imports run at once (of --concurrency); the rest wait for this worker or "
+            "another. A lone worker may take more.",
+        ),
+    ] = 2,
 ) -> None:
     """Work the job queue until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
@@ -46,7 +56,6 @@ def worker(
     migrate_or_exit(settings, unless_at_head=True)
 
     async def main() -> None:
-        from zapsync.jobs.queue import IMPORTS_AT_ONCE
         from zapsync.runtime.context import AppContext
         from zapsync.runtime.wiring import Runtime
 
@@ -57,10 +66,10 @@ def worker(
         assert runtime.queue is not None
         err_console.print(
             f"zapsync worker: queues {', '.join(queues or QUEUES)}, concurrency {concurrency} "
-            f"(imports {min(IMPORTS_AT_ONCE, concurrency)} at a time)"
+            f"(imports {min(imports, concurrency)} at a time)"
         )
         try:
-            await runtime.queue.run_until_stopped(list(queues or QUEUES), concurrency)
+            await runtime.queue.run_until_stopped(list(queues or QUEUES), concurrency, imports)
         finally:
             await runtime.stop()
             await ctx.aclose()

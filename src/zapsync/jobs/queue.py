@@ -153,10 +153,10 @@ def build_app(settings: Settings) -> procrastinate.App:
     return app
 
 
-# An import is CPU work for its worker's one core: a worker runs this many at once (two overlap
-# one's waits on the gateway with the other's work) and leaves the rest of a burst to the other
-# workers. With the queue's whole concurrency, one worker took all four of a burst and the
-# second worker sat idle.
+# Imports a worker runs at once by default (`zapsync worker --imports`). Each holds its worker
+# a good part of the time (mapping, writing); a worker taking as many as its concurrency took
+# all four of a burst while a second worker sat idle. Two overlap one's waits on the gateway
+# and the database with the other's work, and leave the rest of a burst to other workers.
 IMPORTS_AT_ONCE = 2
 
 
