@@ -99,24 +99,47 @@ def _contact_arms(sqlite: bool, organization_id: int, terms: SearchTerms) -> lis
     return arms
 
 
-def _conversation_arms(sqlite: bool, organization_id: int, terms: SearchTerms) -> list[Select[Any]]:
-    arms: list[Select[Any]] = []
+def _conversation_arms(
+    sqlite: bool, organization_id: int, terms: SearchTerms
+) -> list[ColumnElement[bool]]:
+    """What makes a conversation a match, one condition an index serves per arm."""
+    arms: list[ColumnElement[bool]] = []
     key = terms.name_key
     if key:
         if sqlite and len(key) >= TRIGRAM:
-            arms.append(_fts_ids(CONVERSATION_FTS, "names", key))
+            arms.append(Conversation.id.in_(_fts_ids(CONVERSATION_FTS, "names", key)))
         else:
-            arms.append(
-                select(Conversation.id).where(
-                    Conversation.organization_id == organization_id,
-                    Conversation.search_name.contains(key, autoescape=True),
-                )
-            )
+            arms.append(Conversation.search_name.contains(key, autoescape=True))
     contacts = _contact_arms(sqlite, organization_id, terms)
     if contacts:
         found = contacts[0] if len(contacts) == 1 else union(*contacts)
-        arms.append(select(Conversation.id).where(_within(sqlite, Conversation.contact_id, found)))
+        arms.append(_within(sqlite, Conversation.contact_id, found))
     return arms
+
+
+def _search_page(
+    filters: list[ColumnElement[bool]], arms: list[ColumnElement[bool]], limit: int
+) -> Select[Any]:
+    """The ids of the page's `limit` matches, newest activity first. Each arm takes its own
+    first `limit` in that order from `(id, last_message_at)` alone (the contacts' arm reads
+    `ix_conversations_contact_recent` only), so a name hundreds of people share costs a sort
+    of as many index entries, and only the page's rows are read whole (issue 12)."""
+    firsts: list[Select[Any]] = []
+    for arm in arms:
+        first = (
+            select(Conversation.id, Conversation.last_message_at)
+            .where(*filters, arm)
+            .order_by(*order_by(CONVERSATION_ORDER, descending=True))
+            .limit(limit)
+            .subquery()
+        )
+        firsts.append(select(first.c.id, first.c.last_message_at))
+    found = (firsts[0] if len(firsts) == 1 else union(*firsts)).subquery()
+    return (
+        select(found.c.id)
+        .order_by(*order_by((found.c.last_message_at, found.c.id), descending=True))
+        .limit(limit)
+    )
 
 
 def _within(sqlite: bool, column: Any, ids: Select[Any] | CompoundSelect) -> ColumnElement[bool]:
@@ -146,20 +169,24 @@ async def conversation_rows(
 ) -> list[tuple[Conversation, Contact | None]]:
     """Up to `limit` conversations with their contacts, newest activity first, after
     `cursor` (its key is the last row's `last_message_at`)."""
+    filters: list[ColumnElement[bool]] = [Conversation.organization_id == organization_id]
+    if session_id is not None:
+        filters.append(Conversation.session_id == session_id)
+    if status is not None:
+        filters.append(Conversation.status == status)
+    if cursor is not None:
+        filters.append(after(CONVERSATION_ORDER, (cursor.key, cursor.id), descending=True))
     stmt = (
         select(Conversation, Contact)
         .outerjoin(Contact, Contact.id == Conversation.contact_id)
-        .where(Conversation.organization_id == organization_id)
+        .where(*filters)
     )
-    if session_id is not None:
-        stmt = stmt.where(Conversation.session_id == session_id)
-    if status is not None:
-        stmt = stmt.where(Conversation.status == status)
     if search is not None:
-        arms = _conversation_arms(_sqlite(db), organization_id, search)
-        stmt = stmt.where(_one_of(_sqlite(db), Conversation.id, arms))
-    if cursor is not None:
-        stmt = stmt.where(after(CONVERSATION_ORDER, (cursor.key, cursor.id), descending=True))
+        sqlite = _sqlite(db)
+        arms = _conversation_arms(sqlite, organization_id, search)
+        if not arms:
+            return []
+        stmt = stmt.where(_within(sqlite, Conversation.id, _search_page(filters, arms, limit)))
     stmt = stmt.order_by(*order_by(CONVERSATION_ORDER, descending=True)).limit(limit)
     return [(c, contact) for c, contact in (await db.execute(stmt)).tuples().all()]
 

@@ -224,6 +224,15 @@ class Conversation(Base):
         Index(
             "ix_conversations_session_recent", "session_id", _desc("last_message_at"), _desc("id")
         ),
+        # A contact's conversations in the same order; on PostgreSQL it also holds what the
+        # inbox filters by, so search sorts a common name's matches from it alone (issue 12).
+        Index(
+            "ix_conversations_contact_recent",
+            "contact_id",
+            _desc("last_message_at"),
+            _desc("id"),
+            postgresql_include=["organization_id", "session_id", "status"],
+        ),
         # A conversation is a WhatsApp session's or a helpdesk integration's (a Chatwoot
         # conversation of its e-mail or web-widget channel), never both, never neither.
         CheckConstraint("(session_id IS NULL) <> (integration_id IS NULL)", name="one_owner"),
@@ -251,9 +260,7 @@ class Conversation(Base):
     )
     # The helpdesk channel ("email", "web_widget", ...); None for WhatsApp's conversations.
     channel: Mapped[str | None] = mapped_column(String(30))
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
-    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     chat_key: Mapped[str] = mapped_column(StorableString(100))  # phone key, lid or group JID
     chat_jid: Mapped[str] = mapped_column(StorableString(100))  # the JID to send to
     is_group: Mapped[bool] = mapped_column(Boolean, default=False)
