@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
+from zapsync.store import search_schema
 from zapsync.store.db import Database, make_sync_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -84,6 +85,8 @@ def analyze(url: str, *, full: bool = True) -> None:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA analysis_limit={0 if full else SAMPLED_ROWS}")
             conn.exec_driver_sql("ANALYZE")
+            if full:
+                search_schema.optimize(conn)
             conn.commit()
     finally:
         engine.dispose()

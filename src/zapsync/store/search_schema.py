@@ -116,6 +116,22 @@ def create(bind: sa.Connection) -> None:
         bind.execute(sa.text(statement))
 
 
+def optimize(bind: sa.Connection) -> None:
+    """Merge each SQLite search table's index into one b-tree. Rows written one by one (the
+    triggers) leave segments behind, and a term is looked up in every one of them: at 120,000
+    contacts, 16 segments made a common name's match take 5 ms instead of 3.5 (issue 12).
+    About a second at that size; nothing to do on PostgreSQL."""
+    if bind.dialect.name != "sqlite":
+        return
+    for table in (CONVERSATION_FTS, CONTACT_FTS):
+        exists = bind.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+            {"name": table},
+        ).first()
+        if exists is not None:
+            bind.execute(sa.text(f"INSERT INTO {table}({table}) VALUES ('optimize')"))
+
+
 def drop(bind: sa.Connection) -> None:
     bind.execute(sa.text(f"DROP INDEX IF EXISTS {CONTACTS_BY_NAME}"))
     if bind.dialect.name == "sqlite":
