@@ -73,7 +73,7 @@ def test_0016_keeps_whatsapps_rows_and_round_trips(backend: str, tmp_path: Path)
                 if backend == "sqlite":
                     # the rebuilt table's search triggers were made again (and filled)
                     found = "SELECT rowid FROM conversation_search WHERE names MATCH 'ana'"
-                    assert sorted(_column(conn, found)) == [1, 2]
+                    assert sorted(int(str(r)) for r in _column(conn, found)) == [1, 2]
             # Neither owner, or both: refused.
             for session_id, integration_id in (("NULL", "NULL"), ("1", "1")):
                 with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
