@@ -384,7 +384,7 @@ class EvolutionGateway:
             reached_since = False
             try:
                 for record in page.items:
-                    msg = None if payloads.is_protocol(record) else payloads.message(record)
+                    msg = payloads.shown_message(record)
                     if not seen.first(payloads.record_id(record)):
                         continue
                     new += 1

@@ -168,19 +168,26 @@ def message_event(raw: Any) -> WebhookEvent | None:
 def message(raw: Any) -> Message:
     """One messageRaw (webhook data, findMessages record, sendText answer) -> Message."""
     raw = object_of(raw, "message")
+    return _message(raw, _content(raw))
+
+
+def shown_message(raw: Any) -> Message | None:
+    """One stored messageRaw (findMessages, a history batch) -> Message; None for an edit or
+    revoke, which Evolution stores as a message but is none to show. Its content is read
+    once (an import reads hundreds of thousands)."""
+    raw = object_of(raw, "message")
+    content = _content(raw)
+    if content.raw_type == "protocolMessage":
+        return None
+    return _message(raw, content)
+
+
+def _message(raw: dict[str, Any], content: baileys.Content) -> Message:
     key = baileys.key_of(raw)
     if "messageTimestamp" not in raw:
         raise PayloadError("message has no `messageTimestamp`")
     when = timestamp(raw["messageTimestamp"])
-    return baileys.message(raw, key, _content(raw), when=when, sender_jid=key.author, ack=_ack(raw))
-
-
-def is_protocol(raw: Any) -> bool:
-    """Edits and revokes are stored as messages by Evolution but are not messages to show."""
-    try:
-        return baileys.message_content(object_of(raw, "message")).raw_type == "protocolMessage"
-    except PayloadError:
-        return False
+    return baileys.message(raw, key, content, when=when, sender_jid=key.author, ack=_ack(raw))
 
 
 def record_id(raw: Any) -> str:
@@ -288,12 +295,12 @@ def _messages_set(data: Any) -> list[WebhookEvent]:
     """A history batch. One odd message must not throw away the hundreds around it."""
     messages: list[Message] = []
     for item in _message_items(data):
-        if is_protocol(item):
-            continue
         try:
-            messages.append(message(item))
+            shown = shown_message(item)
         except PayloadError:
             continue
+        if shown is not None:
+            messages.append(shown)
     return [HistoryArrived(tuple(messages))]
 
 
