@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import text
 
-from tests.store.test_search_names_migration import empty_database
 from tests.support.databases import backends
-from zapsync.store.db import make_sync_engine
+from tests.support.migrations import execute_all, upgraded_from
 from zapsync.store.migrate import alembic_config, upgrade
 
 NOW = "2026-12-07 11:03:11"
@@ -56,53 +55,42 @@ def _column(conn: sa.Connection, sql: str) -> list[object]:
 
 @pytest.mark.parametrize("backend", backends())
 def test_0016_keeps_whatsapps_rows_and_round_trips(backend: str, tmp_path: Path) -> None:
-    with empty_database(backend, tmp_path) as url:
-        upgrade(url, "0015")
-        engine = make_sync_engine(url)
-        try:
-            with engine.begin() as conn:
-                for statement in SEED:
-                    conn.execute(text(statement), {"now": NOW})
-            upgrade(url)
-            with engine.begin() as conn:
-                for statement in CHANNEL:
-                    conn.execute(text(statement), {"now": NOW})
-            with engine.connect() as conn:
-                assert _column(conn, "SELECT id FROM conversations ORDER BY id") == [1, 2]
-                assert _column(conn, "SELECT message_id FROM outbox") == [7]
-                if backend == "sqlite":
-                    # the rebuilt table's search triggers were made again (and filled)
-                    found = "SELECT rowid FROM conversation_search WHERE names MATCH 'ana'"
-                    assert sorted(int(str(r)) for r in _column(conn, found)) == [1, 2]
-            # Neither owner, or both: refused.
-            for session_id, integration_id in (("NULL", "NULL"), ("1", "1")):
-                with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-                    conn.execute(
-                        text(
-                            "INSERT INTO conversations (organization_id, session_id,"
-                            " integration_id, chat_key, chat_jid, is_group, status,"
-                            " unread_count, last_message_at, created_at, updated_at) VALUES"
-                            f" (1, {session_id}, {integration_id}, 'k', 'k', false, 'open', 0,"
-                            " :now, :now, :now)"
-                        ),
-                        {"now": NOW},
-                    )
-            # One zapsync conversation per helpdesk conversation, one message per its id.
+    with upgraded_from(backend, tmp_path, "0015", SEED, {"now": NOW}) as (url, engine):
+        execute_all(engine, CHANNEL, {"now": NOW})
+        with engine.connect() as conn:
+            assert _column(conn, "SELECT id FROM conversations ORDER BY id") == [1, 2]
+            assert _column(conn, "SELECT message_id FROM outbox") == [7]
+            if backend == "sqlite":
+                # the rebuilt table's search triggers were made again (and filled)
+                found = "SELECT rowid FROM conversation_search WHERE names MATCH 'ana'"
+                assert sorted(int(str(r)) for r in _column(conn, found)) == [1, 2]
+        # Neither owner, or both: refused.
+        for session_id, integration_id in (("NULL", "NULL"), ("1", "1")):
             with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-                conn.execute(text(CHANNEL[0].replace("(id, ", "(").replace("(2, ", "(")),
-                             {"now": NOW})  # fmt: skip
-            with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-                conn.execute(text(CHANNEL[1].replace("VALUES (8,", "VALUES (9,")), {"now": NOW})
-            engine.dispose()
+                conn.execute(
+                    text(
+                        "INSERT INTO conversations (organization_id, session_id,"
+                        " integration_id, chat_key, chat_jid, is_group, status,"
+                        " unread_count, last_message_at, created_at, updated_at) VALUES"
+                        f" (1, {session_id}, {integration_id}, 'k', 'k', false, 'open', 0,"
+                        " :now, :now, :now)"
+                    ),
+                    {"now": NOW},
+                )
+        # One zapsync conversation per helpdesk conversation, one message per its id.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(text(CHANNEL[0].replace("(id, ", "(").replace("(2, ", "(")),
+                         {"now": NOW})  # fmt: skip
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(text(CHANNEL[1].replace("VALUES (8,", "VALUES (9,")), {"now": NOW})
+        engine.dispose()
 
-            command.downgrade(alembic_config(url), "0015")
-            with engine.connect() as conn:
-                assert _column(conn, "SELECT id FROM conversations") == [1]
-                assert _column(conn, "SELECT id FROM messages") == [7]
-                assert _column(conn, "SELECT message_id FROM outbox") == [7]
-            engine.dispose()
-            upgrade(url)
-            with engine.connect() as conn:
-                assert _column(conn, "SELECT id FROM conversations") == [1]
-        finally:
-            engine.dispose()
+        command.downgrade(alembic_config(url), "0015")
+        with engine.connect() as conn:
+            assert _column(conn, "SELECT id FROM conversations") == [1]
+            assert _column(conn, "SELECT id FROM messages") == [7]
+            assert _column(conn, "SELECT message_id FROM outbox") == [7]
+        engine.dispose()
+        upgrade(url)
+        with engine.connect() as conn:
+            assert _column(conn, "SELECT id FROM conversations") == [1]

@@ -3,37 +3,15 @@ SQLite tables keep every row and every row that references them."""
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import text
 
-from tests.support.databases import PG_ADMIN_URL, backends
-from zapsync.store.db import make_sync_engine
-from zapsync.store.migrate import upgrade
+from tests.support.databases import backends
+from tests.support.migrations import upgraded_from
 
 NOW = "2026-11-20 11:03:11"
-
-
-@contextmanager
-def empty_database(backend: str, tmp: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp / 'before-0004.db'}"
-        return
-    name = f"zapsync_mig_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 SEED = [
@@ -58,22 +36,15 @@ SEED = [
 
 @pytest.mark.parametrize("backend", backends())
 def test_upgrade_backfills_search_names_and_keeps_every_row(backend: str, tmp_path: Path) -> None:
-    with empty_database(backend, tmp_path) as url:
-        upgrade(url, "0001")
-        engine = make_sync_engine(url)
-        try:
-            with engine.begin() as conn:
-                for statement in SEED:
-                    conn.execute(text(statement), {"now": NOW})
-            upgrade(url)
-            with engine.connect() as conn:
-                names = conn.execute(text("SELECT search_name FROM contacts")).scalars().all()
-                titles = conn.execute(text("SELECT search_name FROM conversations")).scalars()
-                outbox = conn.execute(text("SELECT message_id FROM outbox")).scalars().all()
-                message = conn.execute(text("SELECT conversation_id FROM messages")).scalars()
-                assert names == ["joao conceicao"]
-                assert list(titles) == ["joao"]
-                assert outbox == [7], "the outbox row survives the messages table's rebuild"
-                assert list(message) == [1]
-        finally:
-            engine.dispose()
+    with (
+        upgraded_from(backend, tmp_path, "0001", SEED, {"now": NOW}) as (_, engine),
+        engine.connect() as conn,
+    ):
+        names = conn.execute(text("SELECT search_name FROM contacts")).scalars().all()
+        titles = conn.execute(text("SELECT search_name FROM conversations")).scalars()
+        outbox = conn.execute(text("SELECT message_id FROM outbox")).scalars().all()
+        message = conn.execute(text("SELECT conversation_id FROM messages")).scalars()
+        assert names == ["joao conceicao"]
+        assert list(titles) == ["joao"]
+        assert outbox == [7], "the outbox row survives the messages table's rebuild"
+        assert list(message) == [1]

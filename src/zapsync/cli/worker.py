@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     from zapsync.runtime.context import AppContext
 
 QUEUES = ("periodic", "imports", "outbox")
+# Imports a worker runs at once by default. Each holds its worker a good part of the time
+# (mapping, writing); a worker taking as many as its concurrency took all four of a burst while
+# a second worker sat idle. Two overlap one's waits on the gateway and the database with the
+# other's work, and leave the rest of a burst to other workers.
+IMPORTS_AT_ONCE = 2
 SANDBOX_OUT_OF_REACH = (
     "the built-in sandbox gateway lives in the `zapsync serve` process that created the "
     "session; a worker cannot reach it (scaled out, use `zapsync sandbox serve --dialect "
@@ -38,7 +43,7 @@ def worker(
             help="Imports run at once (of --concurrency); the rest wait for this worker or "
             "another. A lone worker may take more.",
         ),
-    ] = 2,
+    ] = IMPORTS_AT_ONCE,
 ) -> None:
     """Work the job queue until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
@@ -64,12 +69,13 @@ def worker(
         runtime = Runtime(ctx, workers=True, scheduler=False)
         await runtime.start()
         assert runtime.queue is not None
+        at_once = min(imports, concurrency)
         err_console.print(
             f"zapsync worker: queues {', '.join(queues or QUEUES)}, concurrency {concurrency} "
-            f"(imports {min(imports, concurrency)} at a time)"
+            f"(imports {at_once} at a time)"
         )
         try:
-            await runtime.queue.run_until_stopped(list(queues or QUEUES), concurrency, imports)
+            await runtime.queue.run_until_stopped(list(queues or QUEUES), concurrency, at_once)
         finally:
             await runtime.stop()
             await ctx.aclose()

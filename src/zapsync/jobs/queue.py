@@ -153,13 +153,6 @@ def build_app(settings: Settings) -> procrastinate.App:
     return app
 
 
-# Imports a worker runs at once by default (`zapsync worker --imports`). Each holds its worker
-# a good part of the time (mapping, writing); a worker taking as many as its concurrency took
-# all four of a burst while a second worker sat idle. Two overlap one's waits on the gateway
-# and the database with the other's work, and leave the rest of a burst to other workers.
-IMPORTS_AT_ONCE = 2
-
-
 async def defer_outbox(app: procrastinate.App, kind: str, delay: float = 0.0) -> None:
     """Queue a pass over the outbox `kind`, now or in `delay` seconds; nothing when one is
     queued for that moment already (one waiting now, one waiting for later)."""
@@ -228,12 +221,12 @@ class JobQueue:
         await self.app.run_worker_async(**options)
 
     async def run_until_stopped(
-        self, queues: Sequence[str], concurrency: int, imports_at_once: int = IMPORTS_AT_ONCE
+        self, queues: Sequence[str], concurrency: int, imports_at_once: int
     ) -> None:
         """Work `queues` until SIGINT or SIGTERM (running jobs finish; a second signal does
         not wait): the imports by a worker of their own taking `imports_at_once` at a time,
         the other queues by one taking `concurrency`."""
-        plan = [(["imports"], min(imports_at_once, concurrency))] if "imports" in queues else []
+        plan = [(["imports"], imports_at_once)] if "imports" in queues else []
         rest = [q for q in queues if q != "imports"]
         if rest:
             plan.append((rest, concurrency))

@@ -59,8 +59,6 @@ class SandboxGateway:
             raise GatewayUnavailable("sandbox gateway sent a body that is not JSON")
 
     def _inst(self) -> SimInstance:
-        if self.world.out_of_reach:
-            raise GatewayUnavailable(self.world.out_of_reach)
         inst = self.world.get(self.instance)
         if inst is None:
             raise InstanceGone(f"sandbox instance {self.instance} does not exist", status_code=404)
