@@ -4,6 +4,10 @@ taken" error a caller links on, messages paged back with `before=`, and the brid
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 import pytest
 
@@ -14,17 +18,34 @@ from zapsync.connectors.chatwoot import (
     ChatwootNotFound,
     ChatwootRateLimited,
     ChatwootRejected,
+    ChatwootUnavailable,
 )
-from zapsync.connectors.chatwoot.client import Attachment
+from zapsync.connectors.chatwoot.client import Attachment, ChatwootClient
 from zapsync.connectors.chatwoot.mapping import map_contact
-from zapsync.connectors.chatwoot.paginators import PageNumberPaginator
+from zapsync.connectors.chatwoot.paginators import PageNumberPaginator, paginate_ahead
+from zapsync.providers.registry import GatewayFactory
+from zapsync.sandbox.world import World
 
 
-async def test_pull_of_1234_contacts_through_429s_gets_each_once(chatwoot: ChatwootSandbox) -> None:
+@pytest.fixture(params=["httpx", "bare"])
+async def pool(request: pytest.FixtureRequest) -> AsyncIterator[GatewayFactory | None]:
+    """No pool (the client's own httpx) or zapsync's shared one, whose bare GET reads pages."""
+    if request.param == "httpx":
+        yield None
+        return
+    factory = GatewayFactory(World(), timeout=10)
+    yield factory
+    await factory.aclose()
+
+
+async def test_pull_of_1234_contacts_through_429s_gets_each_once(
+    chatwoot: ChatwootSandbox, pool: GatewayFactory | None
+) -> None:
     await chatwoot.do("POST", "/contacts/seed", json={"count": 1234})
     await chatwoot.do("POST", "/throttle", json={"count": 3})
     seen: list[int] = []
-    async with chatwoot.client() as client:
+    options = {} if pool is None else {"http": pool.client, "bare_get": pool.bare_get}
+    async with chatwoot.client(**options) as client:
         pages = 0
         async for page in client.contact_pages():
             pages += 1
@@ -52,6 +73,30 @@ async def test_contact_pages_resume_after_the_last_page_a_run_finished(
         rest = [c["id"] async for page in client.contact_pages(paginator) for c in page]
     assert len(rest) == 100 - 4 * 15
     assert paginator.last_page_done == 7
+
+
+async def test_the_bare_get_keeps_to_the_address_guard() -> None:
+    """A metadata address is refused on the bare GET as on httpx's pool, with the reason."""
+    factory = GatewayFactory(World(), timeout=10)
+    try:
+        client = ChatwootClient(
+            "t", 1, "http://169.254.169.254", http=factory.client, bare_get=factory.bare_get
+        )
+        with pytest.raises(ChatwootUnavailable) as refused:
+            await client.list_contacts()
+        assert "link-local" in refused.value.reason
+    finally:
+        await factory.aclose()
+
+
+async def test_a_bad_token_over_the_bare_get_is_refused_with_chatwoots_reason(
+    chatwoot: ChatwootSandbox, pool: GatewayFactory | None
+) -> None:
+    options = {} if pool is None else {"http": pool.client, "bare_get": pool.bare_get}
+    async with chatwoot.client(api_key="not-the-token", **options) as client:
+        with pytest.raises(ChatwootAuthError) as refused:
+            await client.list_contacts()
+    assert refused.value.reason == "Invalid Access Token"
 
 
 async def test_a_bad_token_fails_the_connection_test_with_chatwoots_reason(
@@ -209,3 +254,22 @@ async def test_chatwoot_down_is_unavailable_not_an_answer() -> None:
     async with ChatwootClient("t", 1, f"http://127.0.0.1:{free_port()}") as client:
         with pytest.raises(ChatwootUnavailable):
             await client.list_inboxes()
+
+
+async def test_pages_asked_ahead_come_out_in_order_and_stop_at_the_empty_one() -> None:
+    """Later pages that answer first wait their turn; nothing past the empty page is kept, and
+    the paginator counts only pages given out (where a run resumes)."""
+    answered: list[int] = []
+
+    async def fetch(params: dict[str, Any]) -> list[int]:
+        page = int(params["page"])
+        await asyncio.sleep(0.002 * (page % 3 == 1))  # every third page slower than the next
+        answered.append(page)
+        return [page * 100 + i for i in range(2)] if page <= 7 else []
+
+    paginator = PageNumberPaginator(first_page=2)
+    pages = [list(p) async for p in paginate_ahead(fetch, paginator, {"q": 1}, in_flight=3)]
+    assert pages == [[p * 100, p * 100 + 1] for p in range(2, 8)]
+    assert answered != sorted(answered)  # they did come back out of order
+    assert paginator.last_page_done == 7
+    assert not paginator.has_next_page

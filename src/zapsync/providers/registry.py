@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -46,10 +47,39 @@ class GatewayFactory:
         # httpcore's pool costs O(connections x waiting requests) per request: ~8 ms of CPU
         # each at 50 in flight on this class of machine. aiohttp's pool behind the same httpx
         # API costs ~1 ms (bench/status_sync.py).
-        transport = AiohttpTransport(limits=limits, client=pool)
+        self._guard = guard
+        self._transport = AiohttpTransport(limits=limits, client=pool)
         self.client = httpx.AsyncClient(
-            timeout=timeout, transport=GuardedTransport(transport, guard), limits=limits
+            timeout=timeout, transport=GuardedTransport(self._transport, guard), limits=limits
         )
+
+    async def bare_get(
+        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, bytes] | None:
+        """A GET over the same pool and guard, without httpx's request and response objects:
+        the status and the body, or None when no answer came (the caller asks again through
+        `client`, which says why). httpx's objects cost ~1 ms of CPU a request, most of what a
+        list page costs a pull (bench/chatwoot_pull.py)."""
+        if self._guard.host_refusal(urlsplit(url).hostname or "") is not None:
+            return None
+        try:
+            async with self._session().get(
+                url,
+                params=params,
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
+                return resp.status, await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return None
+
+    def _session(self) -> aiohttp.ClientSession:
+        """The transport's aiohttp session, made as its first request would make it."""
+        transport = self._transport
+        if not isinstance(transport.client, aiohttp.ClientSession):
+            transport.client = transport.get_client()
+        return transport.client
 
     def build(self, provider: str, config: Mapping[str, str], instance: str) -> Gateway:
         """`instance` names the sandbox instance (zapsync creates one per sandbox session)."""

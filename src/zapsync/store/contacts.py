@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, delete, func, insert, select, union, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.store.bulk_insert import insert_rows
 from zapsync.store.lists import one_of
 from zapsync.store.models import Contact
 from zapsync.store.types import AnyRow, utcnow
@@ -164,15 +165,13 @@ async def insert_contacts_in_order(
     now = utcnow()
     values = [{"created_at": now, "updated_at": now, "custom_fields": {}, **row} for row in rows]
     if db.get_bind().dialect.name == "postgresql":
-        # The ids drawn from the sequence first, then one executemany the driver pipelines:
-        # an INSERT ... RETURNING of hundreds of rows is one statement of thousands of
-        # placeholders, which psycopg parsed anew every batch (a third of a pull's time).
+        # The ids drawn from the sequence first, then one COPY: an INSERT ... RETURNING of
+        # hundreds of rows is one statement of thousands of placeholders, which psycopg
+        # parsed anew every batch (a third of a pull's time).
         serial = func.pg_get_serial_sequence("contacts", "id")
         drawn = select(func.nextval(serial)).select_from(func.generate_series(1, len(values)))
         ids = [int(i) for i in (await db.scalars(drawn)).all()]
-        await db.execute(
-            insert(contacts), [{**v, "id": i} for v, i in zip(values, ids, strict=True)]
-        )
+        await insert_rows(db, contacts, [{**v, "id": i} for v, i in zip(values, ids, strict=True)])
         return ids
     stmt = insert(contacts).returning(contacts.c.id, sort_by_parameter_order=True)
     return [row.id for row in (await db.execute(stmt, values)).all()]

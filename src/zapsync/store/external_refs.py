@@ -8,9 +8,10 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, bindparam, delete, func, insert, select, update
+from sqlalchemy import CursorResult, String, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from zapsync.store.bulk_insert import insert_rows
 from zapsync.store.lists import one_of
 from zapsync.store.models import ExternalRef
 from zapsync.store.types import utcnow
@@ -111,7 +112,7 @@ async def add_refs(
     if keep_existing:
         await upsert_many(db, refs, values, conflict=_NATURAL_KEY)
     else:
-        await db.execute(insert(refs), values)
+        await insert_rows(db, refs, values)
 
 
 _NATURAL_KEY = ("organization_id", "provider", "entity_type", "external_id")

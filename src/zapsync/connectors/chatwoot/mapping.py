@@ -154,7 +154,11 @@ def contact_fingerprint(raw: Mapping[str, Any]) -> str:
 
 def map_contact(raw: Mapping[str, Any]) -> ChatwootContact:
     """A contact from the REST API (list, show, create) or a contact_* webhook."""
-    source = contact_source(raw)
+    return contact_of_source(contact_source(raw))
+
+
+def contact_of_source(source: Mapping[str, Any], fingerprint: str | None = None) -> ChatwootContact:
+    """The contact `contact_source` read; `fingerprint` when the caller hashed it already."""
     external_id = source["id"]
     phone_raw = source["phone_number"]
     custom: dict[str, Any] = {
@@ -173,7 +177,7 @@ def map_contact(raw: Mapping[str, Any]) -> ChatwootContact:
         identifier=source["identifier"],
         thumbnail=source["thumbnail"],
         custom_fields={k: v for k, v in custom.items() if v not in (None, {})},
-        fingerprint=content_fingerprint(source),
+        fingerprint=fingerprint or content_fingerprint(source),
     )
 
 

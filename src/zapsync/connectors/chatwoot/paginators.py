@@ -10,6 +10,8 @@ page comes back empty (no total worth trusting: conversations have none at all),
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
@@ -99,6 +101,38 @@ def _id_of(item: Any, field: str) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
+
+
+async def paginate_ahead(
+    fetch: Callable[[Params], Awaitable[Sequence[Item]]],
+    paginator: PageNumberPaginator,
+    params: Mapping[str, Any] | None = None,
+    *,
+    in_flight: int = 1,
+) -> AsyncIterator[Sequence[Item]]:
+    """As `paginate` for numbered pages, with up to `in_flight` pages asked for at once: the
+    next pages are on their way while one is read and written. Pages come out in order, the
+    paginator keeps count as they do (a run resumes after the last page it finished), the first
+    empty page ends the list and the pages asked beyond it are dropped."""
+    query: Params = dict(params or {})
+    paginator.init_request(query)
+    asked = paginator.page
+    pending: deque[asyncio.Future[Sequence[Item]]] = deque()
+    try:
+        while True:
+            while len(pending) < max(1, in_flight):
+                pending.append(asyncio.ensure_future(fetch({**query, paginator.param: asked})))
+                asked += 1
+            page = await pending.popleft()
+            paginator.update_state(page)
+            if page:
+                yield page
+            if not paginator.has_next_page:
+                return
+    finally:
+        for ahead in pending:
+            ahead.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def paginate(

@@ -104,6 +104,7 @@ def _client(ctx: AppContext, api_key: str, account_id: int | str, api_url: str) 
             account_id,
             api_url,
             http=ctx.gateways.client,
+            bare_get=ctx.gateways.bare_get,
             timeout=ctx.settings.chatwoot_timeout,
             backoff_base=ctx.settings.chatwoot_backoff_base,
         )

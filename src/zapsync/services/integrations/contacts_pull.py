@@ -23,8 +23,8 @@ from zapsync.connectors.chatwoot.mapping import (
     PROVIDER,
     ChatwootContact,
     UnmappableRecord,
+    contact_of_source,
     contact_source,
-    map_contact,
 )
 from zapsync.connectors.chatwoot.paginators import PageNumberPaginator
 from zapsync.connectors.fingerprints import content_fingerprint
@@ -91,8 +91,7 @@ async def _pull(
         pages, lambda: paginator.last_page_done, min_items=BATCH, ahead=AHEAD
     ):
         async with ctx.db.session() as db:
-            changed, refs = await _leave_out_unchanged(db, run.organization_id, raws, run.counts)
-            mapped = _mapped(changed, run.counts)
+            mapped, refs = await _leave_out_unchanged(db, run.organization_id, raws, run.counts)
             try:
                 await write_contacts(db, run.organization_id, mapped, run.counts, refs=refs)
             except IntegrityError:
@@ -109,38 +108,36 @@ async def _pull(
 
 async def _leave_out_unchanged(
     db: AsyncSession, org: int, raws: Sequence[Any], counts: Counts
-) -> tuple[list[Any], dict[str, Ref]]:
-    """The records that changed or are new, and the batch's refs: an unchanged record (its
-    fingerprint is its ref's) is counted skipped without being mapped."""
-    keyed: list[tuple[Any, str | None, str | None]] = []
+) -> tuple[list[ChatwootContact], dict[str, Ref]]:
+    """The batch's new and changed contacts, mapped, and its refs: an unchanged record (its
+    fingerprint is its ref's) is counted skipped without being mapped; one that cannot be read
+    is counted an error."""
+    read: list[tuple[dict[str, Any], str]] = []
     for raw in raws:
         try:
             source = contact_source(raw)
-            keyed.append((raw, source["id"], content_fingerprint(source)))
-        except (UnmappableRecord, TypeError, ValueError, AttributeError):
-            keyed.append((raw, None, None))  # `_mapped` counts its error
+        except _UNREADABLE as exc:
+            counts.error(f"contact {_id_of(raw)}: {exc}")
+            continue
+        read.append((source, content_fingerprint(source)))
     refs = await external_refs.refs_by_external(
-        db, org, PROVIDER, CONTACT, {key for _, key, _ in keyed if key is not None}
+        db, org, PROVIDER, CONTACT, {source["id"] for source, _ in read}
     )
     changed = []
-    for raw, key, fingerprint in keyed:
-        ref = refs.get(key) if key is not None else None
+    for source, fingerprint in read:
+        ref = refs.get(source["id"])
         if ref is not None and ref.fingerprint == fingerprint:
             counts.skipped += 1
             counts.synced += 1
-        else:
-            changed.append(raw)
+            continue
+        try:
+            changed.append(contact_of_source(source, fingerprint))
+        except _UNREADABLE as exc:
+            counts.error(f"contact {source['id']}: {exc}")
     return changed, refs
 
 
-def _mapped(raws: Sequence[Any], counts: Counts) -> list[ChatwootContact]:
-    mapped = []
-    for raw in raws:
-        try:
-            mapped.append(map_contact(raw))
-        except (UnmappableRecord, TypeError, ValueError, AttributeError) as exc:
-            counts.error(f"contact {_id_of(raw)}: {exc}")
-    return mapped
+_UNREADABLE = (UnmappableRecord, TypeError, ValueError, AttributeError)
 
 
 async def _write_one_by_one(
