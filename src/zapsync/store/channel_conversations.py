@@ -1,8 +1,11 @@
 """Queries of a helpdesk channel's conversations (a Chatwoot e-mail or web-widget thread): rows
 that belong to an integration rather than to a WhatsApp session. Keyed by `(integration_id,
 chat_key)` and, for their messages, `(conversation_id, provider_message_id)`: partial unique
-indexes (migration 0016), so every write here is an `INSERT … ON CONFLICT` on them. Each
-takes the caller's session and never commits."""
+indexes (migration 0016), so every insert here is an `INSERT … ON CONFLICT` on them. A stored
+message changed upstream (an edit, a deletion) is updated by its id, only where it differs,
+so the same change applied twice writes once. The conversations whose status is not the one
+the helpdesk was last told (their ref's `pushed_fingerprint`) are what the bridge's pass
+tells it. Each takes the caller's session and never commits."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import and_, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from zapsync.store.models import Conversation, Message
+from zapsync.store.models import Conversation, ExternalRef, Message
 from zapsync.store.text import search_key
 from zapsync.store.types import AnyRow, utcnow
 from zapsync.store.upsert import table_of
@@ -24,6 +27,7 @@ messages = table_of(Message)
 
 # What a helpdesk's newer record changes of a stored conversation (the rest is its identity).
 _CHANGES = ("status", "labels", "contact_id", "channel", "unread_count", "name", "search_name")
+refs = table_of(ExternalRef)
 
 
 def _insert(db: AsyncSession, table: Any) -> Any:
@@ -47,9 +51,11 @@ async def upsert_conversation(
     unread_count: int | None,
     last_message_at: datetime | None,
     last_message_preview: str | None,
+    take_status: bool = True,
 ) -> int:
     """The conversation's id, created or brought up to the values given. Its last message
-    moves forward only: a late webhook of an older state never takes it back."""
+    moves forward only: a late webhook of an older state never takes it back. Without
+    `take_status` a stored conversation keeps its status (a new one takes `status`)."""
     now = utcnow()
     values: dict[str, Any] = {
         "organization_id": organization_id,
@@ -82,6 +88,8 @@ async def upsert_conversation(
         del changes["contact_id"]
     if name is None:
         del changes["name"], changes["search_name"]
+    if not take_status:
+        del changes["status"]
     changes["last_message_at"] = case(
         (newer, excluded.last_message_at), else_=conversations.c.last_message_at
     )
@@ -118,3 +126,110 @@ async def add_messages(db: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> l
         select(messages).where(messages.c.id.in_(inserted)).order_by(messages.c.sent_at)
     )
     return list(found.all())
+
+
+async def edit_body(
+    db: AsyncSession, message_id: int, body: str | None, edited_at: datetime
+) -> AnyRow | None:
+    """Replace the message's text unless it is the same or the message is deleted; the whole
+    row as changed, or None."""
+    stmt = (
+        update(messages)
+        .where(
+            messages.c.id == message_id,
+            messages.c.session_id.is_(None),
+            messages.c.deleted_at.is_(None),
+            messages.c.body.is_distinct_from(body),
+        )
+        .values(body=body, edited_at=edited_at)
+        .returning(*messages.c)
+    )
+    return (await db.execute(stmt)).first()
+
+
+async def mark_deleted(db: AsyncSession, message_id: int, deleted_at: datetime) -> AnyRow | None:
+    """Mark the message deleted unless it is already (its text is kept for the record, as a
+    revoked WhatsApp message's is); the whole row as changed, or None."""
+    stmt = (
+        update(messages)
+        .where(
+            messages.c.id == message_id,
+            messages.c.session_id.is_(None),
+            messages.c.deleted_at.is_(None),
+        )
+        .values(deleted_at=deleted_at)
+        .returning(*messages.c)
+    )
+    return (await db.execute(stmt)).first()
+
+
+async def stored_messages(db: AsyncSession, message_ids: Sequence[int]) -> dict[int, AnyRow]:
+    """(id, body, deleted_at) of these messages, by id: what an update is compared with."""
+    if not message_ids:
+        return {}
+    stmt = select(messages.c.id, messages.c.body, messages.c.deleted_at).where(
+        messages.c.id.in_(sorted(set(message_ids))), messages.c.session_id.is_(None)
+    )
+    return {row.id: row for row in (await db.execute(stmt)).all()}
+
+
+async def set_fingerprint(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_id: str,
+    fingerprint: str | None,
+) -> None:
+    """The ref's pulled fingerprint alone: what the helpdesk was told (its pushed one) stays."""
+    await db.execute(
+        update(refs)
+        .where(
+            refs.c.organization_id == organization_id,
+            refs.c.provider == provider,
+            refs.c.entity_type == entity_type,
+            refs.c.external_id == external_id,
+        )
+        .values(fingerprint=fingerprint, updated_at=utcnow())
+    )
+
+
+async def statuses_to_push(
+    db: AsyncSession,
+    organization_id: int,
+    integration_id: int,
+    provider: str,
+    entity_type: str,
+    limit: int = 200,
+) -> list[AnyRow]:
+    """(conversation_id, status, external_id, told) of the integration's channel
+    conversations whose status is not the one the helpdesk was last told or known to hold
+    (`told`: the ref's `pushed_fingerprint`). A ref that holds none (written before zapsync
+    kept it) is not known to differ: it is left until a pull or a webhook says."""
+    told = refs.c.pushed_fingerprint
+    stmt = (
+        select(
+            conversations.c.id.label("conversation_id"),
+            conversations.c.status,
+            refs.c.external_id,
+            told.label("told"),
+        )
+        .join(
+            conversations,
+            and_(
+                conversations.c.id == refs.c.internal_id,
+                conversations.c.organization_id == organization_id,
+                conversations.c.integration_id == integration_id,
+            ),
+        )
+        .where(
+            refs.c.organization_id == organization_id,
+            refs.c.provider == provider,
+            refs.c.entity_type == entity_type,
+            told.is_not(None),
+            told != conversations.c.status,
+        )
+        .order_by(conversations.c.id)
+        .limit(limit)
+    )
+    return list((await db.execute(stmt)).all())

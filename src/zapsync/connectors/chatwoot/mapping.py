@@ -120,6 +120,9 @@ class ChatwootMessage:
     source_id: str | None  # zapsync writes its own message id here
     created_at: datetime | None
     attachments: tuple[ChatwootAttachment, ...] = ()
+    # Deleted in Chatwoot (`content_attributes.deleted`): its content is then Chatwoot's
+    # placeholder ("This message was deleted"), not what was written.
+    deleted: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -238,6 +241,7 @@ def map_message(raw: Mapping[str, Any]) -> ChatwootMessage:
         _attachment(a) for a in raw.get("attachments") or [] if isinstance(a, Mapping)
     )
     sender = _mapping(raw.get("sender"))
+    content_attributes = _mapping(raw.get("content_attributes"))
     return ChatwootMessage(
         external_id=external_id,
         conversation_display_id=display_id,
@@ -252,6 +256,7 @@ def map_message(raw: Mapping[str, Any]) -> ChatwootMessage:
         source_id=_text(raw.get("source_id")),
         created_at=parse_time(raw.get("created_at")),
         attachments=attachments,
+        deleted=content_attributes.get("deleted") is True,
     )
 
 

@@ -10,7 +10,10 @@ with a stable `source_id`, conversation: refs too), history included on the firs
 customer's messages go in as `incoming`, those sent from the phone or zapsync as `outgoing`;
 a message's file goes as an attachment (`bridge_media.py`). A conversation resolved or
 reopened here is told to Chatwoot the same way: its ref holds the status Chatwoot was last
-told (or told zapsync), and a pass tells it those that differ.
+told (or told zapsync), and a pass tells it those that differ. The same pass tells Chatwoot
+the statuses set here of the integration's conversations of other channels (e-mail, web
+widget: `channel_conversations.push_statuses`, refs of their own kind), whether or not the
+integration bridges a session.
 
 The pass is an outbox kind (`services/outbox/kinds.py`): the outbox worker runs it at start,
 when a message is stored, and on its poll; a Chatwoot that is down is retried with backoff."""
@@ -34,6 +37,7 @@ from zapsync.connectors.chatwoot.mapping import PROVIDER
 from zapsync.domain.backoff import backoff
 from zapsync.runtime.context import AppContext
 from zapsync.services.errors import Conflict
+from zapsync.services.integrations import channel_conversations as channels
 from zapsync.services.integrations.bridge_media import attachment_of
 from zapsync.services.integrations.connections import client_for, config_of
 from zapsync.services.integrations.contact_fields import CONTACT, pushed_fingerprint
@@ -82,22 +86,28 @@ _paused: dict[int, _Pause] = {}
 
 
 async def mirror_due(ctx: AppContext) -> OutboxReport:
-    """One pass over every bridged integration: mirror what is not in Chatwoot yet."""
+    """One pass over every bridged integration: mirror what is not in Chatwoot yet (and, of
+    any integration, the channel conversations' statuses it was not told)."""
     report = OutboxReport()
     async with ctx.db.reads() as db:
         integrations = await integration_store.all_integrations(db, PROVIDER)
     for integration in integrations:
-        config = config_of(integration)
-        if config.inbox_id is None or not config.session_ids:
-            continue
         pause = _paused.get(integration.id)
         if pause is not None and pause.until > time.monotonic():
+            continue
+        if not bridges(integration) and not await channels.any_status_to_push(ctx, integration):
             continue
         try:
             await mirror_integration(ctx, integration, report)
         except Conflict:
             continue  # another runner mirrors it now
     return report
+
+
+def bridges(integration: Integration) -> bool:
+    """Whether the integration mirrors sessions into an inbox of its Chatwoot."""
+    config = config_of(integration)
+    return config.inbox_id is not None and bool(config.session_ids)
 
 
 async def any_to_mirror(ctx: AppContext) -> bool:
@@ -173,6 +183,7 @@ class _Mirror:
         report: OutboxReport,
     ) -> None:
         self.ctx = ctx
+        self.integration = integration
         self.org = integration.organization_id
         self.config = config_of(integration)
         self.inbox_id = int(self.config.inbox_id or 0)
@@ -181,8 +192,10 @@ class _Mirror:
         self.display_ids: dict[int, int | None] = {}  # our conversation id -> Chatwoot's
 
     async def run(self) -> None:
-        await self._messages()
-        await self._statuses()
+        if bridges(self.integration):
+            await self._messages()
+            await self._statuses()
+        await channels.push_statuses(self.ctx, self.integration, self.client, self.report)
 
     async def _statuses(self) -> None:
         """Conversations resolved (or reopened) here since Chatwoot was last told: told now."""

@@ -3,14 +3,29 @@ inbox than the bridged one), kept in zapsync so the inbox shows a customer's who
 
 Such a conversation belongs to the integration, not to a WhatsApp session: zapsync reads it and
 never answers it (replies are the helpdesk's: `sending.reply_elsewhere`), and the bridge never
-mirrors it (its refs are of kinds of their own, `channel_conversation` and `channel_message`,
-which the bridge does not read).
+mirrors its messages (its refs are of kinds of their own, `channel_conversation` and
+`channel_message`, which the bridge's message queue does not read).
 
 One code path for the pull and the webhooks (`apply`). The pull gives a conversation's
 fingerprint (status, labels, last activity, contact, channel) and all its messages: the same
 fingerprint as the ref's means nothing to do (skipped, nothing fetched). A webhook gives what
 it carries and clears the fingerprint, so the next pull reconciles the whole thread (a webhook
-Chatwoot never retried may have been lost before it)."""
+Chatwoot never retried may have been lost before it). A message not stored yet is stored with
+its ref; one stored already takes Chatwoot's changes where the pull or a `message_updated`
+webhook brings them (`updates`): its new text (edited), or its deletion (Chatwoot's
+`content_attributes.deleted`: marked deleted, the text kept for the record as a revoked
+WhatsApp message's is), each published as `message_updated`; a change already applied writes
+nothing. A `message_created` delivered again never takes a message back to its first text.
+
+The status goes both ways, as a bridged conversation's does (`bridge_mirror.py`). The
+conversation ref's `pushed_fingerprint` holds the status Chatwoot was last told or known to
+hold. A pull or a webhook whose status is that one says nothing new (a status zapsync told
+coming back, or a stale state): the conversation keeps its own, so a change made here and not
+yet told is not undone. Another status is Chatwoot's own change (an agent's): taken, and
+remembered as what Chatwoot holds, so it is not told back. A status set here (the
+conversation API) differs from the ref's: the bridge's outbox pass (`push_statuses`) tells
+Chatwoot (`toggle_status`), marking it told first, so Chatwoot's webhook of it reads as the
+echo it is, and an outage only delays it."""
 
 from __future__ import annotations
 
@@ -24,7 +39,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.bus.after_commit import publish_on_commit
-from zapsync.bus.events import message_event
+from zapsync.bus.events import message_event, message_updated
+from zapsync.connectors.chatwoot import ChatwootError, ChatwootRateLimited, ChatwootUnavailable
 from zapsync.connectors.chatwoot.client import ChatwootClient
 from zapsync.connectors.chatwoot.mapping import (
     PROVIDER,
@@ -41,10 +57,12 @@ from zapsync.services.ingest.messages import publish_conversations
 from zapsync.services.integrations.contact_fields import CONTACT
 from zapsync.services.integrations.contacts_pull import write_contacts
 from zapsync.services.integrations.sync_runs import Counts
+from zapsync.services.outbox.delivery import OutboxReport
 from zapsync.store import channel_conversations as store
 from zapsync.store import external_refs
+from zapsync.store.conversations import set_preview_if_last
 from zapsync.store.models import Integration
-from zapsync.store.types import utcnow
+from zapsync.store.types import AnyRow, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -88,19 +106,20 @@ class Applied:
     conversation_id: int
     created: bool
     messages: int  # stored now
+    changed: int = 0  # stored before, updated now (edited, deleted)
 
 
-async def known_fingerprint(
+async def known_ref(
     ctx: AppContext, integration: Integration, conversation: ChatwootConversation
-) -> tuple[bool, str | None]:
-    """(zapsync holds the conversation, the fingerprint it was last pulled with)."""
+) -> external_refs.Ref | None:
+    """The conversation's ref, if zapsync holds it: the fingerprint it was last pulled with,
+    and the status Chatwoot was last told or known to hold."""
     async with ctx.db.reads() as db:
         refs = await external_refs.refs_by_external(
             db, integration.organization_id, PROVIDER, CHANNEL_CONVERSATION,
             [conversation.external_id],
         )  # fmt: skip
-    ref = refs.get(conversation.external_id)
-    return ref is not None, ref.fingerprint if ref else None
+    return refs.get(conversation.external_id)
 
 
 async def pull_one(
@@ -114,8 +133,12 @@ async def pull_one(
     """A pulled conversation of another channel: skipped when its fingerprint is the ref's,
     else stored with every page of its messages (created or updated)."""
     fingerprint = fingerprint_of(conversation)
-    held, known = await known_fingerprint(ctx, integration, conversation)
-    if held and known == fingerprint:
+    ref = await known_ref(ctx, integration, conversation)
+    if ref is not None and ref.fingerprint == fingerprint:
+        if ref.pushed_fingerprint is None:
+            # A ref written before zapsync kept what Chatwoot holds: unchanged since the last
+            # pull, so the status read now is Chatwoot's (a change made here since is told).
+            await _adopt_status(ctx, integration, conversation)
         counts.skipped += 1
         counts.count("other_channels")
         return
@@ -127,14 +150,28 @@ async def pull_one(
             except (UnmappableRecord, TypeError, ValueError) as exc:
                 counts.error(f"message {_id_of(item)}: {exc}")
     applied = await apply(
-        ctx, integration, conversation, sender_of(raw), messages, fingerprint=fingerprint
-    )
+        ctx, integration, conversation, sender_of(raw), messages, fingerprint=fingerprint,
+        updates=True,
+    )  # fmt: skip
     if applied.created:
         counts.created += 1
     else:
         counts.updated += 1
     counts.count("other_channels")
     counts.count("channel_messages", applied.messages)
+    if applied.changed:
+        counts.count("channel_messages_changed", applied.changed)
+
+
+async def _adopt_status(
+    ctx: AppContext, integration: Integration, conversation: ChatwootConversation
+) -> None:
+    async with ctx.db.session() as db:
+        await external_refs.set_pushed(
+            db, integration.organization_id, PROVIDER, CHANNEL_CONVERSATION,
+            {conversation.external_id: conversation.status},
+        )  # fmt: skip
+        await db.commit()
 
 
 async def apply(
@@ -145,10 +182,13 @@ async def apply(
     messages: Sequence[ChatwootMessage],
     *,
     fingerprint: str | None,
+    updates: bool = False,
 ) -> Applied:
     """Store the conversation (created or updated), its contact and the messages it does not
-    hold yet, in one transaction: a thread is never left half written. Private notes and
-    activity lines ("Conversation resolved") are not the customer's history: left out."""
+    hold yet, in one transaction: a thread is never left half written; with `updates`, the
+    messages it holds take Chatwoot's edits and deletions too. Private notes and activity
+    lines ("Conversation resolved") are not the customer's history: left out. The status is
+    taken only when it is not the one Chatwoot was last told or known to hold (see above)."""
     org = integration.organization_id
     kept = [m for m in messages if not m.private and m.direction is not None]
     async with ctx.db.session() as db:
@@ -156,7 +196,11 @@ async def apply(
         refs = await external_refs.refs_by_external(
             db, org, PROVIDER, CHANNEL_CONVERSATION, [conversation.external_id]
         )
-        created = conversation.external_id not in refs
+        ref = refs.get(conversation.external_id)
+        created = ref is None
+        told = ref.pushed_fingerprint if ref else None
+        # Chatwoot's own change (or all zapsync knows of it): taken, and not told back.
+        take_status = told is None or told != conversation.status
         # Chatwoot's times are whole seconds: the id (ascending) tells messages of one apart.
         newest = max(kept, key=_order, default=None)
         last_at = _latest(conversation.last_activity_at, _when(newest) if newest else None)
@@ -173,23 +217,29 @@ async def apply(
             unread_count=conversation.unread_count,
             last_message_at=last_at,
             last_message_preview=_preview(newest) if newest else None,
+            take_status=take_status,
         )
         await external_refs.add_refs(
             db, org, PROVIDER, CHANNEL_CONVERSATION,
             [{"external_id": conversation.external_id, "internal_id": conversation_id}],
             keep_existing=True,
         )  # fmt: skip
-        await external_refs.set_fingerprints(
-            db, org, PROVIDER, CHANNEL_CONVERSATION, {conversation.external_id: (fingerprint, None)}
+        await store.set_fingerprint(
+            db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id, fingerprint
         )
-        stored = await _messages(db, org, conversation_id, kept)
+        if take_status:
+            await external_refs.set_pushed(
+                db, org, PROVIDER, CHANNEL_CONVERSATION,
+                {conversation.external_id: conversation.status},
+            )  # fmt: skip
+        stored, changed = await _messages(db, org, conversation_id, kept, updates=updates)
         await publish_conversations(db, ctx.bus, org, {conversation_id})
         await db.commit()
-    if created or stored:
+    if created or stored or changed:
         log.info("chatwoot channel conversation stored", conversation_id=conversation_id,
                  channel=channel_name(conversation.channel), created=created,
-                 messages=stored)  # fmt: skip
-    return Applied(conversation_id, created, stored)
+                 messages=stored, changed=changed)  # fmt: skip
+    return Applied(conversation_id, created, stored, changed)
 
 
 async def _contact_id(
@@ -221,17 +271,27 @@ async def _contact_id(
 
 
 async def _messages(
-    db: AsyncSession, org: int, conversation_id: int, messages: Sequence[ChatwootMessage]
-) -> int:
-    """Store those without a ref, each with its ref: a second pull writes nothing."""
+    db: AsyncSession,
+    org: int,
+    conversation_id: int,
+    messages: Sequence[ChatwootMessage],
+    *,
+    updates: bool,
+) -> tuple[int, int]:
+    """Store those without a ref, each with its ref: a second pull writes nothing. With
+    `updates`, those with one take their changes. (stored, changed)."""
     if not messages:
-        return 0
+        return 0, 0
     refs = await external_refs.refs_by_external(
         db, org, PROVIDER, CHANNEL_MESSAGE, [m.external_id for m in messages]
     )
+    changed = 0
+    if updates:
+        held = {refs[m.external_id].internal_id: m for m in messages if m.external_id in refs}
+        changed = await _changes(db, conversation_id, held)
     new = {m.external_id: m for m in messages if m.external_id not in refs}
     if not new:
-        return 0
+        return 0, changed
     # Oldest first, so ids follow the thread's order where Chatwoot's seconds tie.
     ordered = sorted(new.values(), key=_order)
     inserted = await store.add_messages(db, [_row(org, conversation_id, m) for m in ordered])
@@ -243,7 +303,38 @@ async def _messages(
     )  # fmt: skip
     for row in inserted:
         publish_on_commit(db, message_event("new_message", row))
-    return len(inserted)
+    return len(inserted), changed
+
+
+async def _changes(
+    db: AsyncSession, conversation_id: int, held: Mapping[int, ChatwootMessage]
+) -> int:
+    """Stored messages (by our id) take Chatwoot's record of them: deleted there, marked
+    deleted here; another text, edited. Only what differs is written, and each message
+    written is published as `message_updated`; how many were."""
+    stored = await store.stored_messages(db, list(held))
+    now = utcnow()
+    changed = 0
+    for message_id in sorted(stored):
+        row, message = stored[message_id], held[message_id]
+        if row.deleted_at is not None:
+            continue  # deleted for good: a later record of it changes nothing
+        written: AnyRow | None
+        if message.deleted:
+            written = await store.mark_deleted(db, message_id, now)
+        elif message.body != row.body:
+            written = await store.edit_body(db, message_id, message.body, now)
+            if written is not None and message.body:
+                # The chat list shows the new text when this is the conversation's last one.
+                await set_preview_if_last(
+                    db, conversation_id, written.sent_at, message.body[:_PREVIEW]
+                )
+        else:
+            continue
+        if written is not None:
+            publish_on_commit(db, message_updated(written))
+            changed += 1
+    return changed
 
 
 def _row(org: int, conversation_id: int, message: ChatwootMessage) -> dict[str, Any]:
@@ -257,12 +348,14 @@ def _row(org: int, conversation_id: int, message: ChatwootMessage) -> dict[str, 
         "sender": message.sender,
         "type": message.type.value,
         "raw_type": message.content_type,
-        "body": message.body,
+        # A message first seen deleted: Chatwoot's placeholder is not what was written.
+        "body": None if message.deleted else message.body,
         "media_url": media.url if media else None,
         "mime_type": media.mime_type if media else None,
         "is_voice_note": False,
         "ack": "delivered",  # it reached the helpdesk: there is no further state to follow
         "sent_at": _when(message),
+        "deleted_at": utcnow() if message.deleted else None,
         "created_at": utcnow(),
     }
 
@@ -283,6 +376,8 @@ def _latest(*times: datetime | None) -> datetime | None:
 
 
 def _preview(message: ChatwootMessage) -> str | None:
+    if message.deleted:
+        return None
     text = message.body or (f"[{message.type.value}]" if message.attachments else None)
     return text[:_PREVIEW] if text else None
 
@@ -306,3 +401,52 @@ def _name_of(sender: Mapping[str, Any] | None) -> str | None:
 
 def _id_of(raw: Any) -> str:
     return str(raw.get("id")) if isinstance(raw, Mapping) else "?"
+
+
+async def any_status_to_push(ctx: AppContext, integration: Integration) -> bool:
+    """Whether a channel conversation of the integration has a status Chatwoot was not told."""
+    async with ctx.db.reads() as db:
+        rows = await store.statuses_to_push(
+            db, integration.organization_id, integration.id, PROVIDER, CHANNEL_CONVERSATION,
+            limit=1,
+        )  # fmt: skip
+    return bool(rows)
+
+
+async def push_statuses(
+    ctx: AppContext, integration: Integration, client: ChatwootClient, report: OutboxReport
+) -> None:
+    """Channel conversations resolved (or reopened) here since Chatwoot was last told: told
+    now, by the bridge's outbox pass. A Chatwoot that does not answer raises (the pass backs
+    off); the status stays untold until a later pass."""
+    org = integration.organization_id
+    async with ctx.db.reads() as db:
+        rows = await store.statuses_to_push(db, org, integration.id, PROVIDER, CHANNEL_CONVERSATION)
+    for row in rows:
+        # Marked told before Chatwoot is: its webhook of this very change then reads as the
+        # echo it is, however soon it comes (and a webhook or pull that changed the ref
+        # meanwhile, an agent's own change, wins: this row is left).
+        if not await _told(ctx, org, row.external_id, was=row.told, now=row.status):
+            continue
+        try:
+            await client.toggle_status(int(row.external_id), row.status)
+            report.delivered += 1
+        except (ChatwootUnavailable, ChatwootRateLimited):
+            await _told(ctx, org, row.external_id, was=row.status, now=row.told)  # not told
+            raise
+        except ChatwootError as exc:  # the conversation is gone there: said, not retried
+            log.warning("chatwoot refused a channel conversation's status",
+                        conversation_id=row.conversation_id, reason=exc.reason)  # fmt: skip
+            report.failed += 1
+        else:
+            log.info("chatwoot told a channel conversation's status",
+                     conversation_id=row.conversation_id, status=row.status)  # fmt: skip
+
+
+async def _told(ctx: AppContext, org: int, external_id: str, *, was: str, now: str) -> bool:
+    async with ctx.db.session() as db:
+        changed = await external_refs.replace_pushed(
+            db, org, PROVIDER, CHANNEL_CONVERSATION, external_id, was=was, now=now
+        )
+        await db.commit()
+    return changed

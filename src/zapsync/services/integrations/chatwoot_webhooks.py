@@ -13,9 +13,13 @@ one, the token of the integration's webhook URL. Then each event:
   status (resolved in Chatwoot, resolved in zapsync).
 - `contact_created` / `contact_updated`: the contact as a pull would write it.
 - Of a conversation of Chatwoot's other channels (e-mail, web widget: not the bridged inbox),
-  `message_created`, `conversation_created`, `conversation_updated` and
+  `message_created`, `message_updated`, `conversation_created`, `conversation_updated` and
   `conversation_status_changed` store it as the pull does (`channel_conversations.apply`): the
   customer's and the agents' messages alike, private notes left out; nothing goes to WhatsApp.
+  `message_updated` changes the stored message (its new text, or its deletion: Chatwoot's
+  `content_attributes.deleted`), or stores it when zapsync never did; the same update twice
+  changes it once. A status is taken unless it is the one zapsync told Chatwoot (an echo).
+  `message_updated` of a bridged conversation is ignored.
 
 Events of other kinds are answered 202 and ignored."""
 
@@ -178,6 +182,7 @@ def _payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
+_MESSAGE_EVENTS = ("message_created", "message_updated")
 _CONVERSATION_EVENTS = (
     "conversation_created",
     "conversation_updated",
@@ -194,7 +199,7 @@ async def _of_another_channel(
 ) -> bool:
     """Apply an event of a conversation that is not the bridged inbox's; False for the
     bridge's own events (and the others), which take their usual way."""
-    if event == "message_created":
+    if event in _MESSAGE_EVENTS:
         raw = payload.get("conversation")
         if not isinstance(raw, dict) or "id" not in raw:
             return False
@@ -211,7 +216,7 @@ async def _of_another_channel(
         return False
     messages = []
     sender = channels.sender_of(raw)
-    if event == "message_created":
+    if event in _MESSAGE_EVENTS:
         message = map_message(payload)
         if message.private or message.direction is None:
             outcome.ignored.append("private note" if message.private else message.kind.value)
@@ -221,13 +226,16 @@ async def _of_another_channel(
         # The customer's own message names them in full (a contact's sender has no `type`).
         if message.direction == "in" and isinstance(author, dict):
             sender = author
+    # Only an update takes a stored message's new text: a message_created delivered again
+    # (late, after an edit) must not take it back.
     applied = await channels.apply(
-        ctx, integration, conversation, sender, messages, fingerprint=None
-    )
-    if applied.created or applied.messages or event != "message_created":
+        ctx, integration, conversation, sender, messages, fingerprint=None,
+        updates=event == "message_updated",
+    )  # fmt: skip
+    if applied.created or applied.messages or applied.changed or event not in _MESSAGE_EVENTS:
         outcome.applied += 1
     else:
-        outcome.ignored.append("duplicate")
+        outcome.ignored.append("duplicate" if event == "message_created" else "unchanged")
     return True
 
 

@@ -1,8 +1,9 @@
 """The sandbox Chatwoot's control API, under `/_sandbox/chatwoot` (never throttled, no token):
 what a test or the demo does to the helpdesk — throttle the next N requests, seed thousands of
 contacts, change contacts as an agent would, open conversations with history, write an agent's
-reply or resolve a conversation (each firing Chatwoot's signed webhooks), point webhooks
-somewhere, and read back what zapsync wrote and what was delivered."""
+reply, edit or delete a message, or resolve a conversation (each firing Chatwoot's signed
+webhooks), point webhooks somewhere, and read back what zapsync wrote and what was
+delivered."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ from pydantic import BaseModel, Field
 
 from zapsync.sandbox.dialects.chatwoot import shapes
 from zapsync.sandbox.dialects.chatwoot.conversations import announce_status
-from zapsync.sandbox.dialects.chatwoot.messages import announce_message
+from zapsync.sandbox.dialects.chatwoot.messages import (
+    announce_message,
+    delete_message,
+    edit_message,
+)
 from zapsync.sandbox.dialects.chatwoot.state import (
     INCOMING,
     OUTGOING,
@@ -71,6 +76,11 @@ class AgentMessageIn(BaseModel):
 
 class StatusIn(BaseModel):
     status: str
+
+
+class MessageChangeIn(BaseModel):
+    content: str | None = None
+    deleted: bool = Field(False, description="Deleted as an agent does (content ignored).")
 
 
 class WebhookIn(BaseModel):
@@ -208,6 +218,24 @@ def build_control_router(state: ChatwootState, out: Outgoing, sender: WebhookSen
             attachments=files,
         )
         announce_message(state, out, message, base(request))
+        return shapes.message(state, message, base(request))
+
+    @router.patch("/messages/{message_id}")
+    async def change_message(
+        message_id: int, body: MessageChangeIn, request: Request
+    ) -> dict[str, Any]:
+        """A message edited (a channel's edit of the customer's text) or deleted in Chatwoot:
+        `message_updated` fires when it changed."""
+        message = state.messages.get(message_id)
+        if message is None:
+            raise HTTPException(404, f"no sandbox message {message_id}")
+        if body.deleted:
+            changed = not message.content_attributes.get("deleted")
+            delete_message(state, message)
+        else:
+            changed = edit_message(message, body.content)
+        if changed:
+            announce_message(state, out, message, base(request), "message_updated")
         return shapes.message(state, message, base(request))
 
     @router.post("/conversations/{display_id}/status")

@@ -1,7 +1,9 @@
 """Messages (messages_controller.rb, message_finder.rb, message_builder.rb): the latest 20
 ascending, `before=<id>` for the 20 before it, `after=<id>` for up to 100 after, both for up
 to 1000 between; create answering the bare message, `incoming` only in API inboxes, files as
-multipart `attachments[]`. Each message written fires `message_created`."""
+multipart `attachments[]`. Each message written fires `message_created`; delete (as Chatwoot's
+`destroy`) keeps the row, its content "This message was deleted", `content_attributes.deleted`
+true and no attachments, and fires `message_updated` (as an edit does, `edit_message`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from zapsync.sandbox.dialects.chatwoot.state import (
     ChatwootState,
     Conversation,
     Message,
+    NotFound,
     Refused,
 )
 from zapsync.sandbox.dialects.chatwoot.webhooks import Outgoing
@@ -38,10 +41,37 @@ def window(messages: list[Message], before: int | None, after: int | None) -> li
     return messages[-PER_PAGE:]
 
 
-def announce_message(state: ChatwootState, out: Outgoing, message: Message, base_url: str) -> None:
+DELETED_CONTENT = "This message was deleted"  # I18n conversations.messages.deleted
+
+
+def announce_message(
+    state: ChatwootState,
+    out: Outgoing,
+    message: Message,
+    base_url: str,
+    event: str = "message_created",
+) -> None:
     if shapes.is_webhook_sendable(message):
         data = shapes.message_webhook_data(state, message, base_url)
-        out.emit("message_created", data, state.inboxes.get(message.inbox_id))
+        out.emit(event, data, state.inboxes.get(message.inbox_id))
+
+
+def delete_message(state: ChatwootState, message: Message) -> None:
+    """messages_controller#destroy: the row stays, marked, its files gone."""
+    message.content = DELETED_CONTENT
+    message.content_type = "text"
+    message.content_attributes = {"deleted": True}
+    for attachment in message.attachments:
+        state.attachments.pop(attachment.id, None)
+    message.attachments = []
+
+
+def edit_message(message: Message, content: str | None) -> bool:
+    """A message's content changed (a channel's edit): whether it did."""
+    if message.content == content:
+        return False
+    message.content = content
+    return True
 
 
 def write_message(state: ChatwootState, conv: Conversation, body: dict[str, Any]) -> Message:
@@ -124,6 +154,20 @@ def build_router(state: ChatwootState, out: Outgoing) -> APIRouter:
         message = write_message(state, conv, body)
         base = str(request.base_url).rstrip("/")
         announce_message(state, out, message, base)
+        return JSONResponse(shapes.message(state, message, base))
+
+    @router.delete("/{message_id}")
+    async def destroy(
+        account_id: str, display_id: str, message_id: int, request: Request
+    ) -> JSONResponse:
+        conv = state.conversation(display_id)
+        message = state.messages.get(message_id)
+        if message is None or message.conversation_id != conv.display_id:
+            raise NotFound()
+        log_write(state, request, {})
+        delete_message(state, message)
+        base = str(request.base_url).rstrip("/")
+        announce_message(state, out, message, base, "message_updated")
         return JSONResponse(shapes.message(state, message, base))
 
     return router
