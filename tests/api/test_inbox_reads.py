@@ -247,7 +247,7 @@ class Statements:
         self.seen: list[tuple[str, Any]] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")):
             self.seen.append((statement, params))
 
 
@@ -304,6 +304,7 @@ async def test_postgresql_plans_use_the_indexes(
             "phone search": lambda: svc.list_conversations(db, principal, q="3190000123"),
             "common name search": lambda: svc.list_conversations(db, principal, q="Márcia Brandão"),
             "contacts search": lambda: svc.list_contacts(db, principal, q="Márcia Brandão"),
+            "rare contacts search": lambda: svc.list_contacts(db, principal, q="zuleica"),
             "older thread page": lambda: svc.list_messages(db, conversation, page=300, limit=50),
         }
         for name, call in cases.items():
@@ -322,6 +323,11 @@ async def test_postgresql_plans_use_the_indexes(
                 assert "Seq Scan on conversations" not in plan, (name, plan)
                 assert "Seq Scan on messages" not in plan, (name, plan)
                 assert "Index" in plan, (name, plan)
+                if name == "rare contacts search":
+                    # The matches first, by an index: never the name order walked and every
+                    # contact filtered (130 ms a search at 120,000 contacts).
+                    assert "ix_contacts_by_name" not in plan, plan
+                    assert "Seq Scan on contacts" not in plan, plan
                 if name == "common name search":
                     # The matches' page is sorted from (contact, activity, id) entries, and
                     # only the page's rows are read whole (issue 12, 5 M).

@@ -42,6 +42,8 @@ def _canonical(fields: Mapping[str, Any]) -> bytes:
 
 
 def _as_mapping(record: Any) -> Mapping[str, Any]:
+    if type(record) is dict:  # the common case, before the costlier dataclass check
+        return record
     if dataclasses.is_dataclass(record) and not isinstance(record, type):
         return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
     if isinstance(record, Mapping):

@@ -198,6 +198,30 @@ def contact_cursor_values(cursor: Cursor) -> tuple[bool, str, int]:
     return False, cursor.key, cursor.id
 
 
+def _contact_page_ids(
+    arms: list[Select[Any]], cursor: Cursor | None, limit: int
+) -> ColumnElement[bool]:
+    """PostgreSQL: the contact among the page's ids, which the matches' own rows give. The
+    matches are gathered first (a MATERIALIZED CTE: otherwise the planner walks the name order
+    filtering every contact, 130 ms for a name few share) with the name they sort by, read
+    once for the trigram recheck anyway; only the page's rows are then read again by id."""
+    if not arms:
+        return false()
+    with_names = [arm.with_only_columns(Contact.id, Contact.name) for arm in arms]
+    found = (with_names[0] if len(with_names) == 1 else union(*with_names)).cte("matches")
+    found = found.prefix_with("MATERIALIZED")
+    keys = (
+        found.c.name.is_(None),
+        func.coalesce(func.lower(found.c.name), literal_column("''")),
+        found.c.id,
+    )
+    page = select(found.c.id)
+    if cursor is not None:
+        page = page.where(after(keys, contact_cursor_values(cursor), descending=False))
+    page = page.order_by(*order_by(keys, descending=False)).limit(limit)
+    return Contact.id == any_(func.array(page.scalar_subquery()))
+
+
 async def contact_rows(
     db: AsyncSession,
     organization_id: int,
@@ -220,7 +244,10 @@ async def contact_rows(
                     Contact.email.icontains(search.text, autoescape=True),
                 )
             )
-        stmt = stmt.where(_one_of(_sqlite(db), Contact.id, arms))
+        if _sqlite(db):
+            stmt = stmt.where(_one_of(True, Contact.id, arms))
+        else:
+            stmt = stmt.where(_contact_page_ids(arms, cursor, limit))
     if cursor is not None:
         stmt = stmt.where(after(CONTACT_ORDER, contact_cursor_values(cursor), descending=False))
     stmt = stmt.order_by(*order_by(CONTACT_ORDER, descending=False)).limit(limit)
