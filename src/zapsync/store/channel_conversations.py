@@ -3,9 +3,10 @@ that belong to an integration rather than to a WhatsApp session. Keyed by `(inte
 chat_key)` and, for their messages, `(conversation_id, provider_message_id)`: partial unique
 indexes (migration 0016), so every insert here is an `INSERT … ON CONFLICT` on them. A stored
 message changed upstream (an edit, a deletion) is updated by its id, only where it differs,
-so the same change applied twice writes once. The conversations whose status is not the one
-the helpdesk was last told (their ref's `pushed_fingerprint`) are what the bridge's pass
-tells it. Each takes the caller's session and never commits."""
+so the same change applied twice writes once. A record of a conversation older than the one
+applied last (`take_state=False`) moves only its last message forward. The conversations whose
+status is not the one the helpdesk was last told (their ref's `pushed_fingerprint`) are what
+the bridge's pass tells it. Each takes the caller's session and never commits."""
 
 from __future__ import annotations
 
@@ -52,10 +53,15 @@ async def upsert_conversation(
     last_message_at: datetime | None,
     last_message_preview: str | None,
     take_status: bool = True,
+    take_state: bool = True,
+    preview_known: bool = True,
 ) -> int:
     """The conversation's id, created or brought up to the values given. Its last message
     moves forward only: a late webhook of an older state never takes it back. Without
-    `take_status` a stored conversation keeps its status (a new one takes `status`)."""
+    `take_status` a stored conversation keeps its status (a new one takes `status`); without
+    `take_state` (an older record than the one applied last) it keeps all but its last
+    message. Without `preview_known` (a record that names no message) a stored conversation
+    keeps its last message's preview."""
     now = utcnow()
     values: dict[str, Any] = {
         "organization_id": organization_id,
@@ -90,12 +96,15 @@ async def upsert_conversation(
         del changes["name"], changes["search_name"]
     if not take_status:
         del changes["status"]
+    if not take_state:
+        changes = {}
     changes["last_message_at"] = case(
         (newer, excluded.last_message_at), else_=conversations.c.last_message_at
     )
-    changes["last_message_preview"] = case(
-        (newer, excluded.last_message_preview), else_=conversations.c.last_message_preview
-    )
+    if preview_known:
+        changes["last_message_preview"] = case(
+            (newer, excluded.last_message_preview), else_=conversations.c.last_message_preview
+        )
     changes["updated_at"] = now
     stmt = stmt.on_conflict_do_update(
         index_elements=["integration_id", "chat_key"],
@@ -104,6 +113,22 @@ async def upsert_conversation(
     ).returning(conversations.c.id)
     found: int = (await db.execute(stmt)).scalar_one()
     return found
+
+
+# What `state_of` reads: what a conversation shows of its helpdesk's record (the unread count
+# moves with every message and read, as in the record's fingerprint: not counted).
+_STATE = ("status", "labels", "contact_id", "channel", "name", "last_message_at",
+          "last_message_preview")  # fmt: skip
+
+
+async def state_of(db: AsyncSession, integration_id: int, chat_key: str) -> tuple[Any, ...] | None:
+    """The stored conversation's state (`_STATE`), or None: compared before and after an
+    upsert, it tells whether the upsert changed anything."""
+    stmt = select(*(conversations.c[column] for column in _STATE)).where(
+        conversations.c.integration_id == integration_id, conversations.c.chat_key == chat_key
+    )
+    row = (await db.execute(stmt)).first()
+    return tuple(row) if row is not None else None
 
 
 async def add_messages(db: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[AnyRow]:

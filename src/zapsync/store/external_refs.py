@@ -1,14 +1,18 @@
 """Queries of `external_refs`, the ids integrations hold for zapsync's rows: which upstream
 record is which row of ours, with the fingerprint of the record as last pulled and of what
-zapsync last pushed. Each takes the caller's session and never commits."""
+zapsync last pushed, and the upstream record's own `updated_at` as last applied
+(`take_upstream_time`: how a record delivered late, older than one applied already, is told
+apart). Each takes the caller's session and never commits."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, String, bindparam, delete, func, select, update
+from sqlalchemy import CursorResult, String, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.bulk_insert import insert_rows
@@ -201,6 +205,75 @@ async def replace_pushed(
     }
     result = cast(CursorResult[Any], await db.execute(_REPLACE_PUSHED, params))
     return bool(result.rowcount)
+
+
+class Freshness(StrEnum):
+    """An upstream record's `updated_at` against the one its ref holds."""
+
+    NEWER = "newer"  # newer than the one held, or the first held: stored now
+    SAME = "same"  # the one held: the same record again (a delivery repeated)
+    OLDER = "older"  # older than the one held: stale, to be ignored
+    UNKNOWN = "unknown"  # no time given, or no ref held yet: nothing to compare
+
+
+_TAKE_UPSTREAM_TIME = (
+    update(refs)
+    .where(
+        *_REF_IS,
+        or_(refs.c.upstream_updated_at.is_(None), refs.c.upstream_updated_at < bindparam("b_at")),
+    )
+    .values(upstream_updated_at=bindparam("b_at"), updated_at=bindparam("b_now"))
+)
+
+
+async def take_upstream_time(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_id: str,
+    at: datetime | None,
+) -> Freshness:
+    """Compare the record's `updated_at` (`at`) with the one its ref holds, and hold it when
+    it is newer (or the first): one conditional UPDATE, so on PostgreSQL it also locks the
+    ref until the caller's transaction ends, and two records of one ref apply in the order
+    of their times. An equal or older one writes nothing. Call it first in the transaction
+    that applies the record; after `add_refs` of a new ref, again to hold the time."""
+    if at is None:
+        return Freshness.UNKNOWN
+    params = {**_ref_params(organization_id, provider, entity_type, external_id), "b_at": at}
+    result = cast(CursorResult[Any], await db.execute(_TAKE_UPSTREAM_TIME, params))
+    if result.rowcount:
+        return Freshness.NEWER
+    held = (
+        await db.execute(
+            select(refs.c.upstream_updated_at).where(*_REF_IS),
+            {key: params[key] for key in ("b_org", "b_provider", "b_entity", "b_external")},
+        )
+    ).first()
+    if held is None or held.upstream_updated_at is None:
+        return Freshness.UNKNOWN  # no ref held yet
+    return Freshness.SAME if held.upstream_updated_at == at else Freshness.OLDER
+
+
+async def upstream_times(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_ids: Collection[str],
+) -> dict[str, datetime | None]:
+    """The `updated_at` of the upstream record last applied, by upstream id, of the refs
+    held for these ids (None: none kept yet)."""
+    if not external_ids:
+        return {}
+    stmt = select(refs.c.external_id, refs.c.upstream_updated_at).where(
+        refs.c.organization_id == organization_id,
+        refs.c.provider == provider,
+        refs.c.entity_type == entity_type,
+        one_of(db, refs.c.external_id, sorted(external_ids), String()),
+    )
+    return {row.external_id: row.upstream_updated_at for row in (await db.execute(stmt)).all()}
 
 
 async def set_fingerprints(

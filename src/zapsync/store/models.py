@@ -389,6 +389,9 @@ class ExternalRef(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the record as pulled
     # of what zapsync last pushed: a push sends only when zapsync's side changed since
     pushed_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # the upstream record's own `updated_at` as last applied: an older record arriving late
+    # (webhooks come out of order) is stale and changes nothing
+    upstream_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

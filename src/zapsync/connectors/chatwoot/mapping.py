@@ -3,7 +3,9 @@
 The same message reaches zapsync two ways that disagree on types (CHATWOOT.md §4, §6): the REST
 API gives `message_type` as an integer and `created_at` as unix seconds; a webhook gives
 `"incoming"` and an ISO-8601 string. Both map to the same `ChatwootMessage`, so one message
-read either way has one fingerprint.
+read either way has one fingerprint. A conversation's `updated_at` (a float of unix time in
+both, CHATWOOT.md §3, §6) is kept as `ChatwootConversation.updated_at`: what tells a record
+delivered late from a newer one; it is not part of the fingerprint.
 
 Each mapped record's `fingerprint` is a hash of what zapsync keeps of it: the same upstream
 record mapped twice gives the same value, whatever the key order of the JSON."""
@@ -88,11 +90,14 @@ class ChatwootConversation:
     # The id of its last message (`messages`, or `last_non_activity_message`): moves with each
     # new message even within the second `last_activity_at` is counted in.
     last_message_id: str | None = None
+    # When Chatwoot last changed the record (`updated_at`, a float of unix time): None when
+    # the payload carries none.
+    updated_at: datetime | None = None
 
     @property
     def fingerprint(self) -> str:
         # Activity time moves with every message; it is not a change of the conversation.
-        moving = frozenset({"last_activity_at", "unread_count", "last_message_id"})
+        moving = frozenset({"last_activity_at", "unread_count", "last_message_id", "updated_at"})
         return content_fingerprint(self, exclude=moving)
 
 
@@ -214,6 +219,7 @@ def map_conversation(raw: Mapping[str, Any]) -> ChatwootConversation:
         unread_count=int_or_none(raw.get("unread_count")),
         last_activity_at=parse_time(raw.get("last_activity_at")),
         last_message_id=_last_message_id(raw),
+        updated_at=parse_time(raw.get("updated_at")),
     )
 
 
@@ -368,4 +374,6 @@ def _email(value: Any) -> str | None:
 
 
 def _mapping(value: Any) -> dict[str, Any]:
+    if type(value) is dict:  # what JSON gives, before the costlier abstract check
+        return dict(value)
     return dict(value) if isinstance(value, Mapping) else {}

@@ -4,13 +4,18 @@ a webhook told us or a pull found it (a webhook Chatwoot never retried, issue #1
 - an agent's reply goes to WhatsApp through the outbox, each attachment a message of its own
   (the text as the first one's caption); the reply's ref is written in the same transaction,
   so a reply seen twice (a duplicate delivery, a webhook and a pull) is sent once;
-- a status set in Chatwoot becomes the conversation's, and is remembered as what Chatwoot
-  holds, so the bridge does not tell it back; Chatwoot's webhook of a status zapsync told it
-  is an echo, and is not applied again."""
+- Chatwoot's record of the conversation (`take_bridged_state`: status and labels, in one
+  transaction) is taken unless it is older than the one applied last (its `updated_at`: a
+  webhook delivered out of order, or a pull's page a webhook overtook), which is stale; a
+  status set in Chatwoot becomes the conversation's and is remembered as what Chatwoot holds,
+  so the bridge does not tell it back; the status zapsync told it, coming back, is an echo,
+  and is not applied again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -22,9 +27,12 @@ from zapsync.domain.outgoing import OutgoingMessage
 from zapsync.runtime.context import AppContext
 from zapsync.security.urls import url_policy
 from zapsync.services.accounts import Principal
+from zapsync.services.errors import NotFound
 from zapsync.services.inbox import conversations as inbox
 from zapsync.services.inbox.sending import queue_send
+from zapsync.services.ingest.messages import publish_conversations
 from zapsync.store import external_refs
+from zapsync.store.external_refs import Freshness
 from zapsync.store.models import Integration, Message
 
 log = structlog.get_logger(__name__)
@@ -32,6 +40,11 @@ log = structlog.get_logger(__name__)
 CONVERSATION = "conversation"
 MESSAGE = "message"
 _MEDIA_TYPES = {MessageType.IMAGE, MessageType.AUDIO, MessageType.VIDEO, MessageType.DOCUMENT}
+# Why a conversation event changed nothing (WebhookOutcome.ignored).
+STALE = "stale"  # older than the record applied last: delivered out of order
+ECHO = "echo"  # the status zapsync told Chatwoot, coming back
+UNCHANGED = "unchanged"
+NOT_BRIDGED = "conversation not bridged"
 
 
 def acting_for(integration: Integration) -> Principal:
@@ -63,43 +76,82 @@ async def send_reply(
     return queued
 
 
-async def take_status(
-    ctx: AppContext, integration: Integration, display_id: int, status: str
-) -> bool | None:
-    """The bridged conversation takes Chatwoot's status: whether it changed; None when the
-    conversation is not bridged."""
+async def take_bridged_state(
+    ctx: AppContext,
+    integration: Integration,
+    display_id: int,
+    *,
+    status: str | None,
+    labels: Sequence[Any] | None,
+    updated_at: datetime | None,
+    status_changed: bool = False,
+    keep_status_changed_here: bool = False,
+) -> str | None:
+    """A bridged conversation takes Chatwoot's record of it (a webhook's, or a pull's), in one
+    transaction: None when it changed, else why not (STALE, ECHO, UNCHANGED, NOT_BRIDGED).
+
+    - Older (`updated_at`) than the record applied last: stale, nothing written. A newer one
+      has its time kept, first, in the same transaction (on PostgreSQL the ref's row is locked
+      until it commits, so two records of one conversation apply in the order of their times).
+    - The status: the one zapsync told Chatwoot (its ref's `pushed_fingerprint`; none yet is
+      Chatwoot's first, open) is not applied: coming back in a record that says the status
+      changed (`status_changed`), it is an echo, and applying it late would undo a change made
+      here meanwhile. Another is Chatwoot's own: taken, and remembered as what
+      Chatwoot holds, so the bridge does not tell it back. With `keep_status_changed_here`
+      (the pull), a conversation whose status moved here since Chatwoot was told keeps it: the
+      bridge's to tell Chatwoot.
+    - The labels (Chatwoot's alone, zapsync never edits them) are taken as a set."""
     org = integration.organization_id
+    external_id = str(display_id)
     async with ctx.db.session() as db:
-        refs = await external_refs.refs_by_external(
-            db, org, PROVIDER, CONVERSATION, [str(display_id)]
+        freshness = await external_refs.take_upstream_time(
+            db, org, PROVIDER, CONVERSATION, external_id, updated_at
         )
-        ref = refs.get(str(display_id))
+        if freshness is Freshness.OLDER:
+            return STALE
+        ref = (
+            await external_refs.refs_by_external(db, org, PROVIDER, CONVERSATION, [external_id])
+        ).get(external_id)
         if ref is None:
-            return None
-        conversation_id = ref.internal_id
-        if (ref.pushed_fingerprint or "open") == status:
-            # What zapsync told Chatwoot, coming back: applying it late would undo a change
-            # made here meanwhile (resolved, then reopened before Chatwoot's webhook arrived).
-            return False
-        before = await inbox.get_conversation(db, acting_for(integration), conversation_id)
-        changed = before.status != status
-        # What Chatwoot holds now: the bridge must not tell it back (no echo).
-        await external_refs.set_pushed(db, org, PROVIDER, CONVERSATION, {str(display_id): status})
-        await inbox.set_status(db, ctx.bus, acting_for(integration), conversation_id, status)
-    return changed
+            return NOT_BRIDGED
+        try:
+            conversation = await inbox.get_conversation(
+                db, acting_for(integration), ref.internal_id
+            )
+        except NotFound:
+            return NOT_BRIDGED
+        told = ref.pushed_fingerprint or "open"
+        changed = echo = False
+        if status is not None:
+            if status == told:
+                # Only a status zapsync told (or learnt) can come back; none held yet is not.
+                echo = ref.pushed_fingerprint is not None
+            elif not (keep_status_changed_here and conversation.status != told):
+                # What Chatwoot holds now: the bridge must not tell it back (no echo).
+                await external_refs.set_pushed(
+                    db, org, PROVIDER, CONVERSATION, {external_id: status}
+                )
+                if conversation.status != status:
+                    conversation.status = status
+                    changed = True
+        if labels is not None:
+            wanted = sorted({str(label) for label in labels})
+            if list(conversation.labels or []) != wanted:
+                conversation.labels = wanted
+                changed = True
+        if changed:
+            await db.flush()
+            await publish_conversations(db, ctx.bus, org, {conversation.id})
+        await db.commit()
+    if changed:
+        return None
+    return ECHO if is_echo(echo, status_changed, freshness) else UNCHANGED
 
 
-async def take_labels(
-    ctx: AppContext, integration: Integration, display_id: int, labels: Iterable[str]
-) -> bool | None:
-    """The bridged conversation takes Chatwoot's labels: whether they changed; None when the
-    conversation is not bridged. Labels are Chatwoot's alone (zapsync never edits them), so
-    there is no echo to guard against."""
-    async with ctx.db.session() as db:
-        conversation_id = await conversation_of(db, integration.organization_id, display_id)
-        if conversation_id is None:
-            return None
-        return await inbox.set_labels(db, ctx.bus, acting_for(integration), conversation_id, labels)
+def is_echo(status_told: bool, status_changed: bool, freshness: Freshness) -> bool:
+    """A change to the status zapsync told, not applied: its echo. The same record again (a
+    repeated delivery, or a status change's `conversation_updated` twin) is merely unchanged."""
+    return status_told and status_changed and freshness is not Freshness.SAME
 
 
 def _outgoing(message: ChatwootMessage) -> list[OutgoingMessage]:

@@ -8,7 +8,8 @@ mirrors its messages (its refs are of kinds of their own, `channel_conversation`
 
 One code path for the pull and the webhooks (`apply`). The pull gives a conversation's
 fingerprint (status, labels, last activity, contact, channel) and all its messages: the same
-fingerprint as the ref's means nothing to do (skipped, nothing fetched). A webhook gives what
+fingerprint as the ref's means nothing to do (skipped, nothing fetched; only the record's
+`updated_at` is held, when it moved). A webhook gives what
 it carries and clears the fingerprint, so the next pull reconciles the whole thread (a webhook
 Chatwoot never retried may have been lost before it). A message not stored yet is stored with
 its ref; one stored already takes Chatwoot's changes where the pull or a `message_updated`
@@ -16,6 +17,13 @@ webhook brings them (`updates`): its new text (edited), or its deletion (Chatwoo
 `content_attributes.deleted`: marked deleted, the text kept for the record as a revoked
 WhatsApp message's is), each published as `message_updated`; a change already applied writes
 nothing. A `message_created` delivered again never takes a message back to its first text.
+
+Out of order: Chatwoot's records carry their `updated_at`, and the conversation ref holds the
+one last applied (`upstream_updated_at`). A record older than it (a webhook delivered late, or
+a pulled page a webhook overtook) is stale: the conversation keeps its state (status, labels,
+contact, name), only messages not held yet (or their edits) are stored, and with none nothing
+is written. An equal one is the same record again; a newer one, or one without a time, is
+applied and its time kept.
 
 The status goes both ways, as a bridged conversation's does (`bridge_mirror.py`). The
 conversation ref's `pushed_fingerprint` holds the status Chatwoot was last told or known to
@@ -107,19 +115,31 @@ class Applied:
     created: bool
     messages: int  # stored now
     changed: int = 0  # stored before, updated now (edited, deleted)
+    updated: bool = False  # the stored conversation's state changed (status, labels, ...)
+    # The record's `updated_at` against the one applied last: OLDER is stale (kept as it was).
+    freshness: external_refs.Freshness = external_refs.Freshness.UNKNOWN
+    status_told: bool = False  # its status is the one Chatwoot was last told: not taken
+
+    @property
+    def stale(self) -> bool:
+        return self.freshness is external_refs.Freshness.OLDER
 
 
 async def known_ref(
     ctx: AppContext, integration: Integration, conversation: ChatwootConversation
-) -> external_refs.Ref | None:
-    """The conversation's ref, if zapsync holds it: the fingerprint it was last pulled with,
-    and the status Chatwoot was last told or known to hold."""
+) -> tuple[external_refs.Ref | None, datetime | None]:
+    """The conversation's ref, if zapsync holds it (the fingerprint it was last pulled with,
+    and the status Chatwoot was last told or known to hold), and the `updated_at` of the
+    record it last applied."""
+    org = integration.organization_id
     async with ctx.db.reads() as db:
         refs = await external_refs.refs_by_external(
-            db, integration.organization_id, PROVIDER, CHANNEL_CONVERSATION,
-            [conversation.external_id],
-        )  # fmt: skip
-    return refs.get(conversation.external_id)
+            db, org, PROVIDER, CHANNEL_CONVERSATION, [conversation.external_id]
+        )
+        times = await external_refs.upstream_times(
+            db, org, PROVIDER, CHANNEL_CONVERSATION, [conversation.external_id]
+        )
+    return refs.get(conversation.external_id), times.get(conversation.external_id)
 
 
 async def pull_one(
@@ -133,12 +153,16 @@ async def pull_one(
     """A pulled conversation of another channel: skipped when its fingerprint is the ref's,
     else stored with every page of its messages (created or updated)."""
     fingerprint = fingerprint_of(conversation)
-    ref = await known_ref(ctx, integration, conversation)
+    ref, held = await known_ref(ctx, integration, conversation)
     if ref is not None and ref.fingerprint == fingerprint:
-        if ref.pushed_fingerprint is None:
-            # A ref written before zapsync kept what Chatwoot holds: unchanged since the last
-            # pull, so the status read now is Chatwoot's (a change made here since is told).
-            await _adopt_status(ctx, integration, conversation)
+        # A ref written before zapsync kept what Chatwoot holds: unchanged since the last
+        # pull, so the status read now is Chatwoot's (a change made here since is told).
+        adopt = ref.pushed_fingerprint is None
+        moved = conversation.updated_at is not None and (
+            held is None or conversation.updated_at > held
+        )
+        if adopt or moved:
+            await _adopt(ctx, integration, conversation, status=adopt)
         counts.skipped += 1
         counts.count("other_channels")
         return
@@ -155,6 +179,9 @@ async def pull_one(
     )  # fmt: skip
     if applied.created:
         counts.created += 1
+    elif applied.stale:  # a webhook applied a newer record since this page was read
+        counts.skipped += 1
+        counts.count("stale")
     else:
         counts.updated += 1
     counts.count("other_channels")
@@ -163,14 +190,22 @@ async def pull_one(
         counts.count("channel_messages_changed", applied.changed)
 
 
-async def _adopt_status(
-    ctx: AppContext, integration: Integration, conversation: ChatwootConversation
+async def _adopt(
+    ctx: AppContext, integration: Integration, conversation: ChatwootConversation, *, status: bool
 ) -> None:
+    """An unchanged record: its time held when newer than the ref's (nothing written when it
+    is not), and with `status` its status as what Chatwoot holds."""
+    org = integration.organization_id
     async with ctx.db.session() as db:
-        await external_refs.set_pushed(
-            db, integration.organization_id, PROVIDER, CHANNEL_CONVERSATION,
-            {conversation.external_id: conversation.status},
+        freshness = await external_refs.take_upstream_time(
+            db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id,
+            conversation.updated_at,
         )  # fmt: skip
+        if status and freshness is not external_refs.Freshness.OLDER:
+            await external_refs.set_pushed(
+                db, org, PROVIDER, CHANNEL_CONVERSATION,
+                {conversation.external_id: conversation.status},
+            )  # fmt: skip
         await db.commit()
 
 
@@ -188,19 +223,34 @@ async def apply(
     hold yet, in one transaction: a thread is never left half written; with `updates`, the
     messages it holds take Chatwoot's edits and deletions too. Private notes and activity
     lines ("Conversation resolved") are not the customer's history: left out. The status is
-    taken only when it is not the one Chatwoot was last told or known to hold (see above)."""
+    taken only when it is not the one Chatwoot was last told or known to hold (see above).
+
+    A record older (`updated_at`) than the one applied last is stale: the conversation keeps
+    its state, and only messages it did not hold (or their changes) are stored, its last
+    message moving forward; with none, nothing is written at all. A newer record's time is
+    kept with it, first in the transaction (on PostgreSQL the ref stays locked until it
+    commits, so two records of one conversation apply in the order of their times)."""
     org = integration.organization_id
     kept = [m for m in messages if not m.private and m.direction is not None]
+    chat_key = f"{KEY_PREFIX}{conversation.external_id}"
     async with ctx.db.session() as db:
-        contact_id = await _contact_id(db, org, conversation, sender)
+        freshness = await external_refs.take_upstream_time(
+            db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id,
+            conversation.updated_at,
+        )  # fmt: skip
         refs = await external_refs.refs_by_external(
             db, org, PROVIDER, CHANNEL_CONVERSATION, [conversation.external_id]
         )
         ref = refs.get(conversation.external_id)
+        stale = ref is not None and freshness is external_refs.Freshness.OLDER
+        if ref is not None and stale and not kept:
+            return Applied(ref.internal_id, False, 0, freshness=freshness)  # nothing written
         created = ref is None
         told = ref.pushed_fingerprint if ref else None
         # Chatwoot's own change (or all zapsync knows of it): taken, and not told back.
-        take_status = told is None or told != conversation.status
+        take_status = not stale and (told is None or told != conversation.status)
+        contact_id = None if stale else await _contact_id(db, org, conversation, sender)
+        before = await store.state_of(db, integration.id, chat_key)
         # Chatwoot's times are whole seconds: the id (ascending) tells messages of one apart.
         newest = max(kept, key=_order, default=None)
         last_at = _latest(conversation.last_activity_at, _when(newest) if newest else None)
@@ -208,7 +258,7 @@ async def apply(
             db,
             organization_id=org,
             integration_id=integration.id,
-            chat_key=f"{KEY_PREFIX}{conversation.external_id}",
+            chat_key=chat_key,
             channel=channel_name(conversation.channel),
             contact_id=contact_id,
             name=_name_of(sender),
@@ -217,29 +267,41 @@ async def apply(
             unread_count=conversation.unread_count,
             last_message_at=last_at,
             last_message_preview=_preview(newest) if newest else None,
+            preview_known=newest is not None,
             take_status=take_status,
+            take_state=not stale,
         )
-        await external_refs.add_refs(
-            db, org, PROVIDER, CHANNEL_CONVERSATION,
-            [{"external_id": conversation.external_id, "internal_id": conversation_id}],
-            keep_existing=True,
-        )  # fmt: skip
-        await store.set_fingerprint(
-            db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id, fingerprint
-        )
+        if not stale:
+            await external_refs.add_refs(
+                db, org, PROVIDER, CHANNEL_CONVERSATION,
+                [{"external_id": conversation.external_id, "internal_id": conversation_id}],
+                keep_existing=True,
+            )  # fmt: skip
+            if created:  # the ref is new: its first time held now
+                await external_refs.take_upstream_time(
+                    db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id,
+                    conversation.updated_at,
+                )  # fmt: skip
+            await store.set_fingerprint(
+                db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id, fingerprint
+            )
         if take_status:
             await external_refs.set_pushed(
                 db, org, PROVIDER, CHANNEL_CONVERSATION,
                 {conversation.external_id: conversation.status},
             )  # fmt: skip
+        updated = not created and await store.state_of(db, integration.id, chat_key) != before
         stored, changed = await _messages(db, org, conversation_id, kept, updates=updates)
         await publish_conversations(db, ctx.bus, org, {conversation_id})
         await db.commit()
     if created or stored or changed:
         log.info("chatwoot channel conversation stored", conversation_id=conversation_id,
                  channel=channel_name(conversation.channel), created=created,
-                 messages=stored, changed=changed)  # fmt: skip
-    return Applied(conversation_id, created, stored, changed)
+                 messages=stored, changed=changed, stale=stale or None)  # fmt: skip
+    return Applied(
+        conversation_id, created, stored, changed, updated=updated, freshness=freshness,
+        status_told=not created and not stale and not take_status,
+    )  # fmt: skip
 
 
 async def _contact_id(

@@ -10,7 +10,10 @@ one, the token of the integration's webhook URL. Then each event:
   mirrors it back. What zapsync itself wrote into Chatwoot (`source_id` `zapsync:…`) is an echo
   and is ignored.
 - `conversation_status_changed` / `conversation_updated`: the bridged conversation takes the
-  status (resolved in Chatwoot, resolved in zapsync).
+  status (resolved in Chatwoot, resolved in zapsync) and the labels, in one transaction
+  (`take_bridged_state`, which the conversations pull uses too). The status zapsync itself
+  told Chatwoot (or last learnt it holds), coming back in an event that says the status
+  changed, is an echo: ignored ("echo"); nothing new is "unchanged".
 - `contact_created` / `contact_updated`: the contact as a pull would write it.
 - Of a conversation of Chatwoot's other channels (e-mail, web widget: not the bridged inbox),
   `message_created`, `message_updated`, `conversation_created`, `conversation_updated` and
@@ -18,8 +21,20 @@ one, the token of the integration's webhook URL. Then each event:
   customer's and the agents' messages alike, private notes left out; nothing goes to WhatsApp.
   `message_updated` changes the stored message (its new text, or its deletion: Chatwoot's
   `content_attributes.deleted`), or stores it when zapsync never did; the same update twice
-  changes it once. A status is taken unless it is the one zapsync told Chatwoot (an echo).
-  `message_updated` of a bridged conversation is ignored.
+  changes it once. A status is taken unless it is the one zapsync told Chatwoot (an echo,
+  answered as ignored, "echo", when nothing else the conversation shows changed); a
+  conversation event that changes nothing the conversation shows is "unchanged" (its
+  fingerprint is cleared all the same). `message_updated` of a bridged conversation is
+  ignored.
+
+Out of order: Chatwoot delivers webhooks in no order and sometimes twice (issue #11901). A
+conversation's record carries its `updated_at` (a float of unix time), and the conversation's
+ref holds the one last applied (`external_refs.take_upstream_time`). A conversation event
+whose record is older than that one changes nothing and is answered as ignored ("stale"); an
+equal one is the same record again and has one effect (the echo and fingerprint rules above
+make it so); a newer one, or one without a time, is applied and its time kept. A message
+event of another channel whose conversation record is stale still stores its message; the
+conversation keeps its state.
 
 Events of other kinds are answered 202 and ignored."""
 
@@ -41,6 +56,7 @@ from zapsync.connectors.chatwoot.mapping import (
     map_contact,
     map_conversation,
     map_message,
+    parse_time,
 )
 from zapsync.connectors.chatwoot.signatures import (
     SIGNATURE_HEADER,
@@ -53,10 +69,13 @@ from zapsync.security.tokens import hash_token, secrets_equal
 from zapsync.services.errors import Refusal, ServiceError, WebhookRefused
 from zapsync.services.integrations import channel_conversations as channels
 from zapsync.services.integrations.agent_replies import (
+    ECHO,
+    STALE,
+    UNCHANGED,
     conversation_of,
+    is_echo,
     send_reply,
-    take_labels,
-    take_status,
+    take_bridged_state,
 )
 from zapsync.services.integrations.bridge_mirror import (
     MESSAGE,
@@ -232,10 +251,20 @@ async def _of_another_channel(
         ctx, integration, conversation, sender, messages, fingerprint=None,
         updates=event == "message_updated",
     )  # fmt: skip
-    if applied.created or applied.messages or applied.changed or event not in _MESSAGE_EVENTS:
+    if applied.created or applied.messages or applied.changed:
         outcome.applied += 1
+    elif event in _MESSAGE_EVENTS:
+        outcome.ignored.append("duplicate" if event == "message_created" else UNCHANGED)
+    elif applied.stale:
+        outcome.ignored.append(STALE)
+    elif applied.updated:
+        outcome.applied += 1
+    elif is_echo(applied.status_told, _says_status_changed(payload), applied.freshness):
+        outcome.ignored.append(ECHO)
     else:
-        outcome.ignored.append("duplicate" if event == "message_created" else "unchanged")
+        # Nothing the conversation shows changed (its fingerprint is cleared all the same, so
+        # the next pull looks again).
+        outcome.ignored.append(UNCHANGED)
     return True
 
 
@@ -279,16 +308,28 @@ async def _conversation_status(
     if status is None or display_id is None:
         outcome.ignored.append("no status")
         return
-    changed = await take_status(ctx, integration, display_id, status)
     labels = payload.get("labels")
-    if changed is not None and isinstance(labels, list):
-        changed = await take_labels(ctx, integration, display_id, labels) or changed
-    if changed is None:
-        outcome.ignored.append("conversation not bridged")
-    elif changed:
+    why_not = await take_bridged_state(
+        ctx, integration, display_id, status=status,
+        labels=labels if isinstance(labels, list) else None,
+        updated_at=parse_time(payload.get("updated_at")),
+        status_changed=_says_status_changed(payload),
+    )  # fmt: skip
+    if why_not is None:
         outcome.applied += 1
     else:
-        outcome.ignored.append("unchanged")
+        outcome.ignored.append(why_not)
+
+
+def _says_status_changed(payload: Mapping[str, Any]) -> bool:
+    """A conversation event that names a change of status: `conversation_status_changed`, or
+    one whose `changed_attributes` list the status."""
+    if payload.get("event") == "conversation_status_changed":
+        return True
+    changed = payload.get("changed_attributes")
+    if not isinstance(changed, list):
+        return False
+    return any(isinstance(item, Mapping) and "status" in item for item in changed)
 
 
 async def _contact(

@@ -2,12 +2,15 @@
 should have told zapsync and did not (Chatwoot tries each delivery once, issue #15920).
 
 Conversations (every status, every page): a bridged conversation whose status changed in
-Chatwoot since zapsync last knew takes it (updated); one changed here since is the bridge's to
-tell Chatwoot (skipped, as is one in step); one of the bridged inbox that zapsync mirrored but
-holds no ref of (its `source_id` names our conversation) is linked. A conversation of Chatwoot's
-other channels (e-mail, web widget, another inbox) is stored as the integration's, with its
-contact and messages, so the inbox shows a customer's whole history (`channel_conversations`):
-created, updated when its fingerprint changed, skipped when not.
+Chatwoot since zapsync last knew takes it (updated), as a webhook would
+(`agent_replies.take_bridged_state`); one changed here since is the bridge's to tell
+Chatwoot (skipped, as is one in step); one of the bridged inbox that zapsync mirrored but
+holds no ref of (its `source_id` names our conversation) is linked. A record older
+(`updated_at`) than the one applied last, a webhook's that overtook the page, is stale:
+skipped, changing nothing (counted `stale`); a newer one has its time held. A conversation
+of Chatwoot's other channels (e-mail, web widget, another inbox) is stored as the
+integration's, with its contact and messages, so the inbox shows a customer's whole history
+(`channel_conversations`): created, updated when its fingerprint changed, skipped when not.
 
 Messages: in the bridged conversations active since the cutoff, an agent's reply zapsync never
 saw goes to WhatsApp as the webhook would have sent it (the reply's ref makes it once). The
@@ -43,9 +46,9 @@ from zapsync.services.integrations import channel_conversations as channels
 from zapsync.services.integrations.agent_replies import (
     CONVERSATION,
     MESSAGE,
+    STALE,
     send_reply,
-    take_labels,
-    take_status,
+    take_bridged_state,
 )
 from zapsync.services.integrations.bridge_mirror import SOURCE_PREFIX, written_by_zapsync
 from zapsync.services.integrations.connections import client_for, config_of
@@ -149,22 +152,36 @@ async def _reconcile(
     told = ref.pushed_fingerprint or "open"
     async with ctx.db.reads() as db:
         ours = await bridge_store.conversations_with_contacts(db, org, {ref.internal_id})
+        times = await external_refs.upstream_times(
+            db, org, PROVIDER, CONVERSATION, [conversation.external_id]
+        )
     row = ours.get(ref.internal_id)
     if row is None:
         counts.skipped += 1
         return
-    changed = False
+    held, at = times.get(conversation.external_id), conversation.updated_at
+    if held is not None and at is not None and at < held:
+        counts.skipped += 1  # a webhook applied a newer record since this page was read
+        counts.count("stale")
+        return
     # A status that moved here since zapsync told Chatwoot is the bridge's to tell it.
-    if conversation.status != told and row.status == told:
-        changed = bool(await take_status(ctx, integration, conversation.display_id,
-                                         conversation.status))  # fmt: skip
-    if sorted(set(conversation.labels)) != list(row.labels or []):
-        changed = bool(await take_labels(ctx, integration, conversation.display_id,
-                                         conversation.labels)) or changed  # fmt: skip
-    if changed:
+    news = (conversation.status != told and row.status == told) or (
+        sorted(set(conversation.labels)) != list(row.labels or [])
+    )
+    moved = at is not None and (held is None or at > held)
+    if not (news or moved):
+        counts.skipped += 1  # in step, its time held already: nothing written
+        return
+    why_not = await take_bridged_state(
+        ctx, integration, conversation.display_id, status=conversation.status,
+        labels=conversation.labels, updated_at=at, keep_status_changed_here=True,
+    )  # fmt: skip
+    if why_not is None:
         counts.updated += 1
     else:
         counts.skipped += 1
+        if why_not == STALE:
+            counts.count("stale")
 
 
 async def _link(
@@ -191,7 +208,8 @@ async def _link(
             PROVIDER,
             CONVERSATION,
             [{"external_id": conversation.external_id, "internal_id": int(ours),
-              "pushed_fingerprint": conversation.status}],
+              "pushed_fingerprint": conversation.status,
+              "upstream_updated_at": conversation.updated_at}],
             keep_existing=True,
         )  # fmt: skip
         await db.commit()

@@ -4,6 +4,7 @@ by display_id, create finding or making the contact inbox, and toggle_status."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -138,6 +139,7 @@ def build_router(state: ChatwootState, out: Outgoing) -> APIRouter:
             raise Refused(422, "labels must be a list")
         previous, conv.labels = conv.labels, sorted({str(label) for label in wanted})
         if previous != conv.labels:
+            conv.updated_at = time.time()  # the row is saved (its cached_label_list)
             changed = [{"label_list": {"previous_value": previous, "current_value": conv.labels}}]
             data = {
                 **shapes.conversation_webhook_data(state, conv, str(request.base_url).rstrip("/")),
