@@ -7,12 +7,23 @@ apart). Each takes the caller's session and never commits."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, String, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    CursorResult,
+    Select,
+    String,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from zapsync.store.bulk_insert import insert_rows
@@ -24,8 +35,10 @@ from zapsync.store.upsert import table_of, upsert_many
 refs = table_of(ExternalRef)
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(NamedTuple):
+    """A ref as read: a tuple, built from each row at a fraction of a frozen dataclass's cost
+    (a pull reads thousands a batch)."""
+
     external_id: str
     internal_id: int
     fingerprint: str | None
@@ -42,9 +55,20 @@ async def refs_by_external(
     """The refs held for these upstream ids, by upstream id."""
     if not external_ids:
         return {}
-    rows = await _refs(db, organization_id, provider, entity_type, refs.c.external_id,
-                       one_of(db, refs.c.external_id, sorted(external_ids), String()))  # fmt: skip
-    return {row.external_id: Ref(*row) for row in rows}
+    wanted = sorted(external_ids)
+    if db.get_bind().dialect.name != "postgresql":
+        rows = await _refs(db, organization_id, provider, entity_type, refs.c.external_id,
+                           refs.c.external_id.in_(wanted))  # fmt: skip
+        return {row.external_id: Ref._make(row) for row in rows}
+    # Joined to the ids as a table: one probe of the natural key's index each. `= ANY(array)`
+    # of a pull's 600 ids was planned as a scan of every ref (11 ms at 50,000, 3 ms this way).
+    ids = func.unnest(sql_cast(wanted, ARRAY(String()))).table_valued("id").render_derived("wanted")
+    stmt = (
+        _ref_columns()
+        .join_from(ids, refs, refs.c.external_id == ids.c.id)
+        .where(*_of_kind(organization_id, provider, entity_type))
+    )
+    return {row.external_id: Ref._make(row) for row in (await db.execute(stmt)).all()}
 
 
 async def refs_by_internal(
@@ -59,7 +83,7 @@ async def refs_by_internal(
         return {}
     rows = await _refs(db, organization_id, provider, entity_type, refs.c.id,
                        refs.c.internal_id.in_(sorted(internal_ids)))  # fmt: skip
-    return {row.internal_id: Ref(*row) for row in rows}
+    return {row.internal_id: Ref._make(row) for row in rows}
 
 
 async def _refs(
@@ -71,18 +95,25 @@ async def _refs(
     which: Any,
 ) -> Sequence[Any]:
     stmt = (
-        select(
-            refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
-        )
-        .where(
-            refs.c.organization_id == organization_id,
-            refs.c.provider == provider,
-            refs.c.entity_type == entity_type,
-            which,
-        )
+        _ref_columns()
+        .where(*_of_kind(organization_id, provider, entity_type), which)
         .order_by(order)
     )
     return (await db.execute(stmt)).all()
+
+
+def _ref_columns() -> Select[Any]:
+    return select(
+        refs.c.external_id, refs.c.internal_id, refs.c.fingerprint, refs.c.pushed_fingerprint
+    )
+
+
+def _of_kind(organization_id: int, provider: str, entity_type: str) -> tuple[Any, ...]:
+    return (
+        refs.c.organization_id == organization_id,
+        refs.c.provider == provider,
+        refs.c.entity_type == entity_type,
+    )
 
 
 async def add_refs(
