@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from tests.conftest import Tenant
-from tests.support.servers import serving_app
+from tests.support.servers import serving_app, serving_zapsync
 from zapsync.connectors.chatwoot.client import ChatwootClient
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
 from zapsync.sandbox.server import build_sandbox_app
+from zapsync.settings import Settings
 
 
 @dataclass
@@ -29,10 +30,31 @@ class ChatwootSandbox:
         account_id = settings.pop("account_id", SANDBOX_ACCOUNT_ID)
         return ChatwootClient(api_key, account_id, self.url, **settings)
 
+    async def toggled(self, display_id: int | None = None) -> list[str]:
+        """The statuses zapsync set in the sandbox's Chatwoot (`toggle_status`), in order: of
+        every conversation, or of one."""
+        path = "/toggle_status" if display_id is None else f"/{display_id}/toggle_status"
+        writes = await self.do("GET", "/writes")
+        return [w["body"]["status"] for w in writes if w["path"].endswith(path)]
+
     async def do(self, method: str, path: str, **kwargs: Any) -> Any:
         resp = await self.control.request(method, path, **kwargs)
         assert resp.status_code == 200, resp.text
         return resp.json()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # 429s and outages waited out in milliseconds, not Chatwoot's real seconds
+    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """zapsync served in a process of its own, as Chatwoot's webhooks reach it."""
+    with serving_zapsync(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            yield client
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ and the sandbox's Chatwoot.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -22,25 +21,11 @@ from tests.conftest import Tenant
 from tests.connectors.conftest import ChatwootSandbox
 from tests.connectors.test_chatwoot_channels import BRIDGED_INBOX, EMAIL_INBOX, Setup
 from tests.support.inbox import eventually
-from tests.support.servers import serving_zapsync
 from zapsync.bus.events import Event
 from zapsync.runtime.context import AppContext
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
 from zapsync.services.integrations import bridge_mirror
-from zapsync.settings import Settings
 from zapsync.store.models import ExternalRef
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
-
-
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    with serving_zapsync(settings) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield client
 
 
 class Channel(Setup):
@@ -68,12 +53,7 @@ class Channel(Setup):
         await self.call("PATCH", path, json={"status": status})
 
     async def toggles(self) -> list[str]:
-        writes = await self.chatwoot.do("GET", "/writes")
-        return [
-            w["body"]["status"]
-            for w in writes
-            if w["path"].endswith(f"/conversations/{self.display_id}/toggle_status")
-        ]
+        return await self.chatwoot.toggled(self.display_id)
 
     async def deliveries(self, event: str) -> list[dict[str, Any]]:
         return [d for d in await self.chatwoot.do("GET", "/deliveries") if d["event"] == event]
@@ -329,7 +309,7 @@ async def test_a_status_set_here_before_zapsync_knew_chatwoots_is_told_after_a_p
     ours = await setup.channel_conversation()
     await setup.call("PATCH", f"/api/v1/conversations/{ours['id']}", json={"status": "resolved"})
     await bridge_mirror.mirror_due(ctx)
-    assert not await toggles_of(chatwoot)
+    assert not await chatwoot.toggled()
 
     pulled = await setup.pull()  # unchanged in Chatwoot: skipped, its status learnt
     assert pulled["skipped"] == 1, pulled
@@ -337,14 +317,9 @@ async def test_a_status_set_here_before_zapsync_knew_chatwoots_is_told_after_a_p
 
     async def told() -> list[str]:
         await bridge_mirror.mirror_due(ctx)
-        return await toggles_of(chatwoot)
+        return await chatwoot.toggled()
 
     assert await eventually(told, lambda found: bool(found)) == ["resolved"]
     conversation = await chatwoot.client().get_conversation(setup.display_id)
     assert conversation["status"] == "resolved"
     assert await told() == ["resolved"]  # once
-
-
-async def toggles_of(chatwoot: ChatwootSandbox) -> list[str]:
-    writes = await chatwoot.do("GET", "/writes")
-    return [w["body"]["status"] for w in writes if w["path"].endswith("/toggle_status")]

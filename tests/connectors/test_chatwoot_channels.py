@@ -9,23 +9,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant, problem_of
 from tests.connectors.conftest import ChatwootSandbox, ChatwootTeam
 from zapsync.runtime.context import AppContext
-from zapsync.settings import Settings
 from zapsync.store.models import Contact, Conversation, ExternalRef, Message, OutboxItem
 
 BRIDGED_INBOX = 1  # the sandbox account's API inbox
 EMAIL_INBOX = 2  # its "Support e-mail" inbox (Channel::Email)
 PULL = {"provider": "chatwoot", "entity_type": "conversations", "direction": "pull"}
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
 
 
 class Setup(ChatwootTeam):

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Tenant, problem_of
@@ -16,14 +15,7 @@ from tests.connectors.conftest import ChatwootSandbox
 from zapsync.runtime.context import AppContext
 from zapsync.runtime.wiring import Runtime
 from zapsync.sandbox.dialects.chatwoot.state import SANDBOX_ACCOUNT_ID, SANDBOX_TOKEN
-from zapsync.settings import Settings
 from zapsync.store.models import Contact, ExternalRef, Integration, SyncRun
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    # 429s waited out in milliseconds, not Chatwoot's real seconds
-    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
 
 
 def body_for(chatwoot: ChatwootSandbox, **config: Any) -> dict[str, Any]:

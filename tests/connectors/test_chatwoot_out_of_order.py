@@ -11,7 +11,7 @@ pull whose record is older than the one applied is skipped the same way."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,25 +26,11 @@ from tests.connectors.test_chatwoot_bridge import Bridge
 from tests.connectors.test_chatwoot_channels import BRIDGED_INBOX, Setup
 from tests.support.inbox import eventually
 from tests.support.receiver import Delivery, Receiver, receiving
-from tests.support.servers import serving_zapsync
 from zapsync.runtime.context import AppContext
 from zapsync.services.integrations import bridge_mirror
-from zapsync.settings import Settings
 from zapsync.store.models import Conversation, ExternalRef, Message, OutboxItem
 
 STATUS_CHANGED = "conversation_status_changed"
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"chatwoot_backoff_base": 0.002})
-
-
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    with serving_zapsync(settings) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield client
 
 
 @pytest.fixture
@@ -82,11 +68,6 @@ async def snapshot(ctx: AppContext) -> dict[str, Any]:
             rows = (await db.execute(select(model.__table__).order_by(model.id))).all()
             tables[model.__tablename__] = [tuple(row) for row in rows]
     return tables
-
-
-async def toggles(chatwoot: ChatwootSandbox) -> list[str]:
-    writes = await chatwoot.do("GET", "/writes")
-    return [w["body"]["status"] for w in writes if w["path"].endswith("/toggle_status")]
 
 
 async def set_chatwoot_status(chatwoot: ChatwootSandbox, display_id: int, status: str) -> None:
@@ -136,7 +117,7 @@ async def test_a_bridged_conversations_status_webhooks_in_reverse_order_leave_th
     assert await our_status(bridge, ours) == "open"
     assert await snapshot(ctx) == before  # nothing written, nothing queued
     await bridge_mirror.mirror_due(ctx)
-    assert await toggles(chatwoot) == []  # nothing told back
+    assert await chatwoot.toggled() == []  # nothing told back
 
     # Now the other way: pending, then resolved; the resolution arrives first and is taken.
     await set_chatwoot_status(chatwoot, 1, "pending")
@@ -157,7 +138,7 @@ async def test_a_bridged_conversations_status_webhooks_in_reverse_order_leave_th
     assert (await deliver(api, bridge, twin))["ignored"] == ["unchanged"]
     assert await our_status(bridge, ours) == "resolved"
     await bridge_mirror.mirror_due(ctx)
-    assert await toggles(chatwoot) == []
+    assert await chatwoot.toggled() == []
 
 
 async def test_a_bridged_conversations_echo_is_ignored_and_said_so(
@@ -169,7 +150,7 @@ async def test_a_bridged_conversations_echo_is_ignored_and_said_so(
 ) -> None:
     bridge, ours = await bridged(api, tenant, chatwoot, late)
     await bridge.call("PATCH", f"/api/v1/conversations/{ours}", json={"status": "resolved"})
-    await eventually(lambda: toggles(chatwoot), lambda found: found == ["resolved"])
+    await eventually(chatwoot.toggled, lambda found: found == ["resolved"])
     (echo,) = await status_changes(late, 1)
     answer = await deliver(api, bridge, echo)
     assert (answer["applied"], answer["ignored"]) == (0, ["echo"]), answer
@@ -263,7 +244,7 @@ async def test_a_channel_conversations_status_webhooks_in_reverse_order_leave_th
     assert await our_status(setup, ours) == "open"
     assert await snapshot(ctx) == before
     await bridge_mirror.mirror_due(ctx)
-    assert await toggles(chatwoot) == []
+    assert await chatwoot.toggled() == []
 
     await set_chatwoot_status(chatwoot, setup.display_id, "pending")
     await set_chatwoot_status(chatwoot, setup.display_id, "resolved")
@@ -279,7 +260,7 @@ async def test_a_channel_conversations_status_webhooks_in_reverse_order_leave_th
     assert (again["applied"], again["ignored"]) == (0, ["unchanged"]), again
     assert await our_status(setup, ours) == "resolved"
     await bridge_mirror.mirror_due(ctx)
-    assert await toggles(chatwoot) == []
+    assert await chatwoot.toggled() == []
 
     # The next pull finds Chatwoot's record as applied: nothing written.
     pulled = await setup.pull()
@@ -329,7 +310,7 @@ async def test_a_channel_conversations_echo_is_ignored_and_said_so(
 
     async def told() -> list[str]:
         await bridge_mirror.mirror_due(ctx)
-        return await toggles(chatwoot)
+        return await chatwoot.toggled()
 
     assert await eventually(told, lambda found: bool(found)) == ["resolved"]
     (echo,) = await status_changes(late, 1)
