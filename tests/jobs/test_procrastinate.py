@@ -221,3 +221,42 @@ def test_zapsync_worker_works_imports_apart_and_stops_cleanly_on_sigterm(
         _, err = worker.communicate(timeout=10)
     assert "imports 2 at a time" in " ".join(err.split())  # as Rich wrapped it
     assert registered() == 0
+
+
+async def test_a_stalled_pass_whose_work_is_queued_again_frees_its_lock(scaled: Settings) -> None:
+    """A worker killed during an outbox pass leaves it `doing` with the kind's lock while a new
+    pass of the same kind waits (same queueing lock): the stalled one cannot be queued again
+    (the lock is unique among waiting jobs), so it is ended, and the waiting pass can run.
+    Before, the retry failed every 3 s and the waiting pass never ran (a send held for good)."""
+    ctx = AppContext.create(scaled)
+    queue = JobQueue(ctx)
+    await queue.open()
+    try:
+        manager = queue.app.job_manager
+        await queue.defer_outbox("gateway.send")
+        dead = await manager.register_worker()
+        taken = await manager.fetch_job(queues=["outbox"], worker_id=dead)
+        assert taken is not None and taken.status == "doing"
+        await queue.defer_outbox("gateway.send")  # the next pass, deferred meanwhile
+        with psycopg.connect(libpq_url(scaled.database_url)) as conn:
+            conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' "
+                "WHERE id = %s",
+                (dead,),
+            )
+        assert await manager.fetch_job(queues=["outbox"], worker_id=None) is None  # locked
+
+        await queue.app.tasks[STALLED_TASK](timestamp=int(time.time()))
+
+        with psycopg.connect(libpq_url(scaled.database_url)) as conn:
+            rows = conn.execute(
+                "SELECT id, status::text FROM procrastinate_jobs WHERE task_name = %s ORDER BY id",
+                (OUTBOX_TASK,),
+            ).fetchall()
+        statuses = dict(rows)
+        assert statuses[taken.id] == "failed"
+        waiting = await manager.fetch_job(queues=["outbox"], worker_id=None)
+        assert waiting is not None and waiting.id != taken.id  # its lock is free now
+    finally:
+        await queue.close()
+        await ctx.aclose()

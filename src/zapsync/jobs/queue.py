@@ -34,7 +34,8 @@ from zoneinfo import ZoneInfo
 import procrastinate
 import structlog
 from procrastinate.app import WorkerOptions
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, UniqueViolation
+from procrastinate.jobs import Status
 
 from zapsync.jobs.definitions import JOBS, JobSpec
 from zapsync.runtime.context import AppContext
@@ -113,7 +114,16 @@ def build_app(settings: Settings) -> procrastinate.App:
         # heartbeat is old, they are queued again for another worker.
         stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_seconds)
         for job in stalled:
-            await app.job_manager.retry_job(job)
+            try:
+                await app.job_manager.retry_job(job)
+            except UniqueViolation:
+                # The same work waits in a job of the same queueing lock (an outbox pass
+                # deferred meanwhile): this one is ended instead. Queued again it cannot be,
+                # and left `doing` it would hold its lock, which the waiting job needs.
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning("stalled job ended: the same work is queued", job_id=job.id,
+                            task=job.task_name, queueing_lock=job.queueing_lock)  # fmt: skip
+                continue
             log.warning("stalled job queued again", job_id=job.id, task=job.task_name)
 
     @app.task(name=IMPORT_TASK, queue="imports", retry=RETRY)
