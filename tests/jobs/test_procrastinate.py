@@ -234,9 +234,9 @@ async def test_a_stalled_pass_whose_work_is_queued_again_frees_its_lock(scaled: 
     try:
         manager = queue.app.job_manager
         await queue.defer_outbox("gateway.send")
-        dead = await manager.register_worker()
+        dead, alive = await manager.register_worker(), await manager.register_worker()
         taken = await manager.fetch_job(queues=["outbox"], worker_id=dead)
-        assert taken is not None and taken.status == "doing"
+        assert taken is not None and taken.id is not None and taken.status == "doing"
         await queue.defer_outbox("gateway.send")  # the next pass, deferred meanwhile
         with psycopg.connect(libpq_url(scaled.database_url)) as conn:
             conn.execute(
@@ -244,7 +244,7 @@ async def test_a_stalled_pass_whose_work_is_queued_again_frees_its_lock(scaled: 
                 "WHERE id = %s",
                 (dead,),
             )
-        assert await manager.fetch_job(queues=["outbox"], worker_id=None) is None  # locked
+        assert await manager.fetch_job(queues=["outbox"], worker_id=alive) is None  # locked
 
         await queue.app.tasks[STALLED_TASK](timestamp=int(time.time()))
 
@@ -253,9 +253,9 @@ async def test_a_stalled_pass_whose_work_is_queued_again_frees_its_lock(scaled: 
                 "SELECT id, status::text FROM procrastinate_jobs WHERE task_name = %s ORDER BY id",
                 (OUTBOX_TASK,),
             ).fetchall()
-        statuses = dict(rows)
+        statuses: dict[int, str] = dict(rows)
         assert statuses[taken.id] == "failed"
-        waiting = await manager.fetch_job(queues=["outbox"], worker_id=None)
+        waiting = await manager.fetch_job(queues=["outbox"], worker_id=alive)
         assert waiting is not None and waiting.id != taken.id  # its lock is free now
     finally:
         await queue.close()
