@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, select, update
+from sqlalchemy import ColumnElement, and_, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -158,31 +158,29 @@ async def edit_body(
 ) -> AnyRow | None:
     """Replace the message's text unless it is the same or the message is deleted; the whole
     row as changed, or None."""
-    stmt = (
-        update(messages)
-        .where(
-            messages.c.id == message_id,
-            messages.c.session_id.is_(None),
-            messages.c.deleted_at.is_(None),
-            messages.c.body.is_distinct_from(body),
-        )
-        .values(body=body, edited_at=edited_at)
-        .returning(*messages.c)
-    )
-    return (await db.execute(stmt)).first()
+    differs = messages.c.body.is_distinct_from(body)
+    return await _change_live(db, message_id, {"body": body, "edited_at": edited_at}, differs)
 
 
 async def mark_deleted(db: AsyncSession, message_id: int, deleted_at: datetime) -> AnyRow | None:
     """Mark the message deleted unless it is already (its text is kept for the record, as a
     revoked WhatsApp message's is); the whole row as changed, or None."""
+    return await _change_live(db, message_id, {"deleted_at": deleted_at})
+
+
+async def _change_live(
+    db: AsyncSession, message_id: int, values: dict[str, Any], *only_if: ColumnElement[bool]
+) -> AnyRow | None:
+    """Write `values` to a channel message not deleted (and `only_if`); the row, or None."""
     stmt = (
         update(messages)
         .where(
             messages.c.id == message_id,
             messages.c.session_id.is_(None),
             messages.c.deleted_at.is_(None),
+            *only_if,
         )
-        .values(deleted_at=deleted_at)
+        .values(**values)
         .returning(*messages.c)
     )
     return (await db.execute(stmt)).first()
@@ -196,27 +194,6 @@ async def stored_messages(db: AsyncSession, message_ids: Sequence[int]) -> dict[
         messages.c.id.in_(sorted(set(message_ids))), messages.c.session_id.is_(None)
     )
     return {row.id: row for row in (await db.execute(stmt)).all()}
-
-
-async def set_fingerprint(
-    db: AsyncSession,
-    organization_id: int,
-    provider: str,
-    entity_type: str,
-    external_id: str,
-    fingerprint: str | None,
-) -> None:
-    """The ref's pulled fingerprint alone: what the helpdesk was told (its pushed one) stays."""
-    await db.execute(
-        update(refs)
-        .where(
-            refs.c.organization_id == organization_id,
-            refs.c.provider == provider,
-            refs.c.entity_type == entity_type,
-            refs.c.external_id == external_id,
-        )
-        .values(fingerprint=fingerprint, updated_at=utcnow())
-    )
 
 
 async def statuses_to_push(

@@ -170,6 +170,11 @@ _SET_FINGERPRINTS = (
         updated_at=bindparam("b_now"),
     )
 )
+_SET_PULLED = (
+    update(refs)
+    .where(*_REF_IS)
+    .values(fingerprint=bindparam("b_fingerprint"), updated_at=bindparam("b_now"))
+)
 _SET_PUSHED = (
     update(refs)
     .where(*_REF_IS)
@@ -196,6 +201,19 @@ def _ref_params(
         "b_external": external_id,
         "b_now": utcnow(),
     }
+
+
+async def set_pulled(
+    db: AsyncSession,
+    organization_id: int,
+    provider: str,
+    entity_type: str,
+    external_id: str,
+    fingerprint: str | None,
+) -> None:
+    """The ref's pulled fingerprint alone: what the upstream was told (its pushed one) stays."""
+    params = _ref_params(organization_id, provider, entity_type, external_id)
+    await db.execute(_SET_PULLED, {**params, "b_fingerprint": fingerprint})
 
 
 async def set_pushed(

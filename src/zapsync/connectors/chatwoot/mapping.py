@@ -69,7 +69,7 @@ class ChatwootContact:
     identifier: str | None
     thumbnail: str | None
     custom_fields: dict[str, Any] = field(default_factory=dict)
-    # Of the record's source fields (`contact_fingerprint`): equal for equal records.
+    # Of the record's source fields (`contact_source`): equal for equal records.
     fingerprint: str = ""
 
 
@@ -152,12 +152,6 @@ def contact_source(raw: Mapping[str, Any]) -> dict[str, Any]:
         "additional_attributes": _mapping(raw.get("additional_attributes")),
         "custom_attributes": _mapping(raw.get("custom_attributes")),
     }
-
-
-def contact_fingerprint(raw: Mapping[str, Any]) -> str:
-    """The fingerprint `map_contact(raw)` would carry, without mapping: an unchanged record is
-    known as unchanged for the price of a hash."""
-    return content_fingerprint(contact_source(raw))
 
 
 def map_contact(raw: Mapping[str, Any]) -> ChatwootContact:

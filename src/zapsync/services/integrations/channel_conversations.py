@@ -282,7 +282,7 @@ async def apply(
                     db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id,
                     conversation.updated_at,
                 )  # fmt: skip
-            await store.set_fingerprint(
+            await external_refs.set_pulled(
                 db, org, PROVIDER, CHANNEL_CONVERSATION, conversation.external_id, fingerprint
             )
         if take_status:
